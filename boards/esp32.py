@@ -1,0 +1,23 @@
+"""Common ESP32 dev boards (DevKitC, WROOM/WROVER): pin map, on-board LED, MCU temperature."""
+
+# GPIO 6-11 drive the SPI flash and 20, 24, 28-31 do not exist; 34-39 are input only.
+PINS = set(range(0, 6)) | set(range(12, 20)) | {21, 22, 23, 25, 26, 27} | set(range(32, 40))
+OUTPUT_PINS = PINS - set(range(34, 40))
+
+# The blue LED on GPIO2 that most dev boards carry.
+ACTUATORS = {"led": {"type": "digital", "pin": 2, "active_low": False}}
+
+HAS_WIFI = True
+# The RTC starts at 2000-01-01 after a power cut: only NTP makes the time worth sending.
+CLOCK_TRUSTED = False
+
+
+def read_sensors():
+    """The MCU's own temperature, the one sensor every ESP32 has; [] where the port lacks it."""
+    import esp32
+
+    if hasattr(esp32, "mcu_temperature"):  # S2, S3, C3, C6: calibrated, in Celsius
+        return [("mcuTemperature", esp32.mcu_temperature(), "Cel")]
+    if hasattr(esp32, "raw_temperature"):  # classic ESP32: Fahrenheit, uncalibrated
+        return [("mcuTemperature", round((esp32.raw_temperature() - 32) / 1.8, 1), "Cel")]
+    return []

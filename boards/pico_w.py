@@ -1,0 +1,19 @@
+"""Raspberry Pi Pico W (RP2040 + CYW43): pin map, the "LED" pin, ADC4 temperature sensor."""
+
+# GP23-25 and GP29 belong to the wireless chip on the Pico W; "LED" is the CYW43's LED pin.
+PINS = set(range(0, 23)) | {26, 27, 28, "LED"}
+OUTPUT_PINS = PINS
+
+ACTUATORS = {"led": {"type": "digital", "pin": "LED", "active_low": False}}
+
+HAS_WIFI = True
+# The RP2040 RTC starts at 2021-01-01 after power-up: only NTP makes the time worth sending.
+CLOCK_TRUSTED = False
+
+
+def read_sensors():
+    """The RP2040's internal temperature sensor on ADC channel 4 (RP2040 datasheet 4.9.5)."""
+    import machine
+
+    volts = machine.ADC(4).read_u16() * 3.3 / 65535
+    return [("mcuTemperature", round(27 - (volts - 0.706) / 0.001721, 1), "Cel")]

@@ -1,0 +1,31 @@
+"""Simulated board for the MicroPython unix port and CPython: fake pins, plausible sensors."""
+
+PINS = set(range(0, 40)) | {"LED"}
+OUTPUT_PINS = PINS
+
+ACTUATORS = {
+    "led": {"type": "digital", "pin": "LED", "active_low": False},
+    "fan": {"type": "pwm", "pin": 5, "freq": 1000, "min": 0, "max": 100},
+}
+
+HAS_WIFI = False
+# The host's clock is kept by NTP already.
+CLOCK_TRUSTED = True
+
+# Random walk state: readings drift a little from cycle to cycle, like a room would.
+_state = [21.5, 45.0, 3.70]
+
+
+def read_sensors():
+    import random
+
+    t, h, b = _state
+    t = min(30.0, max(15.0, t + random.uniform(-0.3, 0.3)))
+    h = min(70.0, max(30.0, h + random.uniform(-1.0, 1.0)))
+    b = min(4.2, max(3.3, b - random.uniform(0.0, 0.005)))
+    _state[0], _state[1], _state[2] = t, h, b
+    return [
+        ("temperature", round(t, 1), "Cel"),
+        ("humidity", round(h, 1), "%RH"),
+        ("batteryVoltage", round(b, 2), "V"),
+    ]

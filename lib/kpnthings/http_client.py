@@ -1,0 +1,597 @@
+"""A tiny HTTP/1.1 client over `socket` + `ssl` for MicroPython (ESP32, rp2, unix) and CPython.
+
+Why not the frozen `requests`: it cannot verify certificates, cannot take an SSL context and
+cannot bound a request in time (PROTOCOL.md, micropython-lib#838). This module can:
+
+- One deadline (`timeout_ms`) covers connect, TLS handshake, write and read. Sockets run
+  non-blocking and every wait is a `select.poll` with the time that is left, because MicroPython's
+  SSL sockets have no `settimeout` and a per-call timeout would let a slow-drip server stretch a
+  request forever. DNS (`getaddrinfo`) cannot be interrupted on MicroPython; the deadline is
+  checked right after it, and an IP literal needs no lookup at all.
+- The response body is capped (`max_response`, 4096 bytes by default); headers are read one
+  bounded line at a time and only the framing headers are kept. Bytes beyond a cap are an error,
+  never a reason to allocate more.
+- Framing: `Content-Length`, `Transfer-Encoding: chunked` (decoded, same cap) and read-until-close.
+  KPN answers with Content-Length; chunked is supported because proxies re-frame answers.
+- Keep-alive: the connection is reused while the server allows it (HTTP/1.1 default; honours
+  `Connection: close`). If a reused connection proves dead before the first response byte, the
+  request is sent once more on a fresh connection; that is safe because the server never saw it.
+- The socket is closed on every error path. Every failure is an `HTTPError` (an `OSError`), so a
+  hostile or broken server can raise nothing else.
+"""
+
+from kpnthings.compat import ticks_add, ticks_diff, ticks_ms
+
+MAX_RESPONSE = 4096  # body bytes; a KPN answer holds at most one small downlink pack
+MAX_LINE = 2048  # one status, header or chunk-size line
+MAX_HEAD = 8192  # the whole header block of one response
+MAX_HEADERS = 64
+_RECV = 512  # bytes asked of the socket at a time: bounds the reader's buffer
+_MAX_INTERIM = 4  # 1xx answers skipped before the real one
+
+
+class HTTPError(OSError):
+    """Any failure of a request: network, TLS, timeout or a response this module refuses.
+
+    `status` holds the HTTP status when the status line had arrived before the failure.
+    Messages never contain request headers or body (the token is derived from the secret).
+    """
+
+    status = None
+
+
+class HTTPTimeout(HTTPError):
+    """The request's deadline passed."""
+
+
+class _DeadConnection(HTTPError):
+    """The connection ended before the first response byte: a reused one may be retried."""
+
+
+class Response:
+    """A complete HTTP answer: `status` (int) and `body` (bytes, at most max_response)."""
+
+    def __init__(self, status, body):
+        self.status = status
+        self.body = body
+
+    def __repr__(self):
+        return "<Response %d, %d bytes>" % (self.status, len(self.body))
+
+
+def _err(cls, msg, status=None):
+    e = cls(msg)
+    e.status = status
+    return e
+
+
+# ---------------------------------------------------------------------------------------------
+# Transport: a connected socket with deadline-aware send/recv.
+
+
+def _blocked_on(e):
+    """If `e` means "try again later", return the poll event to wait for, else 0."""
+    import errno
+    import select
+
+    name = type(e).__name__
+    if name == "SSLWantReadError":  # CPython ssl
+        return select.POLLIN
+    if name == "SSLWantWriteError":
+        return select.POLLOUT
+    if name == "BlockingIOError":  # CPython plain socket
+        return -1
+    code = e.args[0] if e.args else None
+    if code == errno.EAGAIN or code == getattr(errno, "EWOULDBLOCK", errno.EAGAIN):
+        return -1  # direction decided by the caller
+    return 0
+
+
+class SocketTransport:
+    """A connected (and possibly TLS-wrapped) non-blocking socket; every wait ends at a deadline."""
+
+    def __init__(self, sock):
+        import select
+
+        self._sock = sock
+        self._poll = select.poll()
+        self._poll.register(sock, select.POLLIN)
+
+    def wait(self, event, deadline):
+        import select
+
+        left = ticks_diff(deadline, ticks_ms())
+        if left <= 0:
+            raise _err(HTTPTimeout, "timed out")
+        self._poll.modify(self._sock, event)
+        ready = self._poll.poll(left)
+        if not ready:
+            raise _err(HTTPTimeout, "timed out")
+        ev = ready[0][1]
+        if ev & (select.POLLERR | select.POLLHUP) and not ev & select.POLLIN:
+            # Refused or reset: let the next socket call raise the precise error.
+            return ev
+        return ev
+
+    def handshake(self, deadline):
+        """Finish a TLS handshake (CPython only: MicroPython does it inside the first write)."""
+        import select
+
+        do = getattr(self._sock, "do_handshake", None)
+        if do is None:
+            return
+        while True:
+            try:
+                do()
+                return
+            except (OSError, ValueError) as e:
+                ev = _blocked_on(e) if isinstance(e, OSError) else 0
+                if not ev:
+                    raise _err(HTTPError, "TLS handshake failed: %s" % _describe(e)) from None
+                self.wait(select.POLLOUT if ev == select.POLLOUT else select.POLLIN, deadline)
+
+    def send_all(self, data, deadline):
+        import select
+
+        view = memoryview(data)
+        while len(view):
+            try:
+                n = self._sock.send(view)
+            except (OSError, ValueError) as e:
+                ev = _blocked_on(e) if isinstance(e, OSError) else 0
+                if not ev:
+                    raise _err(_DeadConnection, "send failed: %s" % _describe(e)) from None
+                n = None
+                if ev == select.POLLIN:
+                    self.wait(select.POLLIN, deadline)
+                    continue
+            if n is None:  # MicroPython SSL socket: would block (also mid-handshake)
+                self.wait(select.POLLOUT, deadline)
+                continue
+            view = view[n:]
+
+    def recv(self, size, deadline):
+        """Return up to `size` bytes; b"" at end of stream."""
+        import select
+
+        while True:
+            try:
+                data = self._sock.recv(size)
+            except (OSError, ValueError) as e:
+                ev = _blocked_on(e) if isinstance(e, OSError) else 0
+                if not ev:
+                    raise _err(_DeadConnection, "receive failed: %s" % _describe(e)) from None
+                self.wait(select.POLLOUT if ev == select.POLLOUT else select.POLLIN, deadline)
+                continue
+            if data is None:  # MicroPython SSL socket: nothing yet
+                self.wait(select.POLLIN, deadline)
+                continue
+            return data
+
+    def idle_closed(self):
+        """True if an idle kept-alive connection was closed (or got stray bytes) meanwhile."""
+        try:
+            return bool(self._poll.poll(0))
+        except (OSError, ValueError):
+            return True
+
+    def close(self):
+        try:
+            self._sock.close()
+        except (OSError, ValueError):
+            pass
+
+
+def _describe(e):
+    # OSError texts differ per port; keep them short and never echo request data.
+    text = str(e) or type(e).__name__
+    return text[:120]
+
+
+def _resolve(host, port, deadline):
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    except OSError as e:
+        raise _err(HTTPError, "DNS lookup of %s failed: %s" % (host, _describe(e))) from None
+    if not infos:
+        raise _err(HTTPError, "DNS lookup of %s found no address" % host)
+    if ticks_diff(deadline, ticks_ms()) <= 0:
+        raise _err(HTTPTimeout, "timed out resolving %s" % host)
+    return infos[0]
+
+
+def open_socket(host, port, tls_context, deadline):
+    """Connect to host:port (TLS when `tls_context` is given) before `deadline`; a SocketTransport."""
+    import errno
+    import select
+    import socket
+
+    family, type_, proto, _, addr = _resolve(host, port, deadline)
+    sock = socket.socket(family, type_, proto)
+    transport = None
+    try:
+        sock.setblocking(False)
+        try:
+            sock.connect(addr)
+        except OSError as e:
+            code = e.args[0] if e.args else None
+            if code not in (errno.EINPROGRESS, errno.EAGAIN) and not _blocked_on(e):
+                raise _err(HTTPError, "connect to %s:%d failed: %s" % (host, port, _describe(e)))
+        transport = SocketTransport(sock)
+        ev = transport.wait(select.POLLOUT, deadline)
+        if ev & (select.POLLERR | select.POLLHUP):
+            raise _err(HTTPError, "connect to %s:%d refused" % (host, port))
+        if tls_context is not None:
+            try:
+                wrapped = tls_context.wrap_socket(
+                    sock, server_hostname=host, do_handshake_on_connect=False
+                )
+            except (OSError, ValueError) as e:
+                raise _err(HTTPError, "TLS setup failed: %s" % _describe(e)) from None
+            sock = wrapped
+            transport = SocketTransport(wrapped)
+            transport.handshake(deadline)
+        return transport
+    except BaseException:
+        if transport is not None:
+            transport.close()
+        try:
+            sock.close()
+        except (OSError, ValueError):
+            pass
+        raise
+
+
+def make_tls_context(cadata=None, insecure=False):
+    """An SSL context that verifies the server against `cadata` (DER bytes), or, only when
+    `insecure` is true, verifies nothing. Raises ValueError for a missing or unusable CA."""
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if insecure:
+        if hasattr(ctx, "check_hostname"):  # CPython refuses CERT_NONE while this is on
+            ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    if not cadata:
+        raise ValueError(
+            "TLS needs a CA certificate (config 'ca_file') or an explicit 'tls_insecure': true"
+        )
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    try:
+        ctx.load_verify_locations(cadata=bytes(cadata))
+    except (OSError, ValueError) as e:
+        raise ValueError("CA certificate (config 'ca_file') must be DER: %s" % _describe(e)) from None
+    return ctx
+
+
+# ---------------------------------------------------------------------------------------------
+# Response parsing.
+
+
+class _Reader:
+    """Bounded buffered reading from a transport, until the request's deadline."""
+
+    def __init__(self, transport, deadline):
+        self._t = transport
+        self._deadline = deadline
+        self._buf = b""
+        self.got_any = False
+        self.status = None
+
+    def _fill(self):
+        data = self._t.recv(_RECV, self._deadline)
+        if not data:
+            if not self.got_any:
+                raise _err(_DeadConnection, "connection closed before any response")
+            raise _err(HTTPError, "connection closed early: truncated response", self.status)
+        self.got_any = True
+        self._buf = self._buf + data if self._buf else bytes(data)
+
+    def leftover(self):
+        return len(self._buf)
+
+    def readline(self):
+        """One line without its CRLF (a bare LF is tolerated), at most MAX_LINE bytes."""
+        while True:
+            i = self._buf.find(b"\n")
+            if i >= 0:
+                if i > MAX_LINE:
+                    break
+                line = self._buf[:i]
+                self._buf = self._buf[i + 1 :]
+                if line.endswith(b"\r"):
+                    line = line[:-1]
+                return line
+            if len(self._buf) > MAX_LINE:
+                break
+            self._fill()
+        raise _err(HTTPError, "response line longer than %d bytes" % MAX_LINE, self.status)
+
+    def read_exact(self, n, parts):
+        """Append exactly n bytes to `parts` (a list)."""
+        while n > 0:
+            if not self._buf:
+                self._fill()
+            piece = self._buf[:n]
+            self._buf = self._buf[len(piece) :]
+            parts.append(piece)
+            n -= len(piece)
+
+    def read_to_close(self, cap, parts):
+        """Append everything up to end of stream; more than `cap` bytes is an error."""
+        total = len(self._buf)
+        if self._buf:
+            parts.append(self._buf)
+            self._buf = b""
+        while total <= cap:
+            data = self._t.recv(_RECV, self._deadline)
+            if not data:
+                return
+            total += len(data)
+            parts.append(bytes(data))
+        raise _err(HTTPError, "response body over %d bytes" % cap, self.status)
+
+
+def _number(digits, base, what, status):
+    """Strict unsigned integer from ASCII bytes: no sign, no spaces, no underscores."""
+    if not digits or len(digits) > 9:
+        raise _err(HTTPError, "bad %s" % what, status)
+    value = 0
+    for c in digits:
+        if 48 <= c <= 57:
+            d = c - 48
+        elif base == 16 and 97 <= (c | 32) <= 102:
+            d = (c | 32) - 87
+        else:
+            raise _err(HTTPError, "bad %s" % what, status)
+        value = value * base + d
+    return value
+
+
+def _parse_status_line(line):
+    # b"HTTP/1.1 200 OK"; the reason phrase is optional and ignored.
+    if not line.startswith(b"HTTP/1.") or len(line) < 12 or line[8:9] != b" ":
+        raise _err(HTTPError, "not an HTTP/1.x response")
+    minor = line[7:8]
+    if minor not in (b"0", b"1"):
+        raise _err(HTTPError, "unsupported HTTP version")
+    if len(line) > 12 and line[12:13] != b" ":
+        raise _err(HTTPError, "bad status code")
+    status = _number(line[9:12], 10, "status code", None)
+    if status < 100 or status > 599:
+        raise _err(HTTPError, "bad status code")
+    return status, minor == b"1"
+
+
+def _strip(value):
+    # Optional white space around a header value (RFC 9110 5.5): spaces and tabs only.
+    start, end = 0, len(value)
+    while start < end and value[start] in (32, 9):
+        start += 1
+    while end > start and value[end - 1] in (32, 9):
+        end -= 1
+    return value[start:end]
+
+
+def _has_token(value, token):
+    for part in value.split(b","):
+        if _strip(part).lower() == token:
+            return True
+    return False
+
+
+def _read_head(reader):
+    """Status line and headers of one response: (status, length or None, chunked, keep_alive)."""
+    line = reader.readline()
+    status, http11 = _parse_status_line(line)
+    reader.status = status
+    length = None
+    chunked = False
+    te = False
+    keep_alive = http11
+    used = len(line)
+    count = 0
+    while True:
+        line = reader.readline()
+        if not line:
+            break
+        used += len(line) + 2
+        count += 1
+        if used > MAX_HEAD or count > MAX_HEADERS:
+            raise _err(HTTPError, "response headers too large", status)
+        colon = line.find(b":")
+        if colon <= 0 or line[0] in (32, 9):
+            # No name, or obsolete line folding (RFC 9112 5.2): refused.
+            raise _err(HTTPError, "malformed response header", status)
+        name = line[:colon].lower()
+        if name[-1] in (32, 9):
+            raise _err(HTTPError, "malformed response header", status)
+        value = _strip(line[colon + 1 :])
+        if name == b"content-length":
+            n = _number(value, 10, "Content-Length", status)
+            if length is not None and n != length:
+                raise _err(HTTPError, "conflicting Content-Length", status)
+            length = n
+        elif name == b"transfer-encoding":
+            te = True
+            codings = value.lower().split(b",")
+            chunked = _strip(codings[-1]) == b"chunked"
+        elif name == b"connection":
+            if _has_token(value, b"close"):
+                keep_alive = False
+            elif not http11 and _has_token(value, b"keep-alive"):
+                keep_alive = True
+    if te:
+        # RFC 9112 6.3: Transfer-Encoding overrides Content-Length; the pair smells of request
+        # smuggling, so do not reuse the connection after it.
+        if length is not None:
+            keep_alive = False
+        length = None
+        if not chunked:
+            keep_alive = False
+    elif length is None:
+        keep_alive = False
+    return status, length, chunked, keep_alive
+
+
+def _read_chunked(reader, cap, parts, status):
+    total = 0
+    while True:
+        line = reader.readline()
+        semi = line.find(b";")
+        if semi >= 0:
+            line = line[:semi]
+        size = _number(_strip(line), 16, "chunk size", status)
+        if size == 0:
+            break
+        total += size
+        if total > cap:
+            raise _err(HTTPError, "response body over %d bytes" % cap, status)
+        reader.read_exact(size, parts)
+        if reader.readline():
+            raise _err(HTTPError, "bad chunk ending", status)
+    # Trailer section: read and ignore, bounded like headers.
+    used = 0
+    while True:
+        line = reader.readline()
+        if not line:
+            return
+        used += len(line) + 2
+        if used > MAX_HEAD:
+            raise _err(HTTPError, "response trailers too large", status)
+
+
+def read_response(reader, cap):
+    """Read one complete response; returns (Response, keep_alive). Raises HTTPError only."""
+    for _ in range(_MAX_INTERIM + 1):
+        status, length, chunked, keep_alive = _read_head(reader)
+        if status >= 200:
+            break
+        if status == 101:
+            raise _err(HTTPError, "unexpected protocol switch", status)
+    else:
+        raise _err(HTTPError, "too many interim responses", status)
+    parts = []
+    if status == 204 or status == 304:
+        pass  # never a body (RFC 9112 6.3)
+    elif chunked:
+        _read_chunked(reader, cap, parts, status)
+    elif length is not None:
+        if length > cap:
+            raise _err(HTTPError, "response body over %d bytes" % cap, status)
+        reader.read_exact(length, parts)
+    else:
+        reader.read_to_close(cap, parts)
+    body = b"".join(parts)
+    if reader.leftover():
+        keep_alive = False  # bytes nobody asked for: do not trust this connection further
+    return Response(status, body), keep_alive
+
+
+# ---------------------------------------------------------------------------------------------
+# The connection.
+
+
+class Connection:
+    """Requests to one origin, reusing one connection while the server allows it.
+
+    `connect(host, port, deadline)` returns a transport with `send_all(data, deadline)`,
+    `recv(size, deadline)`, `idle_closed()` and `close()`; tests inject a fake one.
+    """
+
+    def __init__(
+        self,
+        host,
+        port,
+        tls_context=None,
+        timeout_ms=5000,
+        max_response=MAX_RESPONSE,
+        connect=None,
+    ):
+        if not isinstance(timeout_ms, int) or timeout_ms <= 0:
+            raise ValueError("timeout_ms must be a positive integer")
+        if not isinstance(max_response, int) or max_response < 0:
+            raise ValueError("max_response must be a non-negative integer")
+        self.host = host
+        self.port = port
+        self.timeout_ms = timeout_ms
+        self.max_response = max_response
+        self._tls = tls_context
+        self._connect = connect
+        self._transport = None
+        default_port = 443 if tls_context is not None else 80
+        self._host_header = (host if port == default_port else "%s:%d" % (host, port)).encode()
+
+    def __repr__(self):
+        scheme = "https" if self._tls is not None else "http"
+        state = "open" if self._transport is not None else "idle"
+        return "<Connection %s://%s:%d %s>" % (scheme, self.host, self.port, state)
+
+    def _open(self, deadline):
+        if self._connect is not None:
+            self._transport = self._connect(self.host, self.port, deadline)
+        else:
+            self._transport = open_socket(self.host, self.port, self._tls, deadline)
+
+    def _write(self, method, path, headers, body, deadline):
+        # Written line by line: no big concatenation of headers and body on a small heap.
+        t = self._transport
+        t.send_all(b"".join((method.encode(), b" ", path.encode(), b" HTTP/1.1\r\n")), deadline)
+        t.send_all(b"".join((b"Host: ", self._host_header, b"\r\n")), deadline)
+        for name, value in headers:
+            if isinstance(value, str):
+                value = value.encode()
+            t.send_all(b"".join((name.encode(), b": ", value, b"\r\n")), deadline)
+        t.send_all(b"Content-Length: %d\r\n\r\n" % len(body), deadline)
+        if body:
+            t.send_all(body, deadline)
+
+    def _exchange(self, method, path, headers, body, deadline):
+        self._write(method, path, headers, body, deadline)
+        reader = _Reader(self._transport, deadline)
+        return read_response(reader, self.max_response)
+
+    def request(self, method, path, headers=(), body=b""):
+        """Send one request and return its Response; raises HTTPError (or HTTPTimeout).
+
+        `headers` is a sequence of (name, value) pairs written in that order, after Host and
+        before Content-Length (both added here).
+        """
+        for name, value in headers:
+            if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
+                raise ValueError("header %s must be one line" % name.split("\n")[0][:40])
+        deadline = ticks_add(ticks_ms(), self.timeout_ms)
+        try:
+            reused = self._transport is not None
+            if reused and self._transport.idle_closed():
+                self.close()
+                reused = False
+            if self._transport is None:
+                self._open(deadline)
+            try:
+                response, keep_alive = self._exchange(method, path, headers, body, deadline)
+            except _DeadConnection as e:
+                if not reused:
+                    raise HTTPError(str(e)) from None
+                # The server dropped the idle connection before reading this request.
+                self.close()
+                self._open(deadline)
+                try:
+                    response, keep_alive = self._exchange(method, path, headers, body, deadline)
+                except _DeadConnection as e2:
+                    raise HTTPError(str(e2)) from None
+            if not keep_alive:
+                self.close()
+            return response
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        t = self._transport
+        self._transport = None
+        if t is not None:
+            t.close()

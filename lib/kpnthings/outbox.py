@@ -1,0 +1,470 @@
+"""Persistent outbox: every reading is stored on flash before a send is tried.
+
+A reading leaves the outbox only when KPN accepts it (`ack`) or rejects it as malformed
+(`dead_letter`). The queue survives resets, power cuts and deep sleep; it is bounded in bytes and
+counts what it had to drop, so a loss is never silent.
+
+On-flash format (all integers little-endian), in `dir_path`:
+- `q<N>.log` segment files, N increasing. A segment is a sequence of frames:
+  `A5 | length:u16 | crc32(payload):u32 | payload`. A frame that fails any check (magic, length,
+  crc, cut short) is skipped by scanning forward for the next valid frame, so a torn tail or a
+  flipped bit costs that reading only and never stops the boot. Appends go to the newest segment;
+  a segment with a torn tail is sealed and appends start a new one.
+- payload: `flags:u8 | len:u8 name | [len:u8 unit] | [t:i64] | value`; flags bits 0-3 give the
+  value kind (0 v float f64, 1 v int i64, 2 vb false, 3 vb true, 4 vs, 5 vd; strings as
+  `len:u16 utf-8`), bit 4 a unit, bit 5 an absolute time `t`.
+- `commit`: `b"KOB1" | gen | head_seg | head_off | dropped | dead | crc32` (u32 each): the
+  position of the oldest undelivered frame and two counters. Written to `commit.tmp`, then
+  renamed over `commit`; at open the valid copy with the highest `gen` wins, which also covers
+  filesystems whose rename removes the target first (FAT).
+- `dead.log`, `dead.old`: the dead-letter store, same framing, each at most dead_max_bytes / 2.
+
+Crash consistency: an append is one write of one frame; acknowledging, dead-lettering and dropping
+first write the commit file and only then delete segments that lie wholly before the head (a
+crash in between leaves files the next open deletes). Delivery is at-least-once: a crash after a
+send but before its `ack` commit sends that batch again.
+
+Bound: segments are at most max_bytes / 8 (512..4096 bytes). When an append would take the
+queue past max_bytes, the oldest segment is dropped whole and its undelivered readings are added
+to `dropped` (persisted) until the caller reports them and calls `clear_dropped`.
+"""
+
+import os
+import struct
+
+try:
+    from binascii import crc32 as _crc32
+except ImportError:  # a port built without MICROPY_PY_BINASCII_CRC32
+    _crc32 = None
+
+_MAGIC = 0xA5
+_HDR = "<BHI"
+_HDR_LEN = 7
+_MAX_PAYLOAD = 1100  # a frame claiming more is corrupt, whatever the instance's own limit
+_COMMIT_FMT = "<4sIIIII"
+_COMMIT_LEN = 24  # struct.calcsize(_COMMIT_FMT)
+_COMMIT_MAGIC = b"KOB1"
+_KINDS = ("v", "v", "vb", "vb", "vs", "vd")
+_VALUE_KEYS = ("v", "vb", "vs", "vd")
+
+
+def crc32(data):
+    """Standard CRC-32 (as zlib), from binascii when the port has it."""
+    if _crc32 is not None:
+        return _crc32(data) & 0xFFFFFFFF
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xEDB88320 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFFFFFF
+
+
+class OutboxError(ValueError):
+    """A record the outbox cannot store; the message names the field."""
+
+
+def encode_record(record):
+    """Serialise one reading to the outbox payload bytes (see the module docstring)."""
+    if not isinstance(record, dict):
+        raise OutboxError("record must be a dict with n and a value")
+    name = record.get("n")
+    if not isinstance(name, str) or not name:
+        raise OutboxError("record field n must be a non-empty string")
+    found = [k for k in _VALUE_KEYS if k in record]
+    if len(found) != 1:
+        raise OutboxError("record %s must have exactly one of v, vb, vs, vd" % name)
+    key = found[0]
+    value = record[key]
+    parts = []
+    if key == "v":
+        if type(value) is bool or not isinstance(value, (int, float)):
+            raise OutboxError("record %s field v must be a number" % name)
+        if isinstance(value, float):
+            kind, tail = 0, struct.pack("<d", value)
+        else:
+            if not -(2**63) <= value < 2**63:
+                raise OutboxError("record %s field v is out of the 64-bit range" % name)
+            kind, tail = 1, struct.pack("<q", value)
+    elif key == "vb":
+        if type(value) is not bool:
+            raise OutboxError("record %s field vb must be true or false" % name)
+        kind, tail = (3 if value else 2), b""
+    else:
+        if not isinstance(value, str):
+            raise OutboxError("record %s field %s must be a string" % (name, key))
+        raw = value.encode()
+        kind, tail = (4 if key == "vs" else 5), struct.pack("<H", len(raw)) + raw
+    flags = kind
+    unit = record.get("u")
+    if unit is not None:
+        if not isinstance(unit, str):
+            raise OutboxError("record %s field u must be a string" % name)
+        flags |= 0x10
+    t = record.get("t")
+    if t is not None:
+        if type(t) is bool or not isinstance(t, int) or not 0 <= t < 2**62:
+            raise OutboxError("record %s field t must be an integer time in seconds" % name)
+        flags |= 0x20
+    raw_name = name.encode()
+    if len(raw_name) > 255:
+        raise OutboxError("record field n is longer than 255 bytes")
+    parts.append(bytes((flags, len(raw_name))))
+    parts.append(raw_name)
+    if unit is not None:
+        raw_unit = unit.encode()
+        if len(raw_unit) > 255:
+            raise OutboxError("record %s field u is longer than 255 bytes" % name)
+        parts.append(bytes((len(raw_unit),)))
+        parts.append(raw_unit)
+    if t is not None:
+        parts.append(struct.pack("<q", t))
+    parts.append(tail)
+    return b"".join(parts)
+
+
+def decode_record(payload):
+    """The inverse of encode_record; raises ValueError on a payload it cannot read."""
+    flags = payload[0]
+    kind = flags & 0x0F
+    if kind > 5:
+        raise ValueError("unknown value kind")
+    pos = 2 + payload[1]
+    rec = {"n": bytes(payload[2:pos]).decode()}
+    if flags & 0x10:
+        end = pos + 1 + payload[pos]
+        rec["u"] = bytes(payload[pos + 1 : end]).decode()
+        pos = end
+    if flags & 0x20:
+        rec["t"] = struct.unpack("<q", payload[pos : pos + 8])[0]
+        pos += 8
+    if kind == 0:
+        rec["v"] = struct.unpack("<d", payload[pos : pos + 8])[0]
+    elif kind == 1:
+        rec["v"] = struct.unpack("<q", payload[pos : pos + 8])[0]
+    elif kind < 4:
+        rec["vb"] = kind == 3
+    else:
+        n = struct.unpack("<H", payload[pos : pos + 2])[0]
+        rec[_KINDS[kind]] = bytes(payload[pos + 2 : pos + 2 + n]).decode()
+    return rec
+
+
+def frame(payload):
+    """Length + checksum framing around one payload."""
+    return struct.pack(_HDR, _MAGIC, len(payload), crc32(payload)) + payload
+
+
+def _file_size(path):
+    try:
+        return os.stat(path)[6]
+    except OSError:
+        return -1
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass  # already gone: a crash between commit and delete, seen again at open
+
+
+def scan(path, off, size, max_count, with_payload):
+    """Read valid frames of one file from `off`: a list of (start, next, payload or None).
+
+    Stops after max_count frames or at `size`. Corrupt or torn bytes are skipped by searching for
+    the next magic byte whose frame checks out.
+    """
+    out = []
+    if max_count <= 0:
+        return out
+    try:
+        f = open(path, "rb")
+    except OSError:
+        return out
+    try:
+        while off + _HDR_LEN <= size and len(out) < max_count:
+            f.seek(off)
+            hdr = f.read(_HDR_LEN)
+            if len(hdr) == _HDR_LEN and hdr[0] == _MAGIC:
+                n, crc = struct.unpack(_HDR, hdr)[1:]
+                nxt = off + _HDR_LEN + n
+                if 0 < n <= _MAX_PAYLOAD and nxt <= size:
+                    payload = f.read(n)
+                    if len(payload) == n and crc32(payload) == crc:
+                        out.append((off, nxt, payload if with_payload else None))
+                        off = nxt
+                        continue
+            # Resynchronise: jump to the next magic byte in what we have read, else past it.
+            i = hdr.find(bytes((_MAGIC,)), 1)
+            off += i if i > 0 else max(1, len(hdr))
+    finally:
+        f.close()
+    return out
+
+
+class Outbox:
+    """A bounded, crash-consistent FIFO of readings on the flash filesystem."""
+
+    def __init__(self, dir_path, max_bytes=32768, dead_max_bytes=8192):
+        if max_bytes < 2048:
+            raise OutboxError("max_bytes must be at least 2048, got %d" % max_bytes)
+        if dead_max_bytes < 0:
+            raise OutboxError("dead_max_bytes must not be negative")
+        self._dir = dir_path.rstrip("/") or "/"
+        self._max = max_bytes
+        self._seg_max = max(512, min(4096, max_bytes // 8))
+        self._dead_max = dead_max_bytes
+        _makedirs(self._dir)
+        self._load()
+
+    # ---- paths and the commit record
+
+    def _path(self, name):
+        return self._dir + "/" + name
+
+    def _seg_path(self, num):
+        return self._dir + "/q%d.log" % num
+
+    def _read_commit(self, name):
+        try:
+            with open(self._path(name), "rb") as f:
+                data = f.read(_COMMIT_LEN + 4)
+        except OSError:
+            return None
+        if len(data) != _COMMIT_LEN + 4:
+            return None
+        if struct.unpack("<I", data[_COMMIT_LEN:])[0] != crc32(data[:_COMMIT_LEN]):
+            return None
+        fields = struct.unpack(_COMMIT_FMT, data[:_COMMIT_LEN])
+        if fields[0] != _COMMIT_MAGIC:
+            return None
+        return fields[1:]  # gen, head_seg, head_off, dropped, dead
+
+    def _commit(self, head_seg, head_off):
+        self._gen = (self._gen + 1) & 0xFFFFFFFF
+        body = struct.pack(
+            _COMMIT_FMT, _COMMIT_MAGIC, self._gen, head_seg, head_off, self.dropped, self.dead_count
+        )
+        tmp = self._path("commit.tmp")
+        with open(tmp, "wb") as f:
+            f.write(body + struct.pack("<I", crc32(body)))
+        os.rename(tmp, self._path("commit"))
+        self._head_seg = head_seg
+        self._head_off = head_off
+
+    # ---- opening
+
+    def _load(self):
+        best = None
+        for name in ("commit", "commit.tmp"):
+            c = self._read_commit(name)
+            if c is not None and (best is None or c[0] > best[0]):
+                best = c
+        if best is None:
+            best = (0, 0, 0, 0, 0)
+        self._gen, self._head_seg, self._head_off, self.dropped, self.dead_count = best
+        nums = []
+        for name in os.listdir(self._dir):
+            if name.startswith("q") and name.endswith(".log"):
+                try:
+                    nums.append(int(name[1:-4]))
+                except ValueError:
+                    continue
+        nums.sort()
+        # Parallel lists, oldest first: segment number, valid end offset, valid frame count.
+        self._nums, self._ends, self._counts = [], [], []
+        self._head_idx = 0
+        self._next = max(nums[-1] + 1 if nums else 0, self._head_seg)
+        self._tail_open = False
+        for num in nums:
+            path = self._seg_path(num)
+            if num < self._head_seg:
+                _remove(path)  # wholly delivered; a crash came before its delete
+                continue
+            size = _file_size(path)
+            frames = scan(path, 0, size, 1 << 30, False)
+            end = frames[-1][1] if frames else 0
+            self._nums.append(num)
+            self._ends.append(end)
+            self._counts.append(len(frames))
+            if num == self._head_seg:
+                self._head_idx = sum(1 for fr in frames if fr[0] < self._head_off)
+            self._tail_open = end == size  # a torn tail seals the segment
+        if not self._nums or self._nums[0] != self._head_seg:
+            self._head_off = 0
+            self._head_idx = 0
+        gc_collect()
+
+    # ---- queries
+
+    def __len__(self):
+        return sum(self._counts) - self._head_idx
+
+    def size_bytes(self):
+        """Bytes the queue's segments take on flash (delivered head part included)."""
+        return sum(self._ends)
+
+    def _walk(self, max_count, with_payload):
+        """Frames from the head: a list of (segment index, start, next, payload)."""
+        out = []
+        for i in range(len(self._nums)):
+            if len(out) >= max_count:
+                break
+            off = self._head_off if i == 0 else 0
+            for fr in scan(
+                self._seg_path(self._nums[i]), off, self._ends[i], max_count - len(out), with_payload
+            ):
+                out.append((i, fr[0], fr[1], fr[2]))
+        return out
+
+    def peek(self, max_count):
+        """Up to max_count undelivered readings, oldest first, as dicts."""
+        out = []
+        for fr in self._walk(max_count, True):
+            try:
+                out.append(decode_record(fr[3]))
+            except (ValueError, IndexError, UnicodeError, TypeError):
+                # A frame whose checksum holds but whose payload is not a record (written by an
+                # incompatible version): deliver a marker so ack counts stay aligned.
+                out.append({"n": "corruptRecord", "vb": True})
+        return out
+
+    def dead_letters(self):
+        """Readings in the dead-letter store, oldest first (for diagnostics and tests)."""
+        out = []
+        for name in ("dead.old", "dead.log"):
+            path = self._path(name)
+            for fr in scan(path, 0, _file_size(path), 1 << 30, True):
+                try:
+                    out.append(decode_record(fr[2]))
+                except (ValueError, IndexError, UnicodeError, TypeError):
+                    pass
+        return out
+
+    # ---- changes
+
+    def append(self, record):
+        """Store one reading; it is on flash when this returns. Drops the oldest when full."""
+        data = frame(encode_record(record))
+        if len(data) > min(self._seg_max, _MAX_PAYLOAD + _HDR_LEN):
+            raise OutboxError("record %s is too large for the outbox" % record.get("n"))
+        if not self._nums or not self._tail_open or self._ends[-1] + len(data) > self._seg_max:
+            self._nums.append(self._next)
+            self._ends.append(0)
+            self._counts.append(0)
+            self._next += 1
+            self._tail_open = True
+        while len(self._nums) > 1 and self.size_bytes() + len(data) > self._max:
+            self._drop_head_segment()
+        path = self._seg_path(self._nums[-1])
+        try:
+            with open(path, "ab") as f:
+                f.write(data)
+        except OSError:
+            # Part of the frame may be on flash; never append after it.
+            self._tail_open = False
+            raise
+        self._ends[-1] += len(data)
+        self._counts[-1] += 1
+
+    def _drop_head_segment(self):
+        lost = self._counts[0] - self._head_idx
+        self.dropped += lost
+        self._advance_to(1, 0)
+
+    def _advance_to(self, seg_index, off):
+        """Make (segment index, offset) the new head, commit it, delete what lies before it."""
+        if seg_index < len(self._nums) and off >= self._ends[seg_index]:
+            if seg_index == len(self._nums) - 1:
+                # Queue empty: the next append starts a fresh segment, so the old file can go.
+                self._tail_open = False
+            seg_index, off = seg_index + 1, 0
+        if seg_index < len(self._nums):
+            head = self._nums[seg_index]
+        else:
+            head = self._next
+        self._commit(head, off)
+        for _ in range(seg_index):
+            _remove(self._seg_path(self._nums[0]))
+            self._nums.pop(0)
+            self._ends.pop(0)
+            self._counts.pop(0)
+        if seg_index:
+            self._head_idx = 0
+
+    def _consume(self, count, dead):
+        if count <= 0:
+            return
+        frames = self._walk(count, dead)
+        if not frames:
+            return
+        if dead:
+            self._store_dead(frames)
+            self.dead_count += len(frames)
+        last = frames[-1]
+        passed = sum(1 for fr in frames if fr[0] == last[0])
+        if last[0] == 0:
+            self._head_idx += passed
+        else:
+            # Frames before the new head in its segment: the ones we passed plus any skipped.
+            self._head_idx = passed
+        self._advance_to(last[0], last[2])
+
+    def ack(self, count):
+        """The oldest `count` readings were accepted by KPN: remove them."""
+        self._consume(count, False)
+
+    def dead_letter(self, count):
+        """The oldest `count` readings were rejected as malformed: move them to the dead store."""
+        self._consume(count, True)
+
+    def _store_dead(self, frames):
+        half = self._dead_max // 2
+        path = self._path("dead.log")
+        size = max(0, _file_size(path))
+        for fr in frames:
+            data = frame(fr[3])
+            if len(data) > half:
+                continue  # cannot be kept within the bound; still counted in dead_count
+            if size + len(data) > half:
+                _remove(self._path("dead.old"))
+                try:
+                    os.rename(path, self._path("dead.old"))
+                except OSError:
+                    _remove(path)
+                size = 0
+            with open(path, "ab") as f:
+                f.write(data)
+            size += len(data)
+
+    def clear_dropped(self, n):
+        """`n` dropped readings were reported in an accepted uplink: stop reporting them."""
+        if n <= 0:
+            return
+        self.dropped = max(0, self.dropped - n)
+        self._commit(self._head_seg, self._head_off)
+
+
+def _makedirs(path):
+    parts = path.split("/")
+    cur = ""
+    for i, part in enumerate(parts):
+        if not part:
+            if i == 0:
+                cur = "/"
+            continue
+        cur = cur + part if cur.endswith("/") or not cur else cur + "/" + part
+        try:
+            os.stat(cur)
+        except OSError:
+            os.mkdir(cur)
+
+
+def gc_collect():
+    try:
+        import gc
+
+        gc.collect()
+    except ImportError:
+        pass

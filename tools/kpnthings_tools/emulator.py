@@ -1,0 +1,813 @@
+"""A local KPN Things emulator: the ingestion endpoint a device talks to, plus a small JSON API.
+
+It answers like KPN Things does (see PROTOCOL.md), so the firmware and the client can be tested
+against every outcome on 127.0.0.1:
+
+``POST /ingestion/ip/senml/v1`` checks, in this order:
+
+1. the body is a SenML pack whose base name is ``urn:dev:DVNUUID:<uuid>:``, else **400**;
+2. the device is registered, else **404**;
+3. ``Things-Message-Token`` equals sha256(body + secret), compared in constant time, else **401**.
+
+Then **200**, with at most one queued downlink pack as the body (empty body when none is queued);
+that downlink is marked delivered. Framing errors get their own 4xx: 411 without a usable
+``Content-Length``, 413 above ``max_body`` bytes, 400 for a body that is not JSON.
+
+The JSON API, for people and for tests (and for the dashboard that will be served at ``/``):
+
+- ``GET  /api/devices``                        registered devices: last seen, last outcome;
+- ``GET  /api/devices/<uuid>``                 one of them;
+- ``GET  /api/devices/<uuid>/messages``        requests from that device, oldest first;
+- ``GET  /api/messages``                       every request, also those no device owns;
+- ``GET  /api/devices/<uuid>/downlinks``       the queue: queued or delivered, and when;
+- ``POST /api/devices/<uuid>/downlinks``       queue a SenML JSON pack (201).
+
+The message lists take ``?since=<id>`` (only newer messages, for polling) and ``?limit=<n>``
+(default 100, at most 1000; the newest ``n`` are returned, oldest first).
+
+A message is ``{"id", "received_at", "dvnuuid", "status", "outcome", "reason", "token_check",
+"body", "records", "response_body", "downlink_id"}``:
+
+- ``received_at``: ISO 8601 UTC with milliseconds, e.g. ``2026-11-25T16:54:52.123Z``;
+- ``outcome``: ``accepted``, ``malformed``, ``unknown device`` or ``unauthorized``
+  (the classes of PROTOCOL.md), ``status`` the HTTP status sent;
+- ``token_check``: ``ok``, ``mismatch``, ``missing`` or ``not checked`` (rejected before it);
+- ``body``: the raw body as text (exact when it is UTF-8, which every accepted body is); a body
+  that is not UTF-8 also comes as ``body_base64``;
+- ``records``: the resolved SenML records (``senml.decode``), or ``null`` when the body was
+  rejected as malformed. Byte values (``vd``) are written the way SenML writes them: base64url
+  without padding.
+
+Secrets are kept in memory only, never written to the database, and every line this module
+logs and every API answer is scrubbed of them, so not even a device that sends its own secret as
+a value can make the emulator show it.
+"""
+
+import base64
+import hmac
+import json
+import re
+import socket
+import sqlite3
+import ssl
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from kpnthings import auth, senml
+
+INGEST_PATH = "/ingestion/ip/senml/v1"
+DEFAULT_MAX_BODY = 16 * 1024
+# An oversize body is read and thrown away up to this size before answering 413: closing a
+# socket with unread data makes Linux send RST, and the client would lose the 413 itself.
+_DRAIN_LIMIT = 1024 * 1024
+_BASE_NAME = re.compile(r"^urn:dev:DVNUUID:([^:]*):$")
+_CONTENT_LENGTH = re.compile(r"^[0-9]{1,12}$")
+_TOKEN = re.compile(r"^[0-9a-f]{64}$")
+
+ACCEPTED = "accepted"
+MALFORMED = "malformed"
+UNKNOWN_DEVICE = "unknown device"
+UNAUTHORIZED = "unauthorized"
+# What the token check found (``token_check`` in a message).
+CHECK_OK = "ok"
+CHECK_MISMATCH = "mismatch"
+CHECK_MISSING = "missing"
+CHECK_SKIPPED = "not checked"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at REAL NOT NULL,
+    dvnuuid TEXT,
+    status INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    token_check TEXT NOT NULL,
+    body BLOB NOT NULL,
+    records TEXT,
+    response_body BLOB NOT NULL,
+    downlink_id INTEGER
+);
+CREATE INDEX IF NOT EXISTS messages_by_device ON messages (dvnuuid, id);
+CREATE TABLE IF NOT EXISTS downlinks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    dvnuuid TEXT NOT NULL,
+    body BLOB NOT NULL,
+    queued_at REAL NOT NULL,
+    delivered_at REAL,
+    message_id INTEGER
+);
+CREATE INDEX IF NOT EXISTS downlinks_by_device ON downlinks (dvnuuid, id);
+"""
+
+
+class EmulatorError(ValueError):
+    """A request the emulator refuses; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status, reason):
+        ValueError.__init__(self, reason)
+        self.status = status
+        self.reason = reason
+
+
+def iso_time(t):
+    """Unix seconds -> ``2026-11-25T16:54:52.123Z``."""
+    ms = round(t * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
+
+
+def _b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _jsonable_records(records):
+    """Resolved records -> JSON-ready dicts (bytes become base64url without padding)."""
+    out = []
+    for record in records:
+        item = {}
+        for key, value in record.items():
+            item[key] = _b64url(value) if isinstance(value, (bytes, bytearray)) else value
+        out.append(item)
+    return out
+
+
+def base_name_uuid(bn):
+    """The lowercase DvnUUID in a ``urn:dev:DVNUUID:<uuid>:`` base name, or None."""
+    if not isinstance(bn, str):
+        return None
+    m = _BASE_NAME.match(bn)
+    if not m:
+        return None
+    try:
+        return auth.check_dvnuuid(m.group(1))
+    except ValueError:
+        return None
+
+
+def parse_uplink(body, now):
+    """Check an uplink body; return (dvnuuid, resolved records) or raise EmulatorError(400).
+
+    Returns the uuid found in the base name even on some failures, through the exception's
+    ``dvnuuid`` attribute, so a malformed message can still be shown under its device.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise EmulatorError(400, "body is not UTF-8 JSON") from None
+    try:
+        pack = json.loads(text)
+    except ValueError as e:
+        raise EmulatorError(400, "body is not JSON: %s" % e) from None
+    if not isinstance(pack, list) or not pack:
+        raise EmulatorError(400, "body must be a non-empty SenML pack (a JSON array)")
+    first = pack[0]
+    if not isinstance(first, dict) or "bn" not in first:
+        raise EmulatorError(400, "the first record must hold the base name bn")
+    dvnuuid = base_name_uuid(first["bn"])
+    if dvnuuid is None:
+        raise EmulatorError(
+            400, "base name bn must be urn:dev:DVNUUID:<uuid>: with a valid UUID and trailing colon"
+        )
+    for record in pack[1:]:
+        # A pack belongs to one device: a second base name could smuggle in another one.
+        if isinstance(record, dict) and "bn" in record and record["bn"] != first["bn"]:
+            err = EmulatorError(400, "every bn in the pack must name the same device")
+            err.dvnuuid = dvnuuid
+            raise err
+    try:
+        records = senml.decode(body, now=now)
+    except (ValueError, TypeError) as e:
+        err = EmulatorError(400, "not a valid SenML pack: %s" % e)
+        err.dvnuuid = dvnuuid
+        raise err from None
+    return dvnuuid, records
+
+
+def _scrub(text, secrets):
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, "[secret]")
+    return text
+
+
+class Emulator:
+    """The emulator's state: registered devices (in memory) and a SQLite store of messages.
+
+    ``devices`` is a mapping or an iterable of ``(dvnuuid, secret)`` pairs. ``db_path`` may be
+    ``":memory:"``. ``log`` takes one line of text (default: stderr); secrets are scrubbed first.
+    """
+
+    def __init__(self, db_path, devices=(), max_body=DEFAULT_MAX_BODY, log=None):
+        self.max_body = int(max_body)
+        self._secrets = {}
+        self._log = log
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
+        self._db.executescript(_SCHEMA)
+        pairs = devices.items() if hasattr(devices, "items") else devices
+        for dvnuuid, secret in pairs:
+            self.add_device(dvnuuid, secret)
+
+    # -- devices -------------------------------------------------------------------------------
+
+    def add_device(self, dvnuuid, secret):
+        """Register a device; raises ValueError naming the field (never showing the secret)."""
+        dvnuuid = auth.check_dvnuuid(dvnuuid)
+        auth.check_secret(secret)
+        with self._lock:
+            self._secrets[dvnuuid] = secret
+        return dvnuuid
+
+    def device_ids(self):
+        with self._lock:
+            return sorted(self._secrets)
+
+    def _registered(self, dvnuuid):
+        try:
+            dvnuuid = auth.check_dvnuuid(dvnuuid)
+        except ValueError:
+            return None
+        with self._lock:
+            return dvnuuid if dvnuuid in self._secrets else None
+
+    def scrub(self, text):
+        """Replace every registered secret found in text."""
+        with self._lock:
+            secrets = list(self._secrets.values())
+        return _scrub(text, secrets)
+
+    def log(self, line):
+        line = self.scrub(line)
+        if self._log is not None:
+            self._log(line)
+        else:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+
+    # -- the ingestion endpoint ----------------------------------------------------------------
+
+    def ingest(self, body, token, now=None):
+        """Handle one uplink body; return ``(status, response_body, message)``."""
+        if now is None:
+            now = time.time()
+        dvnuuid = None
+        records = None
+        verdict = CHECK_SKIPPED
+        try:
+            dvnuuid, records = parse_uplink(body, int(now))
+            with self._lock:
+                secret = self._secrets.get(dvnuuid)
+            if secret is None:
+                raise EmulatorError(404, "device %s is not registered" % dvnuuid)
+            if not token:
+                verdict = CHECK_MISSING
+                raise EmulatorError(401, "Things-Message-Token header is missing")
+            expected = auth.message_token(body, secret)
+            if isinstance(expected, bytes):
+                expected = expected.decode("ascii")
+            # Constant time, and on bytes: compare_digest refuses non-ASCII str.
+            given = token.strip().encode("utf-8", "replace")
+            if not hmac.compare_digest(given, expected.encode("ascii")):
+                verdict = CHECK_MISMATCH
+                if not _TOKEN.match(token.strip()):
+                    raise EmulatorError(401, "Things-Message-Token must be 64 lowercase hex")
+                raise EmulatorError(401, "Things-Message-Token does not match body and secret")
+            verdict = CHECK_OK
+        except EmulatorError as e:
+            if dvnuuid is None:
+                dvnuuid = getattr(e, "dvnuuid", None)
+            outcome = {400: MALFORMED, 404: UNKNOWN_DEVICE, 401: UNAUTHORIZED}[e.status]
+            message = self._record(
+                now,
+                dvnuuid,
+                e.status,
+                outcome,
+                e.reason,
+                verdict,
+                body,
+                records if e.status != 400 else None,
+            )
+            return e.status, (e.reason + "\n").encode("utf-8"), message
+        message = self._record(
+            now, dvnuuid, 200, ACCEPTED, "", verdict, body, records, deliver=True
+        )
+        return 200, message.pop("_response_body"), message
+
+    def reject_request(self, status, reason, body=b"", now=None):
+        """Record a request refused before its body was read (411, 413, ...)."""
+        if now is None:
+            now = time.time()
+        return self._record(now, None, status, MALFORMED, reason, CHECK_SKIPPED, body, None)
+
+    def _record(
+        self, now, dvnuuid, status, outcome, reason, token_check, body, records, deliver=False
+    ):
+        records_json = None if records is None else json.dumps(_jsonable_records(records))
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                downlink_id = None
+                response = b""
+                if deliver:
+                    row = cur.execute(
+                        "SELECT id, body FROM downlinks WHERE dvnuuid = ? AND delivered_at IS NULL"
+                        " ORDER BY id LIMIT 1",
+                        (dvnuuid,),
+                    ).fetchone()
+                    if row is not None:
+                        downlink_id, response = row[0], bytes(row[1])
+                cur.execute(
+                    "INSERT INTO messages (received_at, dvnuuid, status, outcome, reason,"
+                    " token_check, body, records, response_body, downlink_id)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        now,
+                        dvnuuid,
+                        status,
+                        outcome,
+                        reason,
+                        token_check,
+                        bytes(body),
+                        records_json,
+                        response,
+                        downlink_id,
+                    ),
+                )
+                message_id = cur.lastrowid
+                if downlink_id is not None:
+                    cur.execute(
+                        "UPDATE downlinks SET delivered_at = ?, message_id = ? WHERE id = ?",
+                        (now, message_id, downlink_id),
+                    )
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            row = cur.execute(_MESSAGE_SELECT + " WHERE id = ?", (message_id,)).fetchone()
+        message = _message_dict(row)
+        message["_response_body"] = response
+        if not deliver:
+            message.pop("_response_body")
+        return message
+
+    # -- downlinks -----------------------------------------------------------------------------
+
+    def queue_downlink(self, dvnuuid, body, validate=True, now=None):
+        """Queue a downlink pack for a registered device; return the queue entry.
+
+        ``body`` is SenML JSON (bytes or str). When its first record has no ``bn`` the device's
+        base name is put in front, as KPN does. With ``validate=False`` the bytes are queued as
+        they are, so tests can send a device a malformed downlink on purpose.
+        """
+        registered = self._registered(dvnuuid)
+        if registered is None:
+            raise EmulatorError(404, "device %s is not registered" % dvnuuid)
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        if validate:
+            body = self._checked_downlink(registered, body)
+        if now is None:
+            now = time.time()
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO downlinks (dvnuuid, body, queued_at) VALUES (?, ?, ?)",
+                (registered, bytes(body), now),
+            )
+            row = self._db.execute(_DOWNLINK_SELECT + " WHERE id = ?", (cur.lastrowid,)).fetchone()
+        return _downlink_dict(row)
+
+    def _checked_downlink(self, dvnuuid, body):
+        try:
+            pack = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise EmulatorError(400, "downlink is not JSON: %s" % e) from None
+        if not isinstance(pack, list) or not pack or not all(isinstance(r, dict) for r in pack):
+            raise EmulatorError(400, "downlink must be a non-empty SenML pack of records")
+        bn = pack[0].get("bn")
+        if bn is None:
+            first = {"bn": auth.base_name(dvnuuid)}
+            first.update(pack[0])
+            pack[0] = first
+        elif base_name_uuid(bn) != dvnuuid:
+            raise EmulatorError(400, "downlink bn must be the device's base name, or left out")
+        # Host code: CPython keeps dict order, so bn stays first; compact as KPN sends it.
+        body = json.dumps(pack, separators=(",", ":")).encode("utf-8")
+        try:
+            senml.decode(body)
+        except (ValueError, TypeError) as e:
+            raise EmulatorError(400, "downlink is not a valid SenML pack: %s" % e) from None
+        return body
+
+    def downlinks(self, dvnuuid):
+        registered = self._registered(dvnuuid)
+        if registered is None:
+            raise EmulatorError(404, "device %s is not registered" % dvnuuid)
+        with self._lock:
+            rows = self._db.execute(
+                _DOWNLINK_SELECT + " WHERE dvnuuid = ? ORDER BY id", (registered,)
+            ).fetchall()
+        return [_downlink_dict(r) for r in rows]
+
+    # -- listings ------------------------------------------------------------------------------
+
+    def messages(self, dvnuuid=None, since=0, limit=100):
+        """Stored messages, oldest first: the newest ``limit`` with id above ``since``.
+
+        ``dvnuuid=None`` lists every message, including those no registered device owns.
+        """
+        limit = max(1, min(int(limit), 1000))
+        with self._lock:
+            if dvnuuid is None:
+                rows = self._db.execute(
+                    _MESSAGE_SELECT + " WHERE id > ? ORDER BY id DESC LIMIT ?", (since, limit)
+                ).fetchall()
+            else:
+                rows = self._db.execute(
+                    _MESSAGE_SELECT + " WHERE dvnuuid = ? AND id > ? ORDER BY id DESC LIMIT ?",
+                    (dvnuuid, since, limit),
+                ).fetchall()
+        return [_message_dict(r) for r in reversed(rows)]
+
+    def device_messages(self, dvnuuid, since=0, limit=100):
+        registered = self._registered(dvnuuid)
+        if registered is None:
+            raise EmulatorError(404, "device %s is not registered" % dvnuuid)
+        return self.messages(registered, since, limit)
+
+    def device_info(self, dvnuuid):
+        """A device as the API shows it: no secret, last seen, last outcome, queue length."""
+        registered = self._registered(dvnuuid)
+        if registered is None:
+            raise EmulatorError(404, "device %s is not registered" % dvnuuid)
+        with self._lock:
+            last = self._db.execute(
+                "SELECT received_at, status, outcome, reason, token_check FROM messages"
+                " WHERE dvnuuid = ? ORDER BY id DESC LIMIT 1",
+                (registered,),
+            ).fetchone()
+            count = self._db.execute(
+                "SELECT COUNT(*) FROM messages WHERE dvnuuid = ?", (registered,)
+            ).fetchone()[0]
+            queued = self._db.execute(
+                "SELECT COUNT(*) FROM downlinks WHERE dvnuuid = ? AND delivered_at IS NULL",
+                (registered,),
+            ).fetchone()[0]
+        info = {
+            "dvnuuid": registered,
+            "base_name": auth.base_name(registered),
+            "messages": count,
+            "queued_downlinks": queued,
+            "last_seen": None,
+            "last_status": None,
+            "last_outcome": None,
+            "last_reason": None,
+            "last_token_check": None,
+        }
+        if last is not None:
+            info["last_seen"] = iso_time(last[0])
+            info["last_status"] = last[1]
+            info["last_outcome"] = last[2]
+            info["last_reason"] = last[3]
+            info["last_token_check"] = last[4]
+        return info
+
+    def devices(self):
+        return [self.device_info(d) for d in self.device_ids()]
+
+    def close(self):
+        with self._lock:
+            self._db.close()
+
+    def serve(self, host="127.0.0.1", port=0, ssl_context=None, tls_cert=None, tls_key=None):
+        """Start serving in a background thread; return an :class:`EmulatorServer`.
+
+        HTTPS when ``ssl_context`` is given, or ``tls_cert`` (+ ``tls_key``) PEM files.
+        """
+        if ssl_context is None and tls_cert:
+            ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ssl_context.load_cert_chain(tls_cert, tls_key)
+        return EmulatorServer(self, host, port, ssl_context)
+
+
+_MESSAGE_SELECT = (
+    "SELECT id, received_at, dvnuuid, status, outcome, reason, token_check, body, records,"
+    " response_body, downlink_id FROM messages"
+)
+_DOWNLINK_SELECT = "SELECT id, dvnuuid, body, queued_at, delivered_at, message_id FROM downlinks"
+
+
+def _text(data):
+    data = bytes(data)
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "replace"), base64.b64encode(data).decode("ascii")
+
+
+def _message_dict(row):
+    body, body_b64 = _text(row[7])
+    response, _ = _text(row[9])
+    message = {
+        "id": row[0],
+        "received_at": iso_time(row[1]),
+        "dvnuuid": row[2],
+        "status": row[3],
+        "outcome": row[4],
+        "reason": row[5],
+        "token_check": row[6],
+        "body": body,
+        "records": None if row[8] is None else json.loads(row[8]),
+        "response_body": response,
+        "downlink_id": row[10],
+    }
+    if body_b64 is not None:
+        message["body_base64"] = body_b64
+    return message
+
+
+def _downlink_dict(row):
+    body, _ = _text(row[2])
+    return {
+        "id": row[0],
+        "dvnuuid": row[1],
+        "body": body,
+        "state": "queued" if row[4] is None else "delivered",
+        "queued_at": iso_time(row[3]),
+        "delivered_at": None if row[4] is None else iso_time(row[4]),
+        "message_id": row[5],
+    }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    # HTTP/1.1 so the device client can keep its (TLS) connection open between packs; every
+    # answer therefore carries Content-Length.
+    protocol_version = "HTTP/1.1"
+    server_version = "KPNThingsEmulator/0.1"
+    sys_version = ""
+    # An idle keep-alive connection is dropped after this, so threads do not pile up.
+    timeout = 30
+    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle plus the
+    # client's delayed ACK would add ~40 ms to every answer.
+    disable_nagle_algorithm = True
+
+    @property
+    def emulator(self):
+        return self.server.emulator
+
+    def setup(self):
+        BaseHTTPRequestHandler.setup(self)
+        self.server.track(self.connection, True)
+
+    def finish(self):
+        try:
+            BaseHTTPRequestHandler.finish(self)
+        finally:
+            self.server.track(self.connection, False)
+
+    def log_message(self, format, *args):
+        # The stock log goes to stderr unscrubbed and without outcome; we log in _respond.
+        pass
+
+    def _respond(
+        self, status, body=b"", content_type="text/plain; charset=utf-8", close=False, note=""
+    ):
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        self.send_response(status)
+        if body:
+            self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        if close:
+            self.close_connection = True
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self.wfile.flush()
+        self.emulator.log(
+            "%s %s %s %d%s"
+            % (
+                time.strftime("%H:%M:%S"),
+                self.command,
+                self.path.split("?", 1)[0],
+                status,
+                (" " + note) if note else "",
+            )
+        )
+
+    def _json(self, status, value, note=""):
+        text = self.emulator.scrub(json.dumps(value, indent=1, sort_keys=True))
+        self._respond(status, text + "\n", "application/json", note=note)
+
+    def _read_body(self):
+        """The request body, or None after answering a framing error."""
+        if self.headers.get("Transfer-Encoding"):
+            reason = "send the body with Content-Length; Transfer-Encoding is not accepted"
+            self.emulator.reject_request(411, reason)
+            self._respond(411, reason + "\n", close=True, note="length required")
+            return None
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths:
+            reason = "Content-Length header is required"
+            self.emulator.reject_request(411, reason)
+            self._respond(411, reason + "\n", note="length required")
+            return None
+        if len(lengths) != 1 or not _CONTENT_LENGTH.match(lengths[0].strip()):
+            reason = "Content-Length must be one decimal number"
+            self.emulator.reject_request(400, reason)
+            self._respond(400, reason + "\n", close=True, note="bad content-length")
+            return None
+        length = int(lengths[0].strip())
+        if length > self.emulator.max_body:
+            reason = "body of %d bytes is above the %d byte limit" % (
+                length,
+                self.emulator.max_body,
+            )
+            self._drain(min(length, _DRAIN_LIMIT))
+            self.emulator.reject_request(413, reason)
+            self._respond(413, reason + "\n", close=True, note="too large")
+            return None
+        body = self.rfile.read(length)
+        if len(body) != length:
+            # The peer went away mid-body: nobody is left to answer.
+            self.close_connection = True
+            return None
+        return body
+
+    def _drain(self, n):
+        try:
+            while n > 0:
+                chunk = self.rfile.read(min(n, 65536))
+                if not chunk:
+                    break
+                n -= len(chunk)
+        except OSError:
+            pass
+
+    def do_POST(self):
+        path = urlsplit(self.path).path
+        if path == INGEST_PATH:
+            body = self._read_body()
+            if body is None:
+                return
+            ctype = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+            if ctype != "application/json":
+                reason = "Content-Type must be application/json"
+                self.emulator.reject_request(400, reason, body)
+                self._respond(400, reason + "\n", note="malformed")
+                return
+            token = self.headers.get("Things-Message-Token")
+            status, response, message = self.emulator.ingest(body, token)
+            note = "%s device=%s" % (message["outcome"], message["dvnuuid"] or "-")
+            if message["downlink_id"] is not None:
+                note += " downlink=%d" % message["downlink_id"]
+            if status == 200:
+                self._respond(200, response, "application/json", note=note)
+            else:
+                self._respond(status, response, note=note + " (" + message["reason"] + ")")
+            return
+        parts = self._api_parts(path)
+        if parts is not None and len(parts) == 3 and parts[2] == "downlinks":
+            body = self._read_body()
+            if body is None:
+                return
+            try:
+                entry = self.emulator.queue_downlink(parts[1], body)
+            except EmulatorError as e:
+                self._respond(e.status, e.reason + "\n", note="downlink refused")
+                return
+            self._json(201, entry, note="downlink %d queued" % entry["id"])
+            return
+        self._not_found()
+
+    def do_GET(self):
+        split = urlsplit(self.path)
+        parts = self._api_parts(split.path)
+        query = parse_qs(split.query)
+        try:
+            since = int(query.get("since", ["0"])[0])
+            limit = int(query.get("limit", ["100"])[0])
+        except ValueError:
+            self._respond(400, "since and limit must be integers\n")
+            return
+        try:
+            if split.path == "/api/messages":
+                self._json(200, self.emulator.messages(None, since, limit))
+            elif parts == ["devices"]:
+                self._json(200, self.emulator.devices())
+            elif parts is not None and len(parts) == 2 and parts[0] == "devices":
+                self._json(200, self.emulator.device_info(parts[1]))
+            elif parts is not None and len(parts) == 3 and parts[2] == "messages":
+                self._json(200, self.emulator.device_messages(parts[1], since, limit))
+            elif parts is not None and len(parts) == 3 and parts[2] == "downlinks":
+                self._json(200, self.emulator.downlinks(parts[1]))
+            else:
+                self._not_found()
+        except EmulatorError as e:
+            self._respond(e.status, e.reason + "\n")
+
+    def _api_parts(self, path):
+        """["devices", "<uuid>", ...] for an /api/devices path, else None."""
+        if not path.startswith("/api/devices"):
+            return None
+        parts = [p for p in path[len("/api/") :].split("/") if p]
+        return parts if parts and parts[0] == "devices" else None
+
+    def _not_found(self):
+        # A body we did not read would be parsed as the next request: drop the connection.
+        if self.command == "POST":
+            self.close_connection = True
+        self._respond(404, "no such endpoint: %s %s\n" % (self.command, self.path))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address, emulator, ssl_context):
+        self.emulator = emulator
+        self.ssl_context = ssl_context
+        self._connections = set()
+        self._connections_lock = threading.Lock()
+        ThreadingHTTPServer.__init__(self, address, _Handler)
+
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        if self.ssl_context is not None:
+            # The handshake happens in the handler thread (first read), under the handler's
+            # timeout, so one stalled client cannot block accept() for everybody.
+            sock = self.ssl_context.wrap_socket(
+                sock, server_side=True, do_handshake_on_connect=False
+            )
+        return sock, addr
+
+    def track(self, conn, alive):
+        with self._connections_lock:
+            if alive:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+    def close_connections(self):
+        with self._connections_lock:
+            conns = list(self._connections)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request, client_address):
+        # A client that hangs up or fails the TLS handshake is normal here: one line, no trace.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError, ssl.SSLError, OSError)):
+            self.emulator.log("connection from %s ended: %s" % (client_address[0], exc))
+        else:
+            self.emulator.log(
+                "error handling request from %s: %s: %s"
+                % (client_address[0], type(exc).__name__, exc)
+            )
+
+
+class EmulatorServer:
+    """A running emulator: ``.url``, ``.host``, ``.port``, ``.shutdown()``; a context manager.
+
+    ``shutdown()`` stops serving, drops open keep-alive connections and closes the database.
+    """
+
+    def __init__(self, emulator, host, port, ssl_context=None):
+        self.emulator = emulator
+        self._server = _Server((host, port), emulator, ssl_context)
+        self.host = host
+        self.port = self._server.server_address[1]
+        scheme = "https" if ssl_context is not None else "http"
+        shown = "[%s]" % host if ":" in host else host
+        self.url = "%s://%s:%d" % (scheme, shown, self.port)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="kpnthings-emulator",
+            daemon=True,
+        )
+        self._thread.start()
+        self._stopped = False
+
+    def shutdown(self):
+        if self._stopped:
+            return
+        self._stopped = True
+        self._server.shutdown()
+        self._server.close_connections()
+        self._server.server_close()
+        self._thread.join(5)
+        self.emulator.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
