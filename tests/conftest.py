@@ -40,8 +40,14 @@ def runtime_path(runtime):
     if runtime == "micropython-src":
         return list(_SRC_PATH)
     arch = runtime.split("-", 1)[1]
-    return ["tests/fakes", "build/mpy/%s" % arch, "build/mpy/%s/boards" % arch,
-            "firmware", "tests/portable", ".frozen"]
+    return [
+        "tests/fakes",
+        "build/mpy/%s" % arch,
+        "build/mpy/%s/boards" % arch,
+        "firmware",
+        "tests/portable",
+        ".frozen",
+    ]
 
 
 def micropython_env(runtime="micropython-src", extra_path=()):
@@ -95,7 +101,11 @@ def pytest_configure(config):
 
 
 def pytest_collect_file(file_path, parent):
-    if file_path.parent == PORTABLE and file_path.name.startswith("test_") and file_path.suffix == ".py":
+    if (
+        file_path.parent == PORTABLE
+        and file_path.name.startswith("test_")
+        and file_path.suffix == ".py"
+    ):
         return MicroPythonFile.from_parent(parent, path=file_path)
     return None
 
@@ -104,14 +114,17 @@ class MicroPythonFile(pytest.File):
     def collect(self):
         tree = ast.parse(self.path.read_text())
         names = sorted(
-            n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")
+            n.name
+            for n in tree.body
+            if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")
         )
         for runtime in _selected(self.config):
             if runtime not in MP_RUNTIMES:
                 continue
             for name in names:
-                yield MicroPythonItem.from_parent(self, name="%s[%s]" % (name, runtime),
-                                                  test=name, runtime=runtime)
+                yield MicroPythonItem.from_parent(
+                    self, name="%s[%s]" % (name, runtime), test=name, runtime=runtime
+                )
 
 
 class MicroPythonTestFailure(Exception):
@@ -153,7 +166,8 @@ class MicroPythonItem(pytest.Item):
         rec = results.get(self.test) or results.get("*")
         if rec is None:
             raise MicroPythonTestFailure(
-                "no result from MicroPython (exit %s)\nstdout:\n%s\nstderr:\n%s" % (rc, stdout, stderr)
+                "no result from MicroPython (exit %s)\nstdout:\n%s\nstderr:\n%s"
+                % (rc, stdout, stderr)
             )
         if rec["r"] == "skip":
             pytest.skip(rec["e"] or "skipped on " + self.runtime)
@@ -232,8 +246,9 @@ def pytest_terminal_summary(terminalreporter):
     for key in order + sorted(set(_COUNTS) - set(order)):
         if key in _COUNTS:
             c = _COUNTS[key]
-            tr.write_line("%-50s %7d %7d %7d" % (labels.get(key, key), c["passed"], c["failed"],
-                                                 c["skipped"]))
+            tr.write_line(
+                "%-50s %7d %7d %7d" % (labels.get(key, key), c["passed"], c["failed"], c["skipped"])
+            )
 
 
 @pytest.fixture

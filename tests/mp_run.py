@@ -23,7 +23,7 @@ def run_module(modname):
     except Exception as e:  # an import error fails every test of the module
         print(json.dumps({"m": modname, "t": "*", "r": "fail", "e": _describe(e)}))
         return
-    skip = getattr(__import__("_support"), "Skip")
+    skip = __import__("_support").Skip
     for name in sorted(dir(mod)):
         if not name.startswith("test_"):
             continue

@@ -38,7 +38,9 @@ def check_secret(secret):
     for i, ch in enumerate(secret):
         if not _is_alnum(ch):
             # Say where, never what: the secret must not leak into logs.
-            raise ValueError("secret may hold only letters and digits (character %d is not)" % (i + 1))
+            raise ValueError(
+                "secret may hold only letters and digits (character %d is not)" % (i + 1)
+            )
     return secret
 
 

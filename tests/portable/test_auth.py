@@ -1,7 +1,6 @@
 """auth: token vectors, secret and DvnUUID rules."""
 
 from _support import load_json, raises
-
 from kpnthings import auth
 
 GOOD_SECRET = "72J3wD2bd49jnMI8S31j2L3vZldH3rSS"
