@@ -17,12 +17,13 @@ _state = [21.5, 45.0, 3.70]
 
 
 def read_sensors():
+    # Simulated readings, not cryptography: the plain PRNG is what is wanted.
     import random
 
     t, h, b = _state
-    t = min(30.0, max(15.0, t + random.uniform(-0.3, 0.3)))
-    h = min(70.0, max(30.0, h + random.uniform(-1.0, 1.0)))
-    b = min(4.2, max(3.3, b - random.uniform(0.0, 0.005)))
+    t = min(30.0, max(15.0, t + random.uniform(-0.3, 0.3)))  # noqa: S311
+    h = min(70.0, max(30.0, h + random.uniform(-1.0, 1.0)))  # noqa: S311
+    b = min(4.2, max(3.3, b - random.uniform(0.0, 0.005)))  # noqa: S311
     _state[0], _state[1], _state[2] = t, h, b
     return [
         ("temperature", round(t, 1), "Cel"),

@@ -1,7 +1,6 @@
 """Downlink records drive only declared actuators, with values that fit them."""
 
 from _support import raises
-
 from kpnthings.downlink import Actuators, ActuatorSpecError, validate_spec
 
 BN = "urn:dev:DVNUUID:0b7f8c3e-5a2d-4c1e-9f6a-2d3e4f5a6b7c:"
