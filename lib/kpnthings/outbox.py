@@ -48,16 +48,21 @@ _KINDS = ("v", "v", "vb", "vb", "vs", "vd")
 _VALUE_KEYS = ("v", "vb", "vs", "vd")
 
 
-def crc32(data):
-    """Standard CRC-32 (as zlib), from binascii when the port has it."""
-    if _crc32 is not None:
-        return _crc32(data) & 0xFFFFFFFF
+def crc32_py(data):
+    """Standard CRC-32 (as zlib) in pure Python, for ports built without binascii.crc32."""
     crc = 0xFFFFFFFF
     for b in data:
         crc ^= b
         for _ in range(8):
             crc = (crc >> 1) ^ 0xEDB88320 if crc & 1 else crc >> 1
     return crc ^ 0xFFFFFFFF
+
+
+def crc32(data):
+    """Standard CRC-32 (as zlib), from binascii when the port has it."""
+    if _crc32 is None:
+        return crc32_py(data)
+    return _crc32(data) & 0xFFFFFFFF
 
 
 class OutboxError(ValueError):
@@ -294,7 +299,6 @@ class Outbox:
         if not self._nums or self._nums[0] != self._head_seg:
             self._head_off = 0
             self._head_idx = 0
-        gc_collect()
 
     # ---- queries
 
@@ -312,9 +316,8 @@ class Outbox:
             if len(out) >= max_count:
                 break
             off = self._head_off if i == 0 else 0
-            for fr in scan(
-                self._seg_path(self._nums[i]), off, self._ends[i], max_count - len(out), with_payload
-            ):
+            path = self._seg_path(self._nums[i])
+            for fr in scan(path, off, self._ends[i], max_count - len(out), with_payload):
                 out.append((i, fr[0], fr[1], fr[2]))
         return out
 
@@ -369,29 +372,27 @@ class Outbox:
         self._counts[-1] += 1
 
     def _drop_head_segment(self):
-        lost = self._counts[0] - self._head_idx
-        self.dropped += lost
-        self._advance_to(1, 0)
+        self.dropped += self._counts[0] - self._head_idx
+        self._advance_to(1, 0, 0)
 
-    def _advance_to(self, seg_index, off):
-        """Make (segment index, offset) the new head, commit it, delete what lies before it."""
-        if seg_index < len(self._nums) and off >= self._ends[seg_index]:
+    def _advance_to(self, seg_index, off, head_idx):
+        """Make (segment index, offset) the new head, commit it, delete what lies before it.
+
+        head_idx is the number of valid frames before `off` in that segment.
+        """
+        if seg_index < len(self._nums) and off > 0 and off >= self._ends[seg_index]:
             if seg_index == len(self._nums) - 1:
-                # Queue empty: the next append starts a fresh segment, so the old file can go.
+                # Queue empty: the next append starts a fresh segment, so this file can go too.
                 self._tail_open = False
-            seg_index, off = seg_index + 1, 0
-        if seg_index < len(self._nums):
-            head = self._nums[seg_index]
-        else:
-            head = self._next
+            seg_index, off, head_idx = seg_index + 1, 0, 0
+        head = self._nums[seg_index] if seg_index < len(self._nums) else self._next
         self._commit(head, off)
         for _ in range(seg_index):
             _remove(self._seg_path(self._nums[0]))
             self._nums.pop(0)
             self._ends.pop(0)
             self._counts.pop(0)
-        if seg_index:
-            self._head_idx = 0
+        self._head_idx = head_idx
 
     def _consume(self, count, dead):
         if count <= 0:
@@ -405,11 +406,8 @@ class Outbox:
         last = frames[-1]
         passed = sum(1 for fr in frames if fr[0] == last[0])
         if last[0] == 0:
-            self._head_idx += passed
-        else:
-            # Frames before the new head in its segment: the ones we passed plus any skipped.
-            self._head_idx = passed
-        self._advance_to(last[0], last[2])
+            passed += self._head_idx
+        self._advance_to(last[0], last[2], passed)
 
     def ack(self, count):
         """The oldest `count` readings were accepted by KPN: remove them."""
@@ -447,24 +445,14 @@ class Outbox:
 
 
 def _makedirs(path):
-    parts = path.split("/")
-    cur = ""
-    for i, part in enumerate(parts):
+    """mkdir -p: os.makedirs does not exist on MicroPython."""
+    cur = "/" if path.startswith("/") else ""
+    for part in path.split("/"):
         if not part:
-            if i == 0:
-                cur = "/"
             continue
-        cur = cur + part if cur.endswith("/") or not cur else cur + "/" + part
+        cur = cur + part
         try:
             os.stat(cur)
         except OSError:
             os.mkdir(cur)
-
-
-def gc_collect():
-    try:
-        import gc
-
-        gc.collect()
-    except ImportError:
-        pass
+        cur = cur + "/"
