@@ -573,10 +573,19 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _respond(
-        self, status, body=b"", content_type="text/plain; charset=utf-8", close=False, note=""
+        self,
+        status,
+        body=b"",
+        content_type="text/plain; charset=utf-8",
+        close=False,
+        note="",
+        scrub=True,
     ):
         if isinstance(body, str):
             body = body.encode("utf-8")
+        if scrub and body:
+            # Error reasons may quote a value from the request, and a value may be a secret.
+            body = self.emulator.scrub(body.decode("utf-8", "replace")).encode("utf-8")
         self.send_response(status)
         if body:
             self.send_header("Content-Type", content_type)
@@ -650,6 +659,25 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     def do_POST(self):
+        self._guarded(self._post)
+
+    def do_GET(self):
+        self._guarded(self._get)
+
+    def _guarded(self, handler):
+        try:
+            handler()
+        except (ConnectionError, TimeoutError, ssl.SSLError):
+            raise
+        except Exception as e:
+            # A bug must not look like a network failure to the device: answer 500 and close.
+            self.emulator.log("internal error: %s: %s" % (type(e).__name__, e))
+            try:
+                self._respond(500, "internal emulator error\n", close=True)
+            except OSError:
+                self.close_connection = True
+
+    def _post(self):
         path = urlsplit(self.path).path
         if path == INGEST_PATH:
             body = self._read_body()
@@ -667,7 +695,8 @@ class _Handler(BaseHTTPRequestHandler):
             if message["downlink_id"] is not None:
                 note += " downlink=%d" % message["downlink_id"]
             if status == 200:
-                self._respond(200, response, "application/json", note=note)
+                # The queued downlink goes to its own device byte for byte.
+                self._respond(200, response, "application/json", note=note, scrub=False)
             else:
                 self._respond(status, response, note=note + " (" + message["reason"] + ")")
             return
@@ -685,7 +714,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._not_found()
 
-    def do_GET(self):
+    def _get(self):
         split = urlsplit(self.path)
         parts = self._api_parts(split.path)
         query = parse_qs(split.query)
