@@ -98,7 +98,6 @@ class SocketTransport:
         self._poll.register(sock, select.POLLIN)
 
     def wait(self, event, deadline):
-        import select
 
         left = ticks_diff(deadline, ticks_ms())
         if left <= 0:
@@ -107,11 +106,7 @@ class SocketTransport:
         ready = self._poll.poll(left)
         if not ready:
             raise _err(HTTPTimeout, "timed out")
-        ev = ready[0][1]
-        if ev & (select.POLLERR | select.POLLHUP) and not ev & select.POLLIN:
-            # Refused or reset: let the next socket call raise the precise error.
-            return ev
-        return ev
+        return ready[0][1]
 
     def handshake(self, deadline):
         """Finish a TLS handshake (CPython only: MicroPython does it inside the first write)."""
@@ -137,8 +132,10 @@ class SocketTransport:
         while len(view):
             try:
                 n = self._sock.send(view)
-            except (OSError, ValueError) as e:
-                ev = _blocked_on(e) if isinstance(e, OSError) else 0
+            except ValueError as e:  # MicroPython reports certificate failures so
+                raise _err(HTTPError, "TLS failed: %s" % _describe(e)) from None
+            except OSError as e:
+                ev = _blocked_on(e)
                 if not ev:
                     raise _err(_DeadConnection, "send failed: %s" % _describe(e)) from None
                 n = None
@@ -157,8 +154,10 @@ class SocketTransport:
         while True:
             try:
                 data = self._sock.recv(size)
-            except (OSError, ValueError) as e:
-                ev = _blocked_on(e) if isinstance(e, OSError) else 0
+            except ValueError as e:  # MicroPython reports certificate failures so
+                raise _err(HTTPError, "TLS failed: %s" % _describe(e)) from None
+            except OSError as e:
+                ev = _blocked_on(e)
                 if not ev:
                     raise _err(_DeadConnection, "receive failed: %s" % _describe(e)) from None
                 self.wait(select.POLLOUT if ev == select.POLLOUT else select.POLLIN, deadline)
@@ -170,7 +169,10 @@ class SocketTransport:
 
     def idle_closed(self):
         """True if an idle kept-alive connection was closed (or got stray bytes) meanwhile."""
+        import select
+
         try:
+            self._poll.modify(self._sock, select.POLLIN)
             return bool(self._poll.poll(0))
         except (OSError, ValueError):
             return True
@@ -203,7 +205,7 @@ def _resolve(host, port, deadline):
 
 
 def open_socket(host, port, tls_context, deadline):
-    """Connect to host:port (TLS when `tls_context` is given) before `deadline`; a SocketTransport."""
+    """Connect to host:port, with TLS when `tls_context` is given, before `deadline`."""
     import errno
     import select
     import socket
@@ -218,10 +220,12 @@ def open_socket(host, port, tls_context, deadline):
         except OSError as e:
             code = e.args[0] if e.args else None
             if code not in (errno.EINPROGRESS, errno.EAGAIN) and not _blocked_on(e):
-                raise _err(HTTPError, "connect to %s:%d failed: %s" % (host, port, _describe(e)))
+                msg = "connect to %s:%d failed: %s" % (host, port, _describe(e))
+                raise _err(HTTPError, msg) from None
         transport = SocketTransport(sock)
         ev = transport.wait(select.POLLOUT, deadline)
         if ev & (select.POLLERR | select.POLLHUP):
+            # Linux and lwIP both flag a refused connect this way; MicroPython has no SO_ERROR.
             raise _err(HTTPError, "connect to %s:%d refused" % (host, port))
         if tls_context is not None:
             try:
@@ -247,6 +251,10 @@ def open_socket(host, port, tls_context, deadline):
 def make_tls_context(cadata=None, insecure=False):
     """An SSL context that verifies the server against `cadata` (DER bytes), or, only when
     `insecure` is true, verifies nothing. Raises ValueError for a missing or unusable CA."""
+    if not insecure and not cadata:
+        raise ValueError(
+            "TLS needs a CA certificate (config 'ca_file') or an explicit 'tls_insecure': true"
+        )
     import ssl
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -255,15 +263,13 @@ def make_tls_context(cadata=None, insecure=False):
             ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         return ctx
-    if not cadata:
-        raise ValueError(
-            "TLS needs a CA certificate (config 'ca_file') or an explicit 'tls_insecure': true"
-        )
     ctx.verify_mode = ssl.CERT_REQUIRED
     try:
         ctx.load_verify_locations(cadata=bytes(cadata))
     except (OSError, ValueError) as e:
-        raise ValueError("CA certificate (config 'ca_file') must be DER: %s" % _describe(e)) from None
+        raise ValueError(
+            "CA certificate (config 'ca_file') must be DER: %s" % _describe(e)
+        ) from None
     return ctx
 
 
@@ -281,8 +287,16 @@ class _Reader:
         self.got_any = False
         self.status = None
 
+    def _recv(self):
+        try:
+            return self._t.recv(_RECV, self._deadline)
+        except HTTPError as e:
+            if e.status is None:
+                e.status = self.status  # a timeout after the status line still reports it
+            raise
+
     def _fill(self):
-        data = self._t.recv(_RECV, self._deadline)
+        data = self._recv()
         if not data:
             if not self.got_any:
                 raise _err(_DeadConnection, "connection closed before any response")
@@ -327,7 +341,7 @@ class _Reader:
             parts.append(self._buf)
             self._buf = b""
         while total <= cap:
-            data = self._t.recv(_RECV, self._deadline)
+            data = self._recv()
             if not data:
                 return
             total += len(data)
@@ -475,16 +489,23 @@ def read_response(reader, cap):
     else:
         raise _err(HTTPError, "too many interim responses", status)
     parts = []
-    if status == 204 or status == 304:
-        pass  # never a body (RFC 9112 6.3)
-    elif chunked:
-        _read_chunked(reader, cap, parts, status)
-    elif length is not None:
-        if length > cap:
-            raise _err(HTTPError, "response body over %d bytes" % cap, status)
-        reader.read_exact(length, parts)
-    else:
-        reader.read_to_close(cap, parts)
+    try:
+        if status == 204 or status == 304:
+            pass  # never a body (RFC 9112 6.3)
+        elif chunked:
+            _read_chunked(reader, cap, parts, status)
+        elif length is not None:
+            if length > cap:
+                raise _err(HTTPError, "response body over %d bytes" % cap, status)
+            reader.read_exact(length, parts)
+        else:
+            reader.read_to_close(cap, parts)
+    except HTTPError:
+        if 200 <= status < 300:
+            raise
+        # An error answer is decided by its status; its body (an HTML page, say) is not needed,
+        # so a large or broken one must not turn a clear 4xx into a retry.
+        return Response(status, b""), False
     body = b"".join(parts)
     if reader.leftover():
         keep_alive = False  # bytes nobody asked for: do not trust this connection further
@@ -522,8 +543,8 @@ class Connection:
         self._tls = tls_context
         self._connect = connect
         self._transport = None
-        default_port = 443 if tls_context is not None else 80
-        self._host_header = (host if port == default_port else "%s:%d" % (host, port)).encode()
+        # The scheme's own port is left out of Host, as browsers do.
+        self._host_header = (host if port in (80, 443) else "%s:%d" % (host, port)).encode()
 
     def __repr__(self):
         scheme = "https" if self._tls is not None else "http"
@@ -545,7 +566,7 @@ class Connection:
             if isinstance(value, str):
                 value = value.encode()
             t.send_all(b"".join((name.encode(), b": ", value, b"\r\n")), deadline)
-        t.send_all(b"Content-Length: %d\r\n\r\n" % len(body), deadline)
+        t.send_all(("Content-Length: %d\r\n\r\n" % len(body)).encode(), deadline)
         if body:
             t.send_all(body, deadline)
 

@@ -1,0 +1,190 @@
+"""The uplink to KPN Things over HTTP(S): sign a SenML body, POST it, classify the answer.
+
+`Client.send` never raises for anything the network or the server does: it returns a `Result`
+whose `outcome` is one of the classes of PROTOCOL.md's response table, which is what the firmware
+and the outbox act on. Several sends reuse one (TLS) connection while the server keeps it open.
+MQTT, when it comes, offers the same `send(body) -> Result` shape.
+"""
+
+from kpnthings import auth
+
+ACCEPTED = "accepted"
+MALFORMED = "malformed"
+UNAUTHORIZED = "unauthorized"
+UNKNOWN_DEVICE = "unknown device"
+RETRY = "retry"
+
+INGESTION_PATH = "/ingestion/ip/senml/v1"
+
+
+class Result:
+    """What became of one uplink.
+
+    `status`: the HTTP status, or None when no HTTP answer came. `outcome`: one of the module's
+    outcome constants. `downlink`: records decoded from a 2xx body, or []. `error`: short text
+    when something went wrong (a refused downlink included), else None.
+    """
+
+    def __init__(self, status, outcome, downlink=None, error=None):
+        self.status = status
+        self.outcome = outcome
+        self.downlink = downlink if downlink is not None else []
+        self.error = error
+
+    def __repr__(self):
+        return "<Result %s %s, %d downlink records%s>" % (
+            self.status,
+            self.outcome,
+            len(self.downlink),
+            ", error: " + self.error if self.error else "",
+        )
+
+
+def outcome_for(status):
+    """The class of PROTOCOL.md's table for an HTTP status."""
+    if 200 <= status < 300:
+        return ACCEPTED
+    if status == 401 or status == 403:
+        return UNAUTHORIZED
+    if status == 404:
+        return UNKNOWN_DEVICE
+    if status == 408 or status == 429 or status >= 500:
+        return RETRY
+    if 400 <= status < 500:
+        return MALFORMED
+    # 1xx never gets here; 3xx means a wrong URL or a proxy: keep the message and retry later.
+    return RETRY
+
+
+def _split_url(url):
+    """(tls, host, port, path prefix) of an http:// or https:// URL; ValueError names the field."""
+    if not isinstance(url, str):
+        raise ValueError("url must be a string like https://prod.dm.kpnthings.com")
+    if url.startswith("https://"):
+        tls, rest, port = True, url[8:], 443
+    elif url.startswith("http://"):
+        tls, rest, port = False, url[7:], 80
+    else:
+        raise ValueError("url must start with https:// or http://")
+    slash = rest.find("/")
+    if slash < 0:
+        hostport, prefix = rest, ""
+    else:
+        hostport, prefix = rest[:slash], rest[slash:].rstrip("/")
+    if "@" in hostport or "?" in prefix or "#" in prefix:
+        raise ValueError("url must hold only scheme, host, port and path")
+    host = hostport
+    if hostport.startswith("["):
+        raise ValueError("url: IPv6 literals are not supported, use a host name")
+    colon = hostport.rfind(":")
+    if colon >= 0:
+        host = hostport[:colon]
+        digits = hostport[colon + 1 :]
+        if not digits or not all("0" <= c <= "9" for c in digits) or not 0 < int(digits) < 65536:
+            raise ValueError("url has a bad port")
+        port = int(digits)
+    if not host or " " in host:
+        raise ValueError("url has no host")
+    for ch in url:
+        if ch <= " " or ch == "\x7f":
+            raise ValueError("url must not hold spaces or control characters")
+    return tls, host, port, prefix
+
+
+class Client:
+    """Signs and POSTs SenML packs for one device.
+
+    `timeout` (seconds) bounds each request as a whole; keep it below the watchdog period.
+    `cadata` is the CA bundle as DER bytes; https needs it unless `insecure` is true, which skips
+    certificate verification (the firmware warns at every boot). `connect` is for tests.
+    """
+
+    def __init__(
+        self,
+        dvnuuid,
+        secret,
+        url="https://prod.dm.kpnthings.com",
+        timeout=5,
+        cadata=None,
+        insecure=False,
+        max_response=4096,
+        connect=None,
+    ):
+        from kpnthings import http_client
+
+        self.dvnuuid = auth.check_dvnuuid(dvnuuid)
+        self._secret = auth.check_secret(secret)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ValueError("timeout must be a positive number of seconds")
+        tls, host, port, prefix = _split_url(url)
+        self.url = url
+        self.base_name = auth.base_name(self.dvnuuid)
+        self._path = prefix + INGESTION_PATH
+        context = None
+        if tls and connect is None:
+            context = http_client.make_tls_context(cadata, insecure)
+        elif tls and not insecure and not cadata:
+            # Same rule with an injected transport, so tests see the production error.
+            http_client.make_tls_context(cadata, insecure)
+        self.insecure = bool(insecure) and tls
+        self._conn = http_client.Connection(
+            host,
+            port,
+            tls_context=context,
+            timeout_ms=int(timeout * 1000),
+            max_response=max_response,
+            connect=connect,
+        )
+
+    def __repr__(self):
+        # Deliberately without the secret.
+        return "<Client %s %s%s>" % (
+            self.dvnuuid,
+            self.url,
+            " (TLS unverified)" if self.insecure else "",
+        )
+
+    __str__ = __repr__
+
+    def send(self, pack_or_bytes):
+        """POST one body (bytes, str, or an object with .encode() such as senml.Pack)."""
+        from kpnthings import http_client
+
+        body = pack_or_bytes
+        if not isinstance(body, (bytes, bytearray, str)):
+            body = body.encode()
+        if isinstance(body, str):
+            body = body.encode()
+        body = bytes(body)
+        headers = (
+            ("Content-Type", "application/json"),
+            ("Things-Message-Token", auth.message_token(body, self._secret)),
+        )
+        try:
+            response = self._conn.request("POST", self._path, headers, body)
+        except http_client.HTTPError as e:
+            return Result(e.status, RETRY, None, str(e) or "request failed")
+        status = response.status
+        outcome = outcome_for(status)
+        if outcome != ACCEPTED:
+            return Result(status, outcome, None, "HTTP %d" % status)
+        return _with_downlink(status, response.body)
+
+    def close(self):
+        """Close the kept-alive connection, if any; the next send reconnects."""
+        self._conn.close()
+
+
+def _with_downlink(status, body):
+    # An empty body (or only white space) means no downlink is pending.
+    if not body.strip():
+        return Result(status, ACCEPTED)
+    from kpnthings import senml
+
+    try:
+        records = senml.decode(body)
+    except Exception as e:
+        return Result(
+            status, ACCEPTED, None, "downlink refused: %s" % (str(e)[:120] or type(e).__name__)
+        )
+    return Result(status, ACCEPTED, list(records))

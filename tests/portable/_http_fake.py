@@ -1,0 +1,73 @@
+"""A fake transport for kpnthings.http_client: records what is sent, replays canned replies.
+
+Shared by the portable HTTP tests (request bytes, response parsing, the fuzz corpus replay).
+"""
+
+from kpnthings import http_client
+
+
+class FakeTransport:
+    """`replies` are byte chunks handed out one per recv(); then b"" (end of stream), or a
+    timeout when `hang` is true. `dead_on_idle` makes idle_closed() report a dropped connection."""
+
+    def __init__(self, replies=(), hang=False, dead_on_idle=False, chunk=None):
+        self.sent = []
+        self.replies = list(replies)
+        if chunk:
+            self.replies = _rechunk(self.replies, chunk)
+        self.hang = hang
+        self.dead_on_idle = dead_on_idle
+        self.closed = False
+        self.recv_calls = 0
+
+    def send_all(self, data, deadline):
+        if self.closed:
+            raise http_client.HTTPError("send on closed fake")
+        self.sent.append(bytes(data))
+
+    def recv(self, size, deadline):
+        self.recv_calls += 1
+        if self.closed:
+            raise http_client.HTTPError("recv on closed fake")
+        if not self.replies:
+            if self.hang:
+                raise http_client.HTTPTimeout("timed out")
+            return b""
+        data = self.replies[0]
+        if len(data) > size:
+            self.replies[0] = data[size:]
+            return data[:size]
+        self.replies.pop(0)
+        return data
+
+    def idle_closed(self):
+        return self.dead_on_idle
+
+    def close(self):
+        self.closed = True
+
+    def sent_bytes(self):
+        return b"".join(self.sent)
+
+
+def _rechunk(replies, size):
+    data = b"".join(replies)
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+class FakeNetwork:
+    """A `connect` callable for Client/Connection: hands out the given transports in order;
+    an exception instance in the list is raised instead (e.g. a refused connection)."""
+
+    def __init__(self, *transports):
+        self.transports = list(transports)
+        self.opened = []
+
+    def __call__(self, host, port, deadline):
+        if not self.transports:
+            raise http_client.HTTPError("connect to %s:%d refused" % (host, port))
+        t = self.transports.pop(0)
+        if isinstance(t, Exception):
+            raise t
+        self.opened.append((host, port, t))
+        return t
