@@ -1,9 +1,11 @@
 """The `kpnthings` command: new device identities, tokens, one-off sends, and the local emulator.
 
     kpnthings new-device [--name N] [--url URL] [--config-out PATH]
+    kpnthings new-device --count N --out DIR [--name PREFIX] ...   (fleet: configs + Portal CSV)
     kpnthings token --secret S FILE|-
     kpnthings send --config config.json [name=value ...]
     kpnthings mock-server --port P --device UUID:SECRET [--device ...] [--db PATH]
+    kpnthings deploy --port PORT --board esp32|pico_w --config device.json [--ca kpn-ca.der]
 
 Only `new-device` ever prints a secret: creating one is what the user asked for.
 """
@@ -19,7 +21,7 @@ import time
 
 from kpnthings import auth
 
-from . import provision
+from . import deploy, fleet, provision
 
 
 class CommandError(Exception):
@@ -58,6 +60,7 @@ def _add_new_device(sub):
     p.add_argument("--config-out", help="write the identity as a config.json here")
     p.add_argument("--force", action="store_true", help="replace an existing --config-out file")
     p.add_argument("--json", action="store_true", help="print JSON instead of lines")
+    fleet.add_arguments(p)
     p.set_defaults(run=_cmd_new_device)
     return p
 
@@ -78,6 +81,13 @@ def config_from_args(identity, args):
 
 
 def _cmd_new_device(args):
+    if args.count is not None or args.out is not None:
+        if args.count is None:
+            raise CommandError("--out is for fleet mode: add --count N")
+        try:
+            return fleet.run(args, lambda identity: config_from_args(identity, args))
+        except fleet.FleetError as e:
+            raise CommandError(str(e)) from None
     identity = provision.new_identity(args.name)
     if args.config_out:
         try:
@@ -173,15 +183,13 @@ def build_pack(dvnuuid, measurements, now=None):
 
     if now is None:
         now = int(time.time())
-    records = [{"bn": auth.base_name(dvnuuid), "bt": int(now)}]
+    pack = senml.Pack(base_name=auth.base_name(dvnuuid), base_time=int(now))
     for name, value in measurements:
-        if isinstance(value, bool):
-            records.append({"n": name, "vb": value})
-        elif isinstance(value, (int, float)):
-            records.append({"n": name, "v": value})
-        else:
-            records.append({"n": name, "vs": value})
-    return senml.encode(records)
+        pack.add(name, value)
+    try:
+        return pack.encode()
+    except senml.SenMLError as e:
+        raise CommandError("cannot build the pack: %s" % e) from None
 
 
 def _load_config(path):
@@ -376,6 +384,7 @@ def build_parser():
     _add_token(sub)
     _add_send(sub)
     _add_mock_server(sub)
+    deploy.add_parser(sub)
     return parser
 
 
