@@ -1,0 +1,267 @@
+"""The device loop: read sensors, send one signed pack, apply the downlink, sleep, repeat.
+
+Kept free of hardware and network details so that it runs and is tested on the host: the board,
+the transport (anything with send(body) -> Result, such as client.Client), the actuators and the
+clock are passed in. firmware/main.py wires up the real ones.
+
+Each uplink carries the readings and the state of every actuator a downlink has driven, so the
+next uplink after a command shows the Portal that it took effect. With an outbox, readings are
+stored before any send is tried and leave it only when KPN accepts them (ack) or rejects them as
+malformed (dead letter); 401/404/transient failures keep them for a later cycle.
+"""
+
+import time
+
+try:
+    from typing import Any, Callable  # noqa: F401
+except ImportError:
+    pass
+
+ACCEPTED = "accepted"
+MALFORMED = "malformed"
+# Largest body one request carries; KPN has no documented limit, boards have little RAM.
+DEFAULT_MAX_BODY = 1024
+# Backlog packs sent per cycle after an accepted one, so a long outage drains over a few cycles
+# instead of blocking one cycle (and the watchdog) for minutes.
+MAX_PACKS_PER_CYCLE = 4
+# Idle sleeps are cut into slices so a watchdog can be fed between them.
+SLEEP_SLICE_MS = 1000
+
+
+def _value_field(value):
+    if isinstance(value, bool):
+        return "vb"
+    if isinstance(value, (int, float)):
+        return "v"
+    if isinstance(value, str):
+        return "vs"
+    return None
+
+
+def reading_record(name, value, unit=None, t=None):
+    """A reading as the outbox and the pack builder take it: {"n", "u"?, v|vb|vs, "t"?}."""
+    field = _value_field(value)
+    if field is None:
+        raise ValueError("reading %s: value must be a number, a boolean or a string" % name)
+    rec = {"n": name, field: value}
+    if unit:
+        rec["u"] = unit
+    if t is not None:
+        rec["t"] = t
+    return rec
+
+
+class Device:
+    """One device: board + transport + actuators (+ optional outbox), driven by cycle()/run().
+
+    `now` returns Unix seconds. `clock_trusted` (bool or callable; default: the board's
+    CLOCK_TRUSTED) decides whether readings get a time: a board whose clock was never set must
+    leave `bt` out so that KPN stamps the arrival time instead of a wrong one.
+    `feed`, if given, is called between sleep slices and after every cycle (watchdog seam).
+    """
+
+    def __init__(
+        self,
+        config,
+        board,
+        transport,
+        actuators,
+        outbox=None,
+        now=time.time,
+        log=print,
+        clock_trusted=None,
+        sleep_ms=None,
+        feed=None,
+    ):
+        from kpnthings import auth
+
+        self.config = config
+        self.board = board
+        self.transport = transport
+        self.actuators = actuators
+        self.outbox = outbox
+        self.now = now
+        self.log = log
+        self.base_name = auth.base_name(config["dvnuuid"])
+        if clock_trusted is None:
+            clock_trusted = getattr(board, "CLOCK_TRUSTED", False)
+        self.clock_trusted = clock_trusted
+        if sleep_ms is None:
+            from kpnthings.compat import sleep_ms
+        self._sleep_ms = sleep_ms
+        self.feed = feed
+        self.max_body = config.get("max_body") or DEFAULT_MAX_BODY
+        self.cycles_done = 0
+        self.last_result = None
+
+    # -- one cycle ---------------------------------------------------------------------------
+
+    def _trusted(self):
+        t = self.clock_trusted
+        return bool(t() if callable(t) else t)
+
+    def read(self):
+        """The board's readings as records; a failing sensor costs its readings, not the loop."""
+        try:
+            readings = self.board.read_sensors()
+        except Exception as e:
+            self.log("[kpn] sensors failed: %s: %s" % (type(e).__name__, e))
+            return []
+        t = int(self.now()) if self._trusted() else None
+        out = []
+        for reading in readings:
+            try:
+                out.append(reading_record(reading[0], reading[1], reading[2], t))
+            except (ValueError, IndexError, TypeError) as e:
+                self.log("[kpn] reading skipped: %s" % (e,))
+        return out
+
+    def state_records(self):
+        """The actuators' states as records: digital as vb, PWM as v."""
+        if self.actuators is None:
+            return []
+        return [reading_record(name, value) for name, value in self.actuators.state_records()]
+
+    def build(self, records, extra=()):
+        """(body bytes, readings used): the pack for `records`, then the `extra` records.
+
+        Without batch.build_pack, every record here shares one time (the reading time), which
+        goes into `bt`; records without a time leave `bt` out.
+        """
+        try:
+            from kpnthings import batch
+        except ImportError:
+            batch = None
+        if batch is not None:
+            return batch.build_pack(self.base_name, records, self.max_body, extra=extra)
+        from kpnthings import senml
+
+        bt = None
+        for rec in records:
+            if rec.get("t") is not None:
+                bt = rec["t"] if bt is None else min(bt, rec["t"])
+        pack = senml.Pack(self.base_name, bt)
+        for rec in list(records) + list(extra):
+            t = rec.get("t")
+            value = rec.get("v", rec.get("vb", rec.get("vs")))
+            offset = None if t is None or bt is None or t == bt else t - bt
+            pack.add(rec["n"], value, rec.get("u"), offset)
+        return pack.encode(), len(records)
+
+    def cycle(self):
+        """Read, send (with the backlog, through the outbox if there is one), apply the downlink.
+
+        Returns the last transport Result, or None when there was nothing to send.
+        """
+        self.cycles_done += 1
+        n = self.cycles_done
+        readings = self.read()
+        if self.outbox is None:
+            result = self._send_direct(n, readings)
+        else:
+            result = self._send_outbox(n, readings)
+        self.last_result = result
+        if self.feed is not None:
+            self.feed()
+        return result
+
+    def _send_direct(self, n, readings):
+        states = self.state_records()
+        if not readings and not states:
+            self.log("[kpn] uplink %d: nothing to send" % n)
+            return None
+        body, _ = self.build(readings, states)
+        result = self.transport.send(body)
+        self._report(n, len(readings), len(states), len(body), result)
+        self._apply(result)
+        return result
+
+    def _send_outbox(self, n, readings):
+        from kpnthings import outbox as outbox_mod
+
+        box = self.outbox
+        unsaved = []
+        for rec in readings:
+            try:
+                box.append(rec)
+            except (outbox_mod.OutboxError, OSError) as e:
+                # Flash full or failing: try this reading once, in this cycle's first pack.
+                self.log("[kpn] outbox append failed (%s): sending %s unstored" % (e, rec["n"]))
+                unsaved.append(rec)
+        result = None
+        for _ in range(MAX_PACKS_PER_CYCLE):
+            states = self.state_records()
+            extra = unsaved + states
+            unsaved = []
+            dropped = box.dropped
+            if dropped:
+                extra.append({"n": "droppedReadings", "v": dropped})
+            queued = box.peek(64)
+            if not queued and not extra:
+                break
+            body, used = self.build(queued, extra)
+            result = self.transport.send(body)
+            self._report(n, used, len(states), len(body), result)
+            if result.outcome == ACCEPTED:
+                box.ack(used)
+                if dropped:
+                    box.clear_dropped(dropped)
+                self._apply(result)
+            elif result.outcome == MALFORMED:
+                box.dead_letter(used)
+                self.log("[kpn] %d readings moved to the dead-letter store" % used)
+            else:
+                break  # keep everything for a later cycle
+            if not len(box) or used == 0:
+                break
+        return result
+
+    def _report(self, n, readings, states, size, result):
+        detail = ""
+        if result.error:
+            detail = " (%s)" % result.error
+        self.log(
+            "[kpn] uplink %d: %d readings + %d states, %d bytes -> %s %s%s"
+            % (n, readings, states, size, result.status, result.outcome, detail)
+        )
+
+    def _apply(self, result):
+        if result.outcome != ACCEPTED or not result.downlink or self.actuators is None:
+            return
+        for name, ok, reason in self.actuators.apply(result.downlink, self.base_name):
+            if ok:
+                self.log("[kpn] downlink %s = %r applied" % (name, self.actuators.state(name)))
+            else:
+                self.log("[kpn] downlink %s refused: %s" % (name, reason))
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def sleep(self, ms):
+        """Sleep `ms`, in slices, feeding the watchdog seam between them."""
+        while ms > 0:
+            step = min(ms, SLEEP_SLICE_MS)
+            self._sleep_ms(step)
+            ms -= step
+            if self.feed is not None:
+                self.feed()
+
+    def run(self, cycles=None, interval_s=None):
+        """Cycle every interval_s seconds (config's interval_s by default); forever if cycles
+        is None. A cycle that raises is logged and the loop goes on: a device in the field has
+        nobody to restart it."""
+        from kpnthings.compat import ticks_diff, ticks_ms
+
+        if interval_s is None:
+            interval_s = self.config.get("interval_s", 60)
+        done = 0
+        while cycles is None or done < cycles:
+            start = ticks_ms()
+            try:
+                self.cycle()
+            except Exception as e:
+                self.log("[kpn] cycle %d failed: %s: %s" % (self.cycles_done, type(e).__name__, e))
+            done += 1
+            if cycles is not None and done >= cycles:
+                break
+            self.sleep(int(interval_s * 1000) - ticks_diff(ticks_ms(), start))
+        return done

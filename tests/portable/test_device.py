@@ -1,0 +1,251 @@
+"""The device loop on the host: pack contents, the bt rule, downlinks applied and echoed."""
+
+import json
+
+from kpnthings.device import Device
+from kpnthings.downlink import Actuators
+
+UUID = "0b7f8c3e-5a2d-4c1e-9f6a-2d3e4f5a6b7c"
+BN = "urn:dev:DVNUUID:" + UUID + ":"
+CONFIG = {"dvnuuid": UUID, "interval_s": 2}
+NOW = 1700000000
+
+
+class Result:
+    def __init__(self, status, outcome, downlink=None, error=None):
+        self.status = status
+        self.outcome = outcome
+        self.downlink = downlink or []
+        self.error = error
+
+
+class Transport:
+    """Records every body sent; answers from a script of Results (then 200 accepted)."""
+
+    def __init__(self, *results):
+        self.bodies = []
+        self.results = list(results)
+
+    def send(self, body):
+        self.bodies.append(bytes(body))
+        if self.results:
+            return self.results.pop(0)
+        return Result(200, "accepted")
+
+    def pack(self, i):
+        return json.loads(self.bodies[i])
+
+
+class Board:
+    CLOCK_TRUSTED = True
+    fail = False
+
+    def read_sensors(self):
+        if self.fail:
+            raise OSError("sensor absent")
+        return [("temperature", 21.5, "Cel"), ("door", True, None), ("counter", 7, None)]
+
+
+def make(*results, trusted=True, board=None, outbox=None):
+    pins = []
+
+    class Out:
+        def __init__(self, pin):
+            self.pin = pin
+
+        def value(self, v):
+            pins.append((self.pin, v))
+
+        def duty_u16(self, d):
+            pins.append((self.pin, d))
+
+    acts = Actuators(
+        {
+            "led": {"type": "digital", "pin": "LED"},
+            "fan": {"type": "pwm", "pin": 5, "min": 0, "max": 100},
+        },
+        pin_factory=lambda kind, pin, entry: Out(pin),
+    )
+    transport = Transport(*results)
+    logs = []
+    sleeps = []
+    dev = Device(
+        CONFIG,
+        board or Board(),
+        transport,
+        acts,
+        outbox=outbox,
+        now=lambda: NOW + 0.75,
+        log=logs.append,
+        clock_trusted=trusted,
+        sleep_ms=sleeps.append,
+    )
+    return dev, transport, pins, logs, sleeps
+
+
+def values(pack):
+    """name -> value of the records after the first (base) fields are resolved by name."""
+    out = {}
+    for rec in pack:
+        for key in ("v", "vb", "vs"):
+            if key in rec:
+                out[rec["n"]] = rec[key]
+    return out
+
+
+def test_pack_has_base_name_bt_and_readings():
+    dev, tr, _, logs, _ = make()
+    result = dev.cycle()
+    assert result.outcome == "accepted"
+    pack = tr.pack(0)
+    assert pack[0]["bn"] == BN
+    assert pack[0]["bt"] == NOW  # an integer: the fraction is dropped
+    assert isinstance(pack[0]["bt"], int)
+    assert values(pack) == {"temperature": 21.5, "door": True, "counter": 7}
+    units = dict((r["n"], r.get("u")) for r in pack if "n" in r)
+    assert units["temperature"] == "Cel"
+    assert all("t" not in r for r in pack)  # one reading time: all of it in bt
+    assert "uplink 1: 3 readings + 0 states" in logs[0]
+    assert "200 accepted" in logs[0]
+
+
+def test_no_bt_when_the_clock_is_not_trusted():
+    dev, tr, _, _, _ = make(trusted=False)
+    dev.cycle()
+    pack = tr.pack(0)
+    assert pack[0]["bn"] == BN
+    assert all("bt" not in r and "t" not in r for r in pack)
+    trusted = [False]
+    dev.clock_trusted = lambda: trusted[0]
+    dev.cycle()
+    assert "bt" not in tr.pack(1)[0]
+    trusted[0] = True  # NTP has set the clock
+    dev.cycle()
+    assert tr.pack(2)[0]["bt"] == NOW
+
+
+def test_downlink_applied_then_state_echoed_in_next_uplink():
+    downlink = [{"n": BN + "led", "vb": True}, {"n": BN + "fan", "v": 50}]
+    dev, tr, pins, logs, _ = make(Result(200, "accepted", downlink))
+    dev.cycle()
+    assert pins == [("LED", 1), (5, 32768)]
+    assert "[kpn] downlink led = True applied" in logs
+    assert "[kpn] downlink fan = 50 applied" in logs
+    assert "led" not in values(tr.pack(0))
+    dev.cycle()
+    echoed = values(tr.pack(1))
+    assert echoed["led"] is True
+    assert echoed["fan"] == 50
+    assert "3 readings + 2 states" in logs[-1]
+
+
+def test_bad_downlink_refused_and_logged_good_one_applied():
+    downlink = [{"n": BN + "fan", "v": 500}, {"n": BN + "led", "v": 1}, {"n": BN + "x", "v": 1}]
+    dev, _, pins, logs, _ = make(Result(200, "accepted", downlink))
+    dev.cycle()
+    assert pins == [("LED", 1)]
+    assert any(line.startswith("[kpn] downlink fan refused: out of range") for line in logs)
+    assert "[kpn] downlink x refused: unknown actuator" in logs
+
+
+def test_downlink_ignored_unless_accepted():
+    downlink = [{"n": BN + "led", "vb": True}]
+    dev, _, pins, logs, _ = make(Result(401, "unauthorized", downlink, "HTTP 401"))
+    dev.cycle()
+    assert pins == []
+    assert "401 unauthorized (HTTP 401)" in logs[0]
+
+
+def test_failing_sensor_does_not_stop_the_loop():
+    board = Board()
+    board.fail = True
+    dev, tr, _, logs, _ = make(board=board)
+    assert dev.cycle() is None  # nothing to send, nothing sent
+    assert tr.bodies == []
+    assert "[kpn] sensors failed: OSError: sensor absent" in logs
+    board.fail = False
+    dev.cycle()
+    assert len(tr.bodies) == 1
+
+
+def test_run_counts_cycles_and_sleeps_between_them():
+    dev, tr, _, _, sleeps = make()
+    assert dev.run(cycles=3) == 3
+    assert len(tr.bodies) == 3
+    # Two pauses of about interval_s (2 s) each, in slices of at most one second; none after
+    # the last cycle.
+    assert all(0 < s <= 1000 for s in sleeps)
+    assert 3000 < sum(sleeps) <= 4000
+
+
+def test_run_goes_on_after_a_cycle_raises():
+    class Boom:
+        calls = 0
+
+        def send(self, body):
+            Boom.calls += 1
+            raise RuntimeError("bug")
+
+    dev, _, _, logs, _ = make()
+    dev.transport = Boom()
+    assert dev.run(cycles=2, interval_s=1) == 2
+    assert Boom.calls == 2
+    assert "[kpn] cycle 1 failed: RuntimeError: bug" in logs
+
+
+class MemOutbox:
+    """The Outbox interface, in RAM, to test the device's policy (not the storage)."""
+
+    def __init__(self):
+        self.items = []
+        self.dead = []
+        self.dropped = 0
+
+    def __len__(self):
+        return len(self.items)
+
+    def append(self, rec):
+        self.items.append(dict(rec))
+
+    def peek(self, n):
+        return [dict(r) for r in self.items[:n]]
+
+    def ack(self, n):
+        del self.items[:n]
+
+    def dead_letter(self, n):
+        self.dead.extend(self.items[:n])
+        del self.items[:n]
+
+    def clear_dropped(self, n):
+        self.dropped -= n
+
+
+def test_outbox_keeps_readings_until_accepted():
+    box = MemOutbox()
+    dev, tr, _, _, _ = make(
+        Result(None, "retry", None, "connection refused"),
+        Result(404, "unknown device", None, "HTTP 404"),
+        outbox=box,
+    )
+    dev.cycle()
+    assert len(box) == 3
+    dev.cycle()
+    assert len(box) == 6
+    dev.cycle()  # accepted: the backlog goes out too
+    assert len(box) == 0
+    sent = [r["n"] for r in tr.pack(len(tr.bodies) - 1) if "n" in r]
+    assert sent.count("temperature") >= 1
+
+
+def test_outbox_dead_letters_malformed_and_reports_dropped():
+    box = MemOutbox()
+    box.dropped = 5
+    dev, tr, _, logs, _ = make(Result(400, "malformed", None, "HTTP 400"), outbox=box)
+    dev.cycle()
+    assert len(box.dead) == 3 and len(box) == 0
+    assert "[kpn] 3 readings moved to the dead-letter store" in logs
+    assert box.dropped == 5  # not accepted, so still to report
+    dev.cycle()
+    assert values(tr.pack(len(tr.bodies) - 1))["droppedReadings"] == 5
+    assert box.dropped == 0
