@@ -124,6 +124,7 @@ def test_known_token_vector_is_accepted_with_empty_body(api):
     [
         (b"not json", "not JSON"),
         (b"\xff\xfe[]", "not UTF-8"),
+        (b"[" * 5000 + b"]" * 5000, "not JSON"),
         (b"{}", "non-empty SenML pack"),
         (b"[]", "non-empty SenML pack"),
         (b'[{"n":"temperature","v":1}]', "base name"),

@@ -161,6 +161,8 @@ def parse_uplink(body, now):
         pack = json.loads(text)
     except ValueError as e:
         raise EmulatorError(400, "body is not JSON: %s" % e) from None
+    except RecursionError:
+        raise EmulatorError(400, "body is not JSON: nested too deeply") from None
     if not isinstance(pack, list) or not pack:
         raise EmulatorError(400, "body must be a non-empty SenML pack (a JSON array)")
     first = pack[0]
