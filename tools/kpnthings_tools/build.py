@@ -58,9 +58,7 @@ def library_sources(root=None) -> list:
     if not pkg.is_dir():
         raise BuildError("library folder %s not found" % pkg)
     return sorted(
-        p.relative_to(lib).as_posix()
-        for p in pkg.rglob("*.py")
-        if "__pycache__" not in p.parts
+        p.relative_to(lib).as_posix() for p in pkg.rglob("*.py") if "__pycache__" not in p.parts
     )
 
 
@@ -101,7 +99,9 @@ def compile_file(src, dst, arch=None, source_name=None) -> int:
     except subprocess.TimeoutExpired:
         raise BuildError("mpy-cross timed out on %s" % src) from None
     if proc.returncode != 0:
-        raise BuildError("mpy-cross failed on %s:\n%s" % (src, (proc.stderr or proc.stdout).strip()))
+        raise BuildError(
+            "mpy-cross failed on %s:\n%s" % (src, (proc.stderr or proc.stdout).strip())
+        )
     return Path(dst).stat().st_size
 
 
@@ -141,14 +141,22 @@ def library_version(root=None) -> str:
 
 def package_json(root=None, repo=GITHUB_REPO) -> dict:
     """The mip package.json for lib/kpnthings: one url per module, installed under lib/."""
-    urls = [
-        [rel, "github:%s/lib/%s" % (repo, rel)] for rel in library_sources(root)
-    ]
+    urls = [[rel, "github:%s/lib/%s" % (repo, rel)] for rel in library_sources(root)]
     return {"urls": urls, "deps": [], "version": library_version(root)}
 
 
 def render_package_json(data) -> str:
-    return json.dumps(data, indent=2) + "\n"
+    """package.json text, one url pair per line so that diffs show added modules clearly."""
+    lines = ["{", '  "urls": [']
+    pairs = [json.dumps(pair) for pair in data["urls"]]
+    lines += [
+        "    %s%s" % (pair, "," if i < len(pairs) - 1 else "") for i, pair in enumerate(pairs)
+    ]
+    lines.append("  ],")
+    lines.append('  "deps": %s,' % json.dumps(data["deps"]))
+    lines.append('  "version": %s' % json.dumps(data["version"]))
+    lines.append("}")
+    return "\n".join(lines) + "\n"
 
 
 def update_package_json(root=None) -> bool:
@@ -164,12 +172,21 @@ def update_package_json(root=None) -> bool:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kpnthings_tools.build", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--update-package-json", action="store_true",
-                        help="regenerate package.json urls and version from lib/kpnthings")
-    parser.add_argument("--check-package-json", action="store_true",
-                        help="exit 1 if package.json does not match lib/kpnthings")
+    parser = argparse.ArgumentParser(
+        prog="python -m kpnthings_tools.build",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--update-package-json",
+        action="store_true",
+        help="regenerate package.json urls and version from lib/kpnthings",
+    )
+    parser.add_argument(
+        "--check-package-json",
+        action="store_true",
+        help="exit 1 if package.json does not match lib/kpnthings",
+    )
     parser.add_argument("--board", choices=sorted(BOARD_ARCH), help="compile for this board")
     parser.add_argument("--arch", choices=ARCHS, help="compile for this architecture")
     parser.add_argument("--out", help="output folder for the .mpy files")
@@ -182,8 +199,11 @@ def main(argv=None) -> int:
             path = repo_root() / "package.json"
             current = path.read_text() if path.exists() else ""
             if current != render_package_json(package_json()):
-                print("package.json is stale: run python -m kpnthings_tools.build "
-                      "--update-package-json", file=sys.stderr)
+                print(
+                    "package.json is stale: run python -m kpnthings_tools.build "
+                    "--update-package-json",
+                    file=sys.stderr,
+                )
                 return 1
             print("package.json matches lib/kpnthings")
         if args.board or args.arch:
