@@ -1,0 +1,115 @@
+"""Wi-Fi supervision in the mqtt_as style: bounded connects, backoff, trust after stability.
+
+`poll()` never blocks: it advances a small state machine and says whether the link can be used.
+A link counts as usable only after it has stayed up for `stable_ms` (a flapping access point
+otherwise wins every race). After a failed connect or a loss the next attempt waits for the
+backoff. `wait(timeout_ms)` polls until the link is trusted or the deadline passes, feeding the
+watchdog as it goes. `drop()` lets the caller force a fresh association when the network looks
+dead although the interface claims to be up (mqtt_as detects failure by timeouts, not by
+`isconnected()`).
+"""
+
+from kpnthings.backoff import Backoff
+from kpnthings.compat import sleep_ms, ticks_add, ticks_diff, ticks_ms
+
+DOWN = "down"
+CONNECTING = "connecting"
+SETTLING = "settling"  # up, but not yet for stable_ms
+UP = "up"
+
+
+class WiFi:
+    def __init__(
+        self,
+        ssid,
+        password,
+        wlan=None,
+        connect_timeout_ms=7000,
+        stable_ms=3000,
+        backoff=None,
+        ticks=ticks_ms,
+        sleep=sleep_ms,
+    ):
+        if not ssid:
+            raise ValueError("wifi_ssid must not be empty")
+        if wlan is None:
+            import network
+
+            wlan = network.WLAN(network.STA_IF)
+        self._wlan = wlan
+        self._ssid = ssid
+        self._password = password
+        self.connect_timeout_ms = connect_timeout_ms
+        self.stable_ms = stable_ms
+        self.backoff = backoff or Backoff(2000, 120000)
+        self._ticks = ticks
+        self._sleep = sleep
+        self.state = DOWN
+        self._since = ticks()
+        self._next_try = self._since  # the first attempt is immediate
+        self.losses = 0  # times a trusted link went down
+        self.failures = 0  # connect attempts that timed out or were refused
+
+    def _go_down(self, now):
+        try:
+            self._wlan.disconnect()
+        except OSError:
+            pass
+        self.state = DOWN
+        self._since = now
+        self._next_try = ticks_add(now, self.backoff.next_delay())
+
+    def poll(self):
+        """Advance the state machine once; True when the link is trusted. Never blocks."""
+        now = self._ticks()
+        if self.state == DOWN:
+            if ticks_diff(now, self._next_try) >= 0:
+                self._wlan.active(True)
+                # The password goes to the driver only; it is never logged.
+                self._wlan.connect(self._ssid, self._password)
+                self.state = CONNECTING
+                self._since = now
+            return False
+        connected = self._wlan.isconnected()
+        if self.state == CONNECTING:
+            if connected:
+                self.state = SETTLING
+                self._since = now
+            elif ticks_diff(now, self._since) >= self.connect_timeout_ms:
+                self.failures += 1
+                self._go_down(now)
+            return False
+        if not connected:
+            if self.state == UP:
+                self.losses += 1
+            self._go_down(now)
+            return False
+        if self.state == SETTLING and ticks_diff(now, self._since) >= self.stable_ms:
+            self.state = UP
+            self.backoff.reset()
+        return self.state == UP
+
+    def wait(self, timeout_ms, feed=None, step_ms=100):
+        """Poll until the link is trusted or timeout_ms passes; True if trusted."""
+        deadline = ticks_add(self._ticks(), timeout_ms)
+        while True:
+            if self.poll():
+                return True
+            if feed is not None:
+                feed()
+            left = ticks_diff(deadline, self._ticks())
+            if left <= 0:
+                return False
+            self._sleep(min(step_ms, left))
+
+    def drop(self):
+        """Treat the link as failed (e.g. repeated network timeouts): reconnect after backoff."""
+        if self.state == UP:
+            self.losses += 1
+        self._go_down(self._ticks())
+
+    def ip(self):
+        try:
+            return self._wlan.ifconfig()[0]
+        except (OSError, AttributeError, IndexError):
+            return None

@@ -1,0 +1,155 @@
+"""Wi-Fi supervision against a scripted WLAN and a fake clock: deadlines, backoff, trust."""
+
+from _support import data_path
+from kpnthings.backoff import Backoff
+from kpnthings.wifi import CONNECTING, DOWN, SETTLING, UP, WiFi
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0
+
+    def ticks(self):
+        return self.now
+
+    def sleep(self, ms):
+        self.now += ms
+
+
+class _Wlan:
+    """A WLAN whose link state the test sets: `up` is what isconnected() answers once joined."""
+
+    def __init__(self):
+        self.up = False
+        self.joined = False
+        self.connects = 0
+        self.disconnects = 0
+        self.active_calls = []
+
+    def active(self, on=None):
+        self.active_calls.append(on)
+
+    def connect(self, ssid, password):
+        self.connects += 1
+        self.joined = True
+
+    def disconnect(self):
+        self.disconnects += 1
+        self.joined = False
+
+    def isconnected(self):
+        return self.joined and self.up
+
+    def ifconfig(self):
+        return ("10.0.0.2", "255.255.255.0", "10.0.0.1", "10.0.0.1")
+
+
+def _make(wlan, clk, **kw):
+    return WiFi(
+        "home",
+        "pw",
+        wlan=wlan,
+        connect_timeout_ms=5000,
+        stable_ms=3000,
+        backoff=Backoff(1000, 8000, rand=lambda n: n - 1),
+        ticks=clk.ticks,
+        sleep=clk.sleep,
+        **kw,
+    )
+
+
+def test_link_is_trusted_only_after_it_stays_up():
+    clk, wlan = _Clock(), _Wlan()
+    w = _make(wlan, clk)
+    wlan.up = True
+    assert w.poll() is False and w.state == CONNECTING
+    assert w.poll() is False and w.state == SETTLING
+    clk.now += 2999
+    assert w.poll() is False
+    clk.now += 1
+    assert w.poll() is True and w.state == UP
+    assert w.ip() == "10.0.0.2"
+
+
+def test_flapping_link_is_never_trusted_and_backs_off():
+    clk, wlan = _Clock(), _Wlan()
+    w = _make(wlan, clk)
+    wlan.up = True
+    w.poll()
+    w.poll()
+    clk.now += 1000
+    wlan.up = False  # dropped before the stability window
+    assert w.poll() is False and w.state == DOWN
+    assert w.losses == 0  # never trusted, so not a loss
+    assert w.poll() is False and w.state == DOWN  # waits for the backoff
+    clk.now += 999
+    w.poll()
+    assert wlan.connects == 1
+    clk.now += 1
+    w.poll()
+    assert wlan.connects == 2
+
+
+def test_connect_timeouts_back_off_exponentially():
+    clk, wlan = _Clock(), _Wlan()
+    w = _make(wlan, clk)
+    starts = []
+    while clk.now < 60000:
+        before = wlan.connects
+        w.poll()
+        if wlan.connects != before:
+            starts.append(clk.now)
+        clk.now += 100
+    gaps = [starts[i + 1] - starts[i] for i in range(len(starts) - 1)]
+    # each gap = connect timeout (5000) + backoff (1000, 2000, 4000, 8000, 8000 ...)
+    assert gaps[:5] == [6000, 7000, 9000, 13000, 13000], gaps
+    assert len(starts) - 1 <= w.failures <= len(starts)
+
+
+def test_loss_after_trust_is_counted_and_reconnects():
+    clk, wlan = _Clock(), _Wlan()
+    w = _make(wlan, clk)
+    wlan.up = True
+    assert w.wait(10000) is True
+    wlan.up = False
+    assert w.poll() is False
+    assert w.losses == 1
+    wlan.up = True
+    assert w.wait(20000) is True
+    assert wlan.connects == 2
+    assert w.backoff.attempt == 0  # reset by the trusted link
+
+
+def test_wait_never_blocks_past_its_deadline_and_feeds():
+    clk, wlan = _Clock(), _Wlan()
+    w = _make(wlan, clk)
+    feeds = []
+    start = clk.now
+    assert w.wait(2500, feed=lambda: feeds.append(clk.now)) is False
+    assert clk.now - start <= 2500
+    assert len(feeds) >= 20
+
+
+def test_drop_forces_a_fresh_association():
+    clk, wlan = _Clock(), _Wlan()
+    w = _make(wlan, clk)
+    wlan.up = True
+    assert w.wait(10000)
+    w.drop()
+    assert w.state == DOWN and wlan.disconnects == 1 and w.losses == 1
+    assert w.wait(20000)
+
+
+def test_default_wlan_comes_from_the_network_module():
+    try:
+        import network  # tests/fakes/network.py, first on MICROPYPATH
+    except ImportError:  # CPython: the same fake, found beside this file
+        import sys
+
+        sys.path.append(data_path("../fakes"))
+        import network
+
+    w = WiFi("home", "pw", connect_timeout_ms=1000, stable_ms=0)
+    network.WLAN.fail = False
+    network.WLAN.connect_polls = 0
+    assert w.wait(3000) is True
