@@ -170,8 +170,18 @@ def _validate_extensions(cfg, board):
         mod = _optional_module("sensors")
         if mod is None:
             raise ConfigError("sensors: this firmware has no sensor drivers (kpnthings.sensors)")
-        pins = getattr(board, "PINS", None)
-        checked = mod.validate(cfg["sensors"], pins)
+        # Actuator pins and names are taken: a sensor on the LED pin, or a reading named like
+        # an actuator whose state is echoed, would be a conflict the user must fix.
+        acts = cfg["actuators"]
+        if acts is None:
+            acts = getattr(board, "ACTUATORS", None) or {}
+        checked = mod.validate(
+            cfg["sensors"],
+            getattr(board, "PINS", None),
+            getattr(board, "ADC_PINS", None),
+            [acts[name]["pin"] for name in sorted(acts)],
+            sorted(acts),
+        )
         if checked is not None:
             cfg["sensors"] = checked
     if cfg["transport"] == "mqtt":

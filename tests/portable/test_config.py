@@ -159,3 +159,19 @@ def test_extension_hook_is_called_and_scrubbed():
             del sys.modules["kpnthings.mqtt"]
         else:
             sys.modules["kpnthings.mqtt"] = saved
+
+
+class SensorBoard:
+    HAS_WIFI = False
+    PINS = {1, 2, "LED"}
+    ACTUATORS = {"led": {"type": "digital", "pin": 2}}
+
+
+def test_sensors_hook_checks_entries_against_board_and_actuators():
+    base = with_(board="unix")
+    ok = validate(with_(board="unix", sensors=[{"type": "dht22", "pin": 1}]), SensorBoard)
+    assert ok["sensors"][0]["names"] == ["temperature", "humidity"]
+    assert "sensors[0]" in error(dict(base, sensors=[{"type": "dht22", "pin": 2}]), SensorBoard)
+    assert "sensors[0]" in error(dict(base, sensors=[{"type": "nope", "pin": 1}]), SensorBoard)
+    clash = [{"type": "digital", "pin": 1, "name": "led"}]
+    assert "already used by an actuator" in error(dict(base, sensors=clash), SensorBoard)
