@@ -58,6 +58,8 @@ class Device:
     CLOCK_TRUSTED) decides whether readings get a time: a board whose clock was never set must
     leave `bt` out so that KPN stamps the arrival time instead of a wrong one.
     `feed`, if given, is called between sleep slices and after every cycle (watchdog seam).
+    `link_ready`, if given, says whether the network can be used (wifi.WiFi.poll); while it says
+    no, nothing is sent and the readings wait in the outbox (without one, they are lost).
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class Device:
         clock_trusted=None,
         sleep_ms=None,
         feed=None,
+        link_ready=None,
     ):
         from kpnthings import auth
 
@@ -90,6 +93,7 @@ class Device:
             from kpnthings.compat import sleep_ms
         self._sleep_ms = sleep_ms
         self.feed = feed
+        self.link_ready = link_ready
         self.max_body = config.get("max_body") or DEFAULT_MAX_BODY
         self.cycles_done = 0
         self.last_result = None
@@ -156,6 +160,16 @@ class Device:
         self.cycles_done += 1
         n = self.cycles_done
         readings = self.read()
+        if self.link_ready is not None and not self.link_ready():
+            kept = 0
+            if self.outbox is not None:
+                for rec in readings:
+                    self._store(rec)
+                kept = len(self.outbox)
+            self.log("[kpn] uplink %d: network down, %d readings queued" % (n, kept))
+            if self.feed is not None:
+                self.feed()
+            return None
         if self.outbox is None:
             result = self._send_direct(n, readings)
         else:
@@ -176,18 +190,19 @@ class Device:
         self._apply(result)
         return result
 
-    def _send_outbox(self, n, readings):
-        from kpnthings import outbox as outbox_mod
+    def _store(self, rec):
+        """Append one reading to the outbox; False (and a log line) if it could not be stored."""
+        try:
+            self.outbox.append(rec)
+        except (ValueError, OSError) as e:  # OutboxError is a ValueError; OSError: flash
+            self.log("[kpn] outbox append failed (%s): %s not stored" % (e, rec["n"]))
+            return False
+        return True
 
+    def _send_outbox(self, n, readings):
+        # A reading the outbox refused is tried once, in this cycle's first pack.
         box = self.outbox
-        unsaved = []
-        for rec in readings:
-            try:
-                box.append(rec)
-            except (outbox_mod.OutboxError, OSError) as e:
-                # Flash full or failing: try this reading once, in this cycle's first pack.
-                self.log("[kpn] outbox append failed (%s): sending %s unstored" % (e, rec["n"]))
-                unsaved.append(rec)
+        unsaved = [rec for rec in readings if not self._store(rec)]
         result = None
         for _ in range(MAX_PACKS_PER_CYCLE):
             states = self.state_records()

@@ -249,3 +249,18 @@ def test_outbox_dead_letters_malformed_and_reports_dropped():
     dev.cycle()
     assert values(tr.pack(len(tr.bodies) - 1))["droppedReadings"] == 5
     assert box.dropped == 0
+
+
+def test_link_down_sends_nothing_and_keeps_readings_in_the_outbox():
+    box = MemOutbox()
+    dev, tr, _, logs, _ = make(outbox=box)
+    up = [False]
+    dev.link_ready = lambda: up[0]
+    assert dev.cycle() is None
+    assert tr.bodies == [] and len(box) == 3
+    assert "[kpn] uplink 1: network down, 3 readings queued" in logs
+    up[0] = True
+    assert dev.cycle().outcome == "accepted"
+    assert len(box) == 0
+    names = [r["n"] for r in tr.pack(0) if "n" in r]
+    assert names.count("temperature") == 2  # both cycles' readings went out together
