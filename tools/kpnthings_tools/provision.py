@@ -76,8 +76,6 @@ def build_config(
         "wifi_password": wifi_password,
         "interval_s": int(interval_s),
     }
-    if identity.name:
-        config["name"] = identity.name
     if url.lower().startswith("https:"):
         if tls_insecure:
             config["tls_insecure"] = True

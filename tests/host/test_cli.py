@@ -1,0 +1,375 @@
+"""The `kpnthings` CLI: new-device, token, send, and mock-server as a real subprocess."""
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from kpnthings import auth, senml
+from kpnthings_tools import cli, provision
+from kpnthings_tools.emulator import Emulator
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+DATA = ROOT / "tests" / "data"
+SECRET_RE = re.compile(r"^[0-9a-zA-Z]{30,100}$")
+URL_LINE = re.compile(r"^KPN Things emulator listening on (http://127\.0\.0\.1:(\d+))$")
+TOKEN_VECTORS = json.loads((DATA / "token.json").read_text())["vectors"]
+UUID = "5e3a0f7c-1b2d-4c6e-9f80-1234567890ab"
+SECRET = "72J3wD2bd49jnMI8S31j2L3vZldH3rSS"
+
+
+def run_cli(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def fields(out):
+    """'key: value' lines -> dict."""
+    result = {}
+    for line in out.splitlines():
+        key, _, value = line.partition(":")
+        result[key.strip()] = value.strip()
+    return result
+
+
+# -- new-device ------------------------------------------------------------------------------
+
+
+def test_new_device_prints_a_v4_uuid_and_a_kpn_secret(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    seen = set()
+    for _ in range(3):
+        code, out, err = run_cli(capsys, "new-device")
+        assert code == 0 and err == ""
+        got = fields(out)
+        parsed = uuid.UUID(got["dvnuuid"])
+        assert parsed.version == 4 and str(parsed) == got["dvnuuid"]  # canonical, lowercase
+        assert SECRET_RE.match(got["secret"])
+        seen.add((got["dvnuuid"], got["secret"]))
+    assert len(seen) == 3
+    assert list(tmp_path.iterdir()) == []  # nothing written without --config-out
+
+
+def test_new_device_json_and_name(capsys):
+    code, out, _ = run_cli(capsys, "new-device", "--json", "--name", "kitchen")
+    got = json.loads(out)
+    assert code == 0 and got["name"] == "kitchen"
+    assert uuid.UUID(got["dvnuuid"]).version == 4 and SECRET_RE.match(got["secret"])
+
+
+def test_new_device_writes_a_private_config(capsys, tmp_path):
+    path = tmp_path / "config.json"
+    code, out, _ = run_cli(
+        capsys,
+        "new-device",
+        "--config-out",
+        str(path),
+        "--url",
+        "http://127.0.0.1:8080",
+        "--cycles",
+        "3",
+    )
+    assert code == 0
+    printed = fields(out)
+    config = json.loads(path.read_text())
+    assert (config["dvnuuid"], config["secret"]) == (printed["dvnuuid"], printed["secret"])
+    assert config["url"] == "http://127.0.0.1:8080" and config["board"] == "unix"
+    assert config["cycles"] == 3 and isinstance(config["interval_s"], int)
+    assert "ca_file" not in config and "tls_insecure" not in config
+    assert path.stat().st_mode & 0o777 == 0o600
+    # The firmware's own validator accepts it.
+    from kpnthings import config as device_config
+
+    assert device_config.validate(config)["dvnuuid"] == config["dvnuuid"]
+    assert device_config.unknown_keys(config) in ([], set(), ())
+
+
+def test_new_device_https_config_names_a_ca_or_opts_out(capsys, tmp_path):
+    verified, insecure = tmp_path / "a.json", tmp_path / "b.json"
+    assert run_cli(capsys, "new-device", "--config-out", str(verified))[0] == 0
+    assert run_cli(capsys, "new-device", "--config-out", str(insecure), "--tls-insecure")[0] == 0
+    a, b = json.loads(verified.read_text()), json.loads(insecure.read_text())
+    assert a["url"] == "https://prod.dm.kpnthings.com" and a["ca_file"] == "ca.der"
+    assert "tls_insecure" not in a
+    assert b["tls_insecure"] is True and "ca_file" not in b
+
+
+def test_new_device_never_overwrites_without_force(capsys, tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text("keep me")
+    code, out, err = run_cli(capsys, "new-device", "--config-out", str(path))
+    assert code == 2 and "--force" in err and out == ""
+    assert path.read_text() == "keep me"
+    assert run_cli(capsys, "new-device", "--config-out", str(path), "--force")[0] == 0
+    assert SECRET_RE.match(json.loads(path.read_text())["secret"])
+
+
+def test_identity_repr_hides_the_secret():
+    ident = provision.new_identity("x")
+    assert ident.secret not in repr(ident) and ident.dvnuuid in repr(ident)
+
+
+# -- token -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("vector", TOKEN_VECTORS, ids=lambda v: v["token"][:8])
+def test_token_matches_known_vectors(capsys, tmp_path, vector):
+    body_file = tmp_path / "body.json"
+    body_file.write_bytes(vector["body"].encode())
+    code, out, err = run_cli(capsys, "token", "--secret", vector["secret"], str(body_file))
+    assert code == 0 and out == vector["token"] + "\n"
+    assert vector["secret"] not in err
+
+
+def test_token_reads_stdin_byte_for_byte(capsys, monkeypatch):
+    vector = TOKEN_VECTORS[2]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(vector["body"].encode())))
+    code, out, _ = run_cli(capsys, "token", "--secret", vector["secret"], "-")
+    assert (code, out) == (0, vector["token"] + "\n")
+    # One more byte (a trailing newline, as `echo` adds) is another token.
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(vector["body"].encode() + b"\n")))
+    assert run_cli(capsys, "token", "--secret", vector["secret"], "-")[1] != out
+
+
+def test_token_takes_the_secret_from_a_config(capsys, tmp_path):
+    config = tmp_path / "c.json"
+    provision.write_config(config, {"dvnuuid": UUID, "secret": SECRET, "board": "unix"})
+    body = tmp_path / "b"
+    body.write_bytes(b"[]")
+    code, out, err = run_cli(capsys, "token", "--config", str(config), str(body))
+    assert (code, out) == (0, TOKEN_VECTORS[3]["token"] + "\n")
+    assert SECRET not in err
+
+
+def test_token_short_secret_warns_without_echoing(capsys, tmp_path):
+    body = tmp_path / "b"
+    body.write_bytes(b"[]")
+    code, out, err = run_cli(capsys, "token", "--secret", "MYKEY2", str(body))
+    assert code == 0 and len(out.strip()) == 64
+    assert "warning" in err and "MYKEY2" not in err
+
+
+def test_token_missing_file_is_a_clear_error(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "token", "--secret", SECRET, str(tmp_path / "nope"))
+    assert code == 2 and "cannot read" in err
+
+
+# -- send ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("21", 21),
+        ("-3", -3),
+        ("21.5", 21.5),
+        ("1e3", 1000.0),
+        ("true", True),
+        ("False", False),
+        ("on", "on"),
+        ("", ""),
+        ("nan", "nan"),
+        ("inf", "inf"),
+        ("0x10", "0x10"),
+    ],
+)
+def test_parse_value(text, value):
+    got = cli.parse_value(text)
+    assert got == value and type(got) is type(value)
+
+
+def test_parse_measurements_refuses_a_bare_word():
+    assert cli.parse_measurements(["a=1", "b=x=y"]) == [("a", 1), ("b", "x=y")]
+    with pytest.raises(cli.CommandError):
+        cli.parse_measurements(["temperature"])
+    with pytest.raises(cli.CommandError):
+        cli.parse_measurements(["=1"])
+
+
+def test_build_pack_is_a_signed_kpn_pack():
+    body = cli.build_pack(
+        UUID, [("temperature", 21.5), ("door", True), ("mode", "eco")], 1700000000
+    )
+    assert body.startswith(b'[{"bn":"urn:dev:DVNUUID:%s:","bt":1700000000}' % UUID.encode())
+    records = senml.decode(body)
+    assert [(r["n"].rsplit(":", 1)[1], r.get("v", r.get("vb", r.get("vs")))) for r in records] == [
+        ("temperature", 21.5),
+        ("door", True),
+        ("mode", "eco"),
+    ]
+    assert all(r["t"] == 1700000000 for r in records)
+
+
+@pytest.fixture
+def emulator(tmp_path):
+    emu = Emulator(tmp_path / "emu.sqlite3", {UUID: SECRET}, log=lambda line: None)
+    server = emu.serve()
+    yield server
+    server.shutdown()
+
+
+def write_config(path, url, secret=SECRET):
+    provision.write_config(
+        path, {"dvnuuid": UUID, "secret": secret, "url": url, "board": "unix"}, force=True
+    )
+    return str(path)
+
+
+def test_send_prints_status_outcome_and_downlink(capsys, tmp_path, emulator):
+    pytest.importorskip("kpnthings.client")
+    config = write_config(tmp_path / "c.json", emulator.url)
+    emulator.emulator.queue_downlink(UUID, b'[{"n":"led","vb":true}]')
+    code, out, err = run_cli(capsys, "send", "--config", config, "temperature=21.5", "ok=true")
+    assert code == 0, err
+    got = fields(out)
+    assert (got["status"], got["outcome"]) == ("200", "accepted")
+    downlink = json.loads(got["downlink"])
+    assert [(r["n"], r["vb"]) for r in downlink] == [("urn:dev:DVNUUID:%s:led" % UUID, True)]
+    stored = emulator.emulator.messages(UUID)[-1]
+    assert stored["status"] == 200
+    assert [r["n"].rsplit(":", 1)[1] for r in stored["records"]] == ["temperature", "ok"]
+    # Nothing queued now: an empty downlink.
+    code, out, _ = run_cli(capsys, "send", "--config", config, "temperature=21.6")
+    assert code == 0 and json.loads(fields(out)["downlink"]) == []
+    assert SECRET not in out + err
+
+
+def test_send_reports_a_refused_token(capsys, tmp_path, emulator):
+    pytest.importorskip("kpnthings.client")
+    wrong = "W" * 40
+    config = write_config(tmp_path / "c.json", emulator.url, secret=wrong)
+    code, out, err = run_cli(capsys, "send", "--config", config, "temperature=1")
+    got = fields(out)
+    assert code == 1 and (got["status"], got["outcome"]) == ("401", "unauthorized")
+    assert wrong not in out + err
+
+
+def test_send_without_values_or_config_is_a_usage_error(capsys, tmp_path):
+    config = write_config(tmp_path / "c.json", "http://127.0.0.1:9")
+    code, _, err = run_cli(capsys, "send", "--config", config)
+    assert code == 2 and "name=value" in err
+    code, _, err = run_cli(capsys, "send", "--config", str(tmp_path / "missing.json"), "a=1")
+    assert code == 2 and "cannot read" in err
+
+
+# -- mock-server as a subprocess -------------------------------------------------------------
+
+
+def start_mock_server(tmp_path, *extra):
+    cmd = [
+        sys.executable,
+        "-m",
+        "kpnthings_tools.cli",
+        "mock-server",
+        "--port",
+        "0",
+        "--db",
+        str(tmp_path / "emu.sqlite3"),
+        *extra,
+    ]
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(tmp_path)
+    )
+
+
+def stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out, err = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    return proc.returncode, out, err
+
+
+def first_line_url(proc):
+    line = proc.stdout.readline().rstrip("\n")
+    m = URL_LINE.match(line)
+    assert m, line
+    return m.group(1), int(m.group(2))
+
+
+def post_uplink(url, body, secret=SECRET):
+    req = urllib.request.Request(url + "/ingestion/ip/senml/v1", data=body, method="POST")
+    req.add_header("Content-Type", "application/json")
+    req.add_header("Things-Message-Token", auth.message_token(body, secret))
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def get_json(url, path):
+    with urllib.request.urlopen(url + path, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def test_mock_server_prints_its_url_first_and_keeps_messages(tmp_path):
+    body = cli.build_pack(UUID, [("temperature", 20)], 1700000000)
+    proc = start_mock_server(tmp_path, "--device", "%s:%s" % (UUID, SECRET))
+    try:
+        url, port = first_line_url(proc)
+        assert port > 0
+        assert post_uplink(url, body) == 200
+        assert post_uplink(url, body, secret="X" * 32) == 401
+    finally:
+        code, out, err = stop(proc)
+    assert code == 0
+    assert SECRET not in out + err
+    assert "401" in err  # one log line per request, on stderr
+
+    # Same database, another run: the messages are still there.
+    proc = start_mock_server(tmp_path, "--device", "%s:%s" % (UUID, SECRET))
+    try:
+        url, _ = first_line_url(proc)
+        messages = get_json(url, "/api/devices/%s/messages" % UUID)
+        assert [m["status"] for m in messages] == [200, 401]
+        assert messages[0]["body"] == body.decode()
+        devices = get_json(url, "/api/devices")
+        assert devices[0]["last_outcome"] == "unauthorized"
+    finally:
+        code, out, err = stop(proc)
+    assert code == 0 and SECRET not in out + err
+
+
+def test_mock_server_takes_devices_from_config_files(tmp_path):
+    config = write_config(tmp_path / "device.json", "http://127.0.0.1:1")
+    proc = start_mock_server(tmp_path, "--device-config", config, "--quiet")
+    try:
+        url, _ = first_line_url(proc)
+        body = cli.build_pack(UUID, [("x", 1)])
+        assert post_uplink(url, body) == 200
+    finally:
+        code, out, err = stop(proc)
+    assert code == 0 and err == "" and SECRET not in out
+
+
+def test_mock_server_refuses_a_bad_secret_without_echoing_it(tmp_path):
+    bad = "tooshort" + "$" * 3
+    proc = start_mock_server(tmp_path, "--device", "%s:%s" % (UUID, bad))
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert "--device #1" in err and "secret" in err
+    assert bad not in out + err
+
+
+def test_installed_entry_point_runs():
+    exe = Path(sys.executable).parent / "kpnthings"
+    if not exe.exists():
+        pytest.skip("kpnthings is not installed in this environment")
+    result = subprocess.run(
+        [str(exe), "--help"], capture_output=True, text=True, timeout=60, env=dict(os.environ)
+    )
+    assert result.returncode == 0
+    for command in ("new-device", "token", "send", "mock-server"):
+        assert command in result.stdout
