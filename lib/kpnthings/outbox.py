@@ -11,8 +11,8 @@ On-flash format (all integers little-endian), in `dir_path`:
   flipped bit costs that reading only and never stops the boot. Appends go to the newest segment;
   a segment with a torn tail is sealed and appends start a new one.
 - payload: `flags:u8 | len:u8 name | [len:u8 unit] | [t:i64] | value`; flags bits 0-3 give the
-  value kind (0 v float f64, 1 v int i64, 2 vb false, 3 vb true, 4 vs, 5 vd; strings as
-  `len:u16 utf-8`), bit 4 a unit, bit 5 an absolute time `t`.
+  value kind (0 v float f64, 1 v int i64, 2 vb false, 3 vb true, 4 vs, 5 vd; vs and vd as
+  `len:u16 bytes`, vs in utf-8), bit 4 a unit, bit 5 an absolute time `t`.
 - `commit`: `b"KOB1" | gen | head_seg | head_off | dropped | dead | crc32` (u32 each): the
   position of the oldest undelivered frame and two counters. Written to `commit.tmp`, then
   renamed over `commit`; at open the valid copy with the highest `gen` wins, which also covers
@@ -44,7 +44,6 @@ _MAX_PAYLOAD = 1100  # a frame claiming more is corrupt, whatever the instance's
 _COMMIT_FMT = "<4sIIIII"
 _COMMIT_LEN = 24  # struct.calcsize(_COMMIT_FMT)
 _COMMIT_MAGIC = b"KOB1"
-_KINDS = ("v", "v", "vb", "vb", "vs", "vd")
 _VALUE_KEYS = ("v", "vb", "vs", "vd")
 
 
@@ -95,11 +94,15 @@ def encode_record(record):
         if type(value) is not bool:
             raise OutboxError("record %s field vb must be true or false" % name)
         kind, tail = (3 if value else 2), b""
-    else:
+    elif key == "vs":
         if not isinstance(value, str):
-            raise OutboxError("record %s field %s must be a string" % (name, key))
+            raise OutboxError("record %s field vs must be a string" % name)
         raw = value.encode()
-        kind, tail = (4 if key == "vs" else 5), struct.pack("<H", len(raw)) + raw
+        kind, tail = 4, struct.pack("<H", len(raw)) + raw
+    else:
+        if not isinstance(value, (bytes, bytearray)):
+            raise OutboxError("record %s field vd must be bytes" % name)
+        kind, tail = 5, struct.pack("<H", len(value)) + bytes(value)
     flags = kind
     unit = record.get("u")
     if unit is not None:
@@ -151,7 +154,11 @@ def decode_record(payload):
         rec["vb"] = kind == 3
     else:
         n = struct.unpack("<H", payload[pos : pos + 2])[0]
-        rec[_KINDS[kind]] = bytes(payload[pos + 2 : pos + 2 + n]).decode()
+        raw = bytes(payload[pos + 2 : pos + 2 + n])
+        if kind == 4:
+            rec["vs"] = raw.decode()
+        else:
+            rec["vd"] = raw
     return rec
 
 

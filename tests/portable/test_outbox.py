@@ -49,7 +49,7 @@ def test_records_round_trip_exactly():
         {"n": "door", "vb": True},
         {"n": "door", "vb": False},
         {"n": "msg", "vs": 'h\u00e9 "quoted"'},
-        {"n": "blob", "vd": "aG9p"},
+        {"n": "blob", "vd": b"\x00hoi\xff"},
         {"n": "empty", "vs": ""},
     ]
     for r in records:
@@ -70,6 +70,7 @@ def test_invalid_records_are_refused_naming_the_field():
         ({"n": "x", "v": True}, "field v"),
         ({"n": "x", "vb": 1}, "field vb"),
         ({"n": "x", "vs": 3}, "field vs"),
+        ({"n": "x", "vd": "aG9p"}, "field vd"),
         ({"n": "x", "v": 1, "t": 1.5}, "field t"),
         ({"n": "x", "v": 1, "u": 5}, "field u"),
     ]

@@ -1,0 +1,110 @@
+"""Batching: turn the oldest queued readings into one SenML pack no larger than a body limit.
+
+The first record carries the base fields: `bn`, an integer `bt` from the earliest timed reading
+(each record then has an integer offset `t`, left out when 0), and `bu` when every record of the
+pack has the same unit. The bytes come from `kpnthings.senml.encode`, so they are identical on
+every runtime and are exactly the bytes that get hashed and sent.
+
+Clock rule: a reading taken before the clock was set has no absolute time. A pack never mixes the
+two kinds: it holds either a run of timed readings (with `bt`) or a run of untimed ones (no `bt`,
+KPN stamps them with the arrival time), ending where the kind changes. Giving an untimed reading
+`bt` would stamp it with another reading's time, which is worse than the arrival time.
+"""
+
+
+def _key(record):
+    for k in ("v", "vb", "vs", "vd"):
+        if k in record:
+            return k
+    raise ValueError("record %s has no value (v, vb, vs, vd)" % record.get("n"))
+
+
+def _pack_records(base_name, readings, extra):
+    """The record dicts for one pack (base fields in the first record)."""
+    rows = list(readings) + list(extra)
+    bt = None
+    for r in readings:
+        t = r.get("t")
+        if t is not None and (bt is None or t < bt):
+            bt = t
+    newest = None
+    if bt is not None:
+        for r in readings:
+            if newest is None or r["t"] > newest:
+                newest = r["t"]
+    bu = rows[0].get("u") if len(rows) > 1 else None
+    if bu is not None:
+        for r in rows:
+            if r.get("u") != bu:
+                bu = None
+                break
+    out = []
+    for i, r in enumerate(rows):
+        k = _key(r)
+        rec = {"n": r["n"], k: r[k]}
+        if bu is None and r.get("u") is not None:
+            rec["u"] = r["u"]
+        t = r.get("t")
+        if t is None and i >= len(readings) and newest is not None:
+            t = newest  # an extra (state, counters) describes now: the newest reading's time
+        if t is not None:
+            if bt is not None:
+                t = t - bt
+            if t:
+                rec["t"] = t
+        out.append(rec)
+    first = out[0]
+    first["bn"] = base_name
+    if bt is not None:
+        first["bt"] = bt
+    if bu is not None:
+        first["bu"] = bu
+    return out
+
+
+def _encode(base_name, readings, extra):
+    from kpnthings.senml import encode
+
+    return encode(_pack_records(base_name, readings, extra))
+
+
+def build_pack(base_name, records, max_body, extra=()):
+    """One pack from the oldest `records` (outbox order): returns (body_bytes, n_used).
+
+    Uses the longest leading run of readings of one kind (timed or untimed) whose pack, with
+    every `extra` record (e.g. droppedReadings, actuator state) appended, fits in max_body bytes.
+    Extra records may carry an absolute `t`; without one they get the newest reading's time in a
+    timed pack and the arrival time otherwise.
+    n_used == 0 means no reading fits: the body then holds only the extra records (b"" if there
+    are none or they do not fit either). If that happens with records given and extra=(), the
+    first reading can never be sent at this max_body: the caller should dead-letter it.
+    """
+    extra = list(extra)
+    n = len(records)
+    if n:
+        timed = records[0].get("t") is not None
+        k = 1
+        while k < n and (records[k].get("t") is not None) == timed:
+            k += 1
+        n = k
+    if n:
+        # Adding a reading never shrinks the pack (bt can only move earlier, bu can only go), so
+        # the size grows with the count: try all first (the usual case), then bisect.
+        body = _encode(base_name, records[:n], extra)
+        if len(body) <= max_body:
+            return body, n
+        lo, hi, best = 1, n - 1, None
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            body = _encode(base_name, records[:mid], extra)
+            if len(body) <= max_body:
+                best, lo = (body, mid), mid + 1
+            else:
+                hi = mid - 1
+        if best is not None:
+            return best
+    if extra:
+        body = _encode(base_name, (), extra)
+        if len(body) <= max_body:
+            return body, 0
+    return b"", 0
