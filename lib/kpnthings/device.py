@@ -108,7 +108,7 @@ class Device:
         """The board's readings as records; a failing sensor costs its readings, not the loop."""
         try:
             readings = self.board.read_sensors()
-        except Exception as e:
+        except Exception as e:  # one broken sensor must not stop the device
             self.log("[kpn] sensors failed: %s: %s" % (type(e).__name__, e))
             return []
         t = int(self.now()) if self._trusted() else None
@@ -215,6 +215,14 @@ class Device:
             if not queued and not extra:
                 break
             body, used = self.build(queued, extra)
+            if queued and used == 0 and self.build(queued[:1], ())[1] == 0:
+                # The oldest reading does not fit in max_body even alone: it can never be
+                # sent, and would block the queue forever.
+                box.dead_letter(1)
+                self.log("[kpn] reading %s larger than max_body: dead-lettered" % queued[0]["n"])
+                continue
+            if not body:
+                break
             result = self.transport.send(body)
             self._report(n, used, len(states), len(body), result)
             if result.outcome == ACCEPTED:
@@ -273,7 +281,7 @@ class Device:
             start = ticks_ms()
             try:
                 self.cycle()
-            except Exception as e:
+            except Exception as e:  # logged, and the next cycle tries again
                 self.log("[kpn] cycle %d failed: %s: %s" % (self.cycles_done, type(e).__name__, e))
             done += 1
             if cycles is not None and done >= cycles:

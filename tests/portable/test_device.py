@@ -2,6 +2,7 @@
 
 import json
 
+from _support import Skip
 from kpnthings.device import Device
 from kpnthings.downlink import Actuators
 
@@ -264,3 +265,18 @@ def test_link_down_sends_nothing_and_keeps_readings_in_the_outbox():
     assert len(box) == 0
     names = [r["n"] for r in tr.pack(0) if "n" in r]
     assert names.count("temperature") == 2  # both cycles' readings went out together
+
+
+def test_reading_too_large_for_any_pack_is_dead_lettered_not_stuck():
+    try:
+        import kpnthings.batch  # noqa: F401
+    except ImportError:
+        raise Skip("needs kpnthings.batch") from None
+    box = MemOutbox()
+    box.append({"n": "note", "vs": "x" * 300})
+    dev, tr, _, logs, _ = make(outbox=box)
+    dev.max_body = 250
+    dev.cycle()
+    assert [r["n"] for r in box.dead] == ["note"]
+    assert "[kpn] reading note larger than max_body: dead-lettered" in logs
+    assert len(box) == 0 and len(tr.bodies) >= 1
