@@ -1,0 +1,254 @@
+"""Firmware entry point: load config.json, connect, then run the device loop.
+
+The same file runs on an ESP32, on a Pico W and on the MicroPython unix port with
+"board": "unix" (fake machine/network from tests/fakes, Wi-Fi skipped, config path taken from
+the KPN_CONFIG environment variable). A bad config stops the boot with one line naming the
+field (never the secret) and, on the unix port, exit status 1. The loop itself lives in
+kpnthings.device; this file only wires the pieces together.
+"""
+
+import sys
+
+CONFIG_PATH = "config.json"
+# Total time to wait for a trusted Wi-Fi link at boot; each step inside is far shorter, and
+# the loop keeps going (readings queue up) if the network is not there yet.
+WIFI_BOOT_WAIT_MS = 20000
+DEFAULT_OUTBOX_BYTES = 32768
+
+
+def _log(line):
+    print(line)
+
+
+def _config_path():
+    import os
+
+    getenv = getattr(os, "getenv", None)  # the unix port and CPython have it, boards do not
+    path = getenv("KPN_CONFIG") if getenv is not None else None
+    return path or CONFIG_PATH
+
+
+def _dirname(path):
+    i = path.rfind("/")
+    return path[:i] if i > 0 else ("/" if i == 0 else "")
+
+
+def load_board(name):
+    """The board module: boards.<name> (a package, so boards.esp32 never hides the built-in
+    esp32 module), or a flat <name> module as the host test paths provide."""
+    from kpnthings.config import ConfigError
+
+    mod = None
+    try:
+        mod = getattr(__import__("boards." + name), name, None)
+    except ImportError:
+        pass
+    if mod is None:
+        try:
+            mod = __import__(name)
+        except ImportError:
+            mod = None
+    # A built-in module of the same name (esp32, rp2) is not a board definition.
+    if mod is None or not hasattr(mod, "read_sensors"):
+        raise ConfigError("board: no board definition %r on this device" % name)
+    return mod
+
+
+def configure(path):
+    """(config, board) from the file at `path`; ConfigError names the field."""
+    from kpnthings import config
+
+    raw = config.load_config(path)
+    cfg = config.validate(raw)
+    board = load_board(cfg["board"])
+    cfg = config.validate(raw, board)
+    for key in config.unknown_keys(raw):
+        _log("[boot] config: ignoring unknown key %r" % key)
+    return cfg, board
+
+
+def _read_ca(cfg):
+    from kpnthings.config import ConfigError
+
+    path = cfg["ca_file"]
+    if path is None:
+        return None
+    base = _dirname(_config_path())
+    if base and not path.startswith("/"):
+        path = base.rstrip("/") + "/" + path  # relative to config.json, as a user expects
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        raise ConfigError("ca_file: cannot read %s" % path) from None
+
+
+def make_transport(cfg):
+    """The uplink: HTTPS (or HTTP) Client, or MQTT when config says transport "mqtt"."""
+    from kpnthings.config import ConfigError
+
+    cadata = _read_ca(cfg)
+    try:
+        if cfg["transport"] == "mqtt":
+            from kpnthings import mqtt_transport
+
+            return mqtt_transport.MQTTTransport(cfg, cadata=cadata)
+        from kpnthings.client import Client
+
+        return Client(
+            cfg["dvnuuid"],
+            cfg["secret"],
+            cfg["url"],
+            timeout=cfg["timeout_s"],
+            cadata=cadata,
+            insecure=cfg["tls_insecure"],
+        )
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _warn_transport(cfg):
+    if cfg["tls_insecure"]:
+        _log(
+            "WARNING: tls_insecure is true: the server certificate is NOT verified, so anyone on"
+            " the network path can read and forge this device's traffic. Set ca_file instead."
+        )
+    url = cfg["url"]
+    if cfg["transport"] == "http" and url.startswith("http://"):
+        host = url[7:].split("/", 1)[0].split(":", 1)[0]
+        if host not in ("127.0.0.1", "localhost"):
+            _log("WARNING: url is plain http://: readings and downlinks travel unencrypted.")
+
+
+def make_reader(cfg, board):
+    """The readings source: the board's own sensors plus the ones config.json lists."""
+    if not cfg.get("sensors"):
+        return board
+    from kpnthings import sensors
+
+    return _Readings(board, sensors, sensors.build(cfg["sensors"], board))
+
+
+class _Readings:
+    """Board readings plus configured sensors; a configured sensor's name wins over the
+    board's own reading of the same name (the unix board simulates temperature too)."""
+
+    def __init__(self, board, sensors_mod, drivers):
+        self.board = board
+        self.CLOCK_TRUSTED = getattr(board, "CLOCK_TRUSTED", False)
+        self._sensors = sensors_mod
+        self._drivers = drivers
+
+    def read_sensors(self):
+        readings, errors = self._sensors.read_all(self._drivers)
+        taken = set(r[0] for r in readings)
+        try:
+            own = [r for r in self.board.read_sensors() if r[0] not in taken]
+        except Exception as e:  # the board's sensor must not hide the others
+            _log("[kpn] board sensors failed: %s" % (e,))
+            own = []
+            errors += 1
+        out = own + readings
+        if errors:
+            out.append(("sensorErrors", errors, None))
+        return out
+
+
+def make_outbox(cfg):
+    """The persistent outbox, beside config.json, or None if this firmware has none."""
+    try:
+        from kpnthings.outbox import Outbox
+    except ImportError:
+        return None
+    where = cfg.get("outbox_dir")
+    if not where:
+        base = _dirname(_config_path())
+        where = (base + "/outbox") if base and base != "/" else "outbox"
+    return Outbox(where, max_bytes=cfg.get("outbox_max_bytes") or DEFAULT_OUTBOX_BYTES)
+
+
+def connect_wifi(cfg, feed):
+    """Bring Wi-Fi up, waiting at most WIFI_BOOT_WAIT_MS; returns the supervisor (or None)."""
+    from kpnthings import wifi
+
+    link = wifi.WiFi(cfg["wifi_ssid"], cfg["wifi_password"])
+    _log("[wifi] connecting to %r" % cfg["wifi_ssid"])
+    if link.wait(WIFI_BOOT_WAIT_MS, feed):
+        _log("[wifi] up, ip %s" % link.ip())
+    else:
+        _log(
+            "[wifi] no link after %d s; readings queue until it comes" % (WIFI_BOOT_WAIT_MS // 1000)
+        )
+    return link
+
+
+def main():
+    from kpnthings import __version__
+    from kpnthings.config import ConfigError
+
+    path = _config_path()
+    try:
+        cfg, board = configure(path)
+        from kpnthings.downlink import Actuators
+
+        spec = cfg["actuators"] if cfg["actuators"] is not None else board.ACTUATORS
+        pins = getattr(board, "OUTPUT_PINS", getattr(board, "PINS", None))
+        try:
+            actuators = Actuators(spec, valid_pins=pins)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        transport = make_transport(cfg)
+        reader = make_reader(cfg, board)
+        from kpnthings.watchdog import Watchdog
+
+        try:
+            watchdog = Watchdog(cfg.get("wdt_ms"))
+        except ValueError as e:
+            raise ConfigError("wdt_ms: %s" % e) from None
+    except ConfigError as e:
+        _log("config error (%s): %s" % (path, e))
+        sys.exit(1)
+
+    _log(
+        "[boot] kpnthings %s, board %s, device %s, %s"
+        % (__version__, cfg["board"], cfg["dvnuuid"], cfg["url"])
+    )
+    _warn_transport(cfg)
+    feed = watchdog.feed if watchdog.enabled else None
+
+    link = None
+    from kpnthings.clock import Clock
+
+    clock = Clock(trusted=True if getattr(board, "CLOCK_TRUSTED", False) else None)
+    if getattr(board, "HAS_WIFI", False):
+        link = connect_wifi(cfg, feed)
+        if not clock.trusted and link.state == "up":
+            if clock.sync():
+                _log("[clock] set by NTP")
+            else:
+                _log("[clock] not set (%s): readings go without a time" % clock.last_error)
+
+    from kpnthings.device import Device
+
+    device = Device(
+        cfg,
+        reader,
+        transport,
+        actuators,
+        outbox=make_outbox(cfg),
+        now=clock.unix_time,
+        log=_log,
+        clock_trusted=lambda: clock.trusted,
+        feed=feed,
+        link_ready=link.poll if link is not None else None,
+    )
+    try:
+        device.run(cycles=cfg["cycles"], interval_s=cfg["interval_s"])
+    finally:
+        close = getattr(transport, "close", None)
+        if close is not None:
+            close()
+    _log("[boot] done after %d cycles" % device.cycles_done)
+
+
+main()
