@@ -5,6 +5,7 @@ import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import urllib.request
@@ -373,3 +374,65 @@ def test_installed_entry_point_runs():
     assert result.returncode == 0
     for command in ("new-device", "token", "send", "mock-server"):
         assert command in result.stdout
+
+
+# -- HTTPS -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_files(tmp_path):
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    files = {
+        "cert": tmp_path / "server.pem",
+        "key": tmp_path / "server.key",
+        "ca_pem": tmp_path / "ca.pem",
+        "ca_der": tmp_path / "ca.der",
+    }
+    cert.private_key_and_cert_chain_pem.write_to_path(str(files["cert"]))
+    cert.private_key_pem.write_to_path(str(files["key"]))
+    ca.cert_pem.write_to_path(str(files["ca_pem"]))
+    files["ca_der"].write_bytes(ssl.PEM_cert_to_DER_cert(ca.cert_pem.bytes().decode()))
+    return files
+
+
+def test_mock_server_serves_https_and_send_verifies_it(capsys, tmp_path, tls_files):
+    pytest.importorskip("kpnthings.client")
+    proc = start_mock_server(
+        tmp_path,
+        "--device",
+        "%s:%s" % (UUID, SECRET),
+        "--tls-cert",
+        str(tls_files["cert"]),
+        "--tls-key",
+        str(tls_files["key"]),
+    )
+    try:
+        line = proc.stdout.readline().strip()
+        m = re.match(r"^KPN Things emulator listening on (https://127\.0\.0\.1:\d+)$", line)
+        assert m, line
+        url = m.group(1)
+        for ca in ("ca_der", "ca_pem"):
+            config = tmp_path / ("%s.json" % ca)
+            provision.write_config(
+                config,
+                {
+                    "dvnuuid": UUID,
+                    "secret": SECRET,
+                    "url": url,
+                    "board": "unix",
+                    "ca_file": tls_files[ca].name,  # relative to the config's folder
+                },
+            )
+            code, out, err = run_cli(capsys, "send", "--config", str(config), "t=1")
+            assert code == 0, out + err
+            assert fields(out)["outcome"] == "accepted"
+        # https with neither ca_file nor tls_insecure is refused before anything is sent.
+        bare = write_config(tmp_path / "bare.json", url)
+        code, out, err = run_cli(capsys, "send", "--config", bare, "t=1")
+        assert code == 2 and out == "" and err
+        assert SECRET not in err
+    finally:
+        code, out, err = stop(proc)
+    assert code == 0 and SECRET not in out + err

@@ -245,14 +245,19 @@ def _cmd_send(args):
     insecure = bool(config.get("tls_insecure"))
     if insecure and url.lower().startswith("https:"):
         _err("warning: tls_insecure is set, the server certificate is NOT verified")
-    client = Client(
-        config["dvnuuid"],
-        config["secret"],
-        url=url,
-        timeout=args.timeout,
-        cadata=_ca_data(config, args.config),
-        insecure=insecure,
-    )
+    cadata = _ca_data(config, args.config)
+    try:
+        client = Client(
+            config["dvnuuid"],
+            config["secret"],
+            url=url,
+            timeout=args.timeout,
+            cadata=cadata,
+            insecure=insecure,
+        )
+    except ValueError as e:
+        # e.g. https without ca_file: the client's message says what to set.
+        raise CommandError(str(e)) from None
     body = build_pack(config["dvnuuid"], measurements)
     try:
         result = client.send(body)
