@@ -16,8 +16,10 @@ def read_sensors():
     """The MCU's own temperature, the one sensor every ESP32 has; [] where the port lacks it."""
     import esp32
 
-    if hasattr(esp32, "mcu_temperature"):  # S2, S3, C3, C6: calibrated, in Celsius
-        return [("mcuTemperature", esp32.mcu_temperature(), "Cel")]
-    if hasattr(esp32, "raw_temperature"):  # classic ESP32: Fahrenheit, uncalibrated
-        return [("mcuTemperature", round((esp32.raw_temperature() - 32) / 1.8, 1), "Cel")]
+    read = getattr(esp32, "mcu_temperature", None)  # S2, S3, C3, C6: calibrated, in Celsius
+    if read is not None:
+        return [("mcuTemperature", read(), "Cel")]
+    read = getattr(esp32, "raw_temperature", None)  # classic ESP32: Fahrenheit, uncalibrated
+    if read is not None:
+        return [("mcuTemperature", round((read() - 32) / 1.8, 1), "Cel")]
     return []

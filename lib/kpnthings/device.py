@@ -202,6 +202,8 @@ class Device:
     def _send_outbox(self, n, readings):
         # A reading the outbox refused is tried once, in this cycle's first pack.
         box = self.outbox
+        if box is None:
+            return None
         unsaved = [rec for rec in readings if not self._store(rec)]
         result = None
         for _ in range(MAX_PACKS_PER_CYCLE):

@@ -25,8 +25,8 @@ class ActuatorSpecError(ValueError):
     """The actuator spec (from config or board) is invalid; the message names the field."""
 
 
-def _fail(field, msg):
-    raise ActuatorSpecError("actuators." + field + ": " + msg)
+def _err(field, msg):
+    return ActuatorSpecError("actuators." + field + ": " + msg)
 
 
 def _is_number(x):
@@ -54,46 +54,46 @@ def validate_spec(spec, valid_pins=None):
     used = {}
     for name in sorted(spec):
         if not _valid_name(name):
-            _fail(
+            raise _err(
                 repr(name)[:40],
                 "names are 1-64 letters, digits or - . _ / (no colon), starting with a letter "
                 "or digit",
             )
         entry = spec[name]
         if not isinstance(entry, dict):
-            _fail(name, "must be an object with a type and a pin")
+            raise _err(name, "must be an object with a type and a pin")
         kind = entry.get("type")
         if kind not in _KEYS:
-            _fail(name + ".type", 'must be "digital" or "pwm", got %r' % (kind,))
+            raise _err(name + ".type", 'must be "digital" or "pwm", got %r' % (kind,))
         for key in entry:
             if key not in _KEYS[kind]:
-                _fail(name + "." + str(key), "unknown field for a %s actuator" % kind)
+                raise _err(name + "." + str(key), "unknown field for a %s actuator" % kind)
         pin = entry.get("pin")
         if pin is None or isinstance(pin, bool) or not isinstance(pin, (int, str)):
-            _fail(name + ".pin", "must be a GPIO number or a pin name")
+            raise _err(name + ".pin", "must be a GPIO number or a pin name")
         if valid_pins is not None and pin not in valid_pins:
-            _fail(name + ".pin", "the board has no output pin %r" % (pin,))
+            raise _err(name + ".pin", "the board has no output pin %r" % (pin,))
         if pin in used:
-            _fail(name + ".pin", "pin %r is already used by %s" % (pin, used[pin]))
+            raise _err(name + ".pin", "pin %r is already used by %s" % (pin, used[pin]))
         used[pin] = name
         norm = {"type": kind, "pin": pin}
         if kind == "digital":
             active_low = entry.get("active_low", False)
             if not isinstance(active_low, bool):
-                _fail(name + ".active_low", "must be true or false")
+                raise _err(name + ".active_low", "must be true or false")
             norm["active_low"] = active_low
         else:
             freq = entry.get("freq", 1000)
             if not isinstance(freq, int) or isinstance(freq, bool) or not 1 <= freq <= 40000000:
-                _fail(name + ".freq", "must be an integer frequency in Hz (1-40000000)")
+                raise _err(name + ".freq", "must be an integer frequency in Hz (1-40000000)")
             lo = entry.get("min", 0)
             hi = entry.get("max", 100)
             if not _is_number(lo) or lo != lo:
-                _fail(name + ".min", "must be a number")
+                raise _err(name + ".min", "must be a number")
             if not _is_number(hi) or hi != hi:
-                _fail(name + ".max", "must be a number")
+                raise _err(name + ".max", "must be a number")
             if not lo < hi:
-                _fail(name + ".max", "must be greater than min")
+                raise _err(name + ".max", "must be greater than min")
             norm["freq"] = freq
             norm["min"] = lo
             norm["max"] = hi
@@ -177,7 +177,7 @@ class Actuators:
         return v, ""
 
     def _drive(self, name, entry, value):
-        out = self._outputs.get(name)
+        out = self._outputs.get(name)  # type: Any
         if out is None:
             out = self._factory(entry["type"], entry["pin"], entry)
             self._outputs[name] = out
