@@ -186,7 +186,8 @@ class SocketTransport:
 
 def _describe(e):
     # OSError texts differ per port; keep them short and never echo request data.
-    text = str(e) or type(e).__name__
+    # mbedTLS messages on MicroPython come wrapped in newlines.
+    text = " ".join(str(e).split()) or type(e).__name__
     return text[:120]
 
 
