@@ -542,3 +542,9 @@ def test_https_with_a_test_ca(tmp_path):
         conn.request("GET", "/api/devices")
         assert conn.getresponse().status == 200
         conn.close()
+
+
+def test_repeated_base_name_of_the_same_device_is_accepted(api):
+    again = '{"bn":"urn:dev:DVNUUID:%s:","n":"humidity","u":"%%RH","v":40}' % UUID.upper()
+    assert api.uplink(pack(records=again))[0] == 200
+    assert last_message(api, UUID)["records"][0]["u"] == "%RH"

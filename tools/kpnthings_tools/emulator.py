@@ -107,10 +107,12 @@ CREATE INDEX IF NOT EXISTS downlinks_by_device ON downlinks (dvnuuid, id);
 class EmulatorError(ValueError):
     """A request the emulator refuses; ``status`` is the HTTP status to answer with."""
 
-    def __init__(self, status, reason):
+    def __init__(self, status, reason, dvnuuid=None):
         ValueError.__init__(self, reason)
         self.status = status
         self.reason = reason
+        # The device a malformed message names, when it names one: it is filed under it.
+        self.dvnuuid = dvnuuid
 
 
 def iso_time(t):
@@ -150,8 +152,8 @@ def base_name_uuid(bn):
 def parse_uplink(body, now):
     """Check an uplink body; return (dvnuuid, resolved records) or raise EmulatorError(400).
 
-    Returns the uuid found in the base name even on some failures, through the exception's
-    ``dvnuuid`` attribute, so a malformed message can still be shown under its device.
+    Once the base name is readable, the error carries its uuid, so a malformed message can
+    still be shown under its device.
     """
     try:
         text = body.decode("utf-8")
@@ -175,16 +177,12 @@ def parse_uplink(body, now):
         )
     for record in pack[1:]:
         # A pack belongs to one device: a second base name could smuggle in another one.
-        if isinstance(record, dict) and "bn" in record and record["bn"] != first["bn"]:
-            err = EmulatorError(400, "every bn in the pack must name the same device")
-            err.dvnuuid = dvnuuid
-            raise err
+        if isinstance(record, dict) and "bn" in record and base_name_uuid(record["bn"]) != dvnuuid:
+            raise EmulatorError(400, "every bn in the pack must name the same device", dvnuuid)
     try:
         records = senml.decode(body, now=now)
     except (ValueError, TypeError) as e:
-        err = EmulatorError(400, "not a valid SenML pack: %s" % e)
-        err.dvnuuid = dvnuuid
-        raise err from None
+        raise EmulatorError(400, "not a valid SenML pack: %s" % e, dvnuuid) from None
     return dvnuuid, records
 
 
@@ -268,8 +266,6 @@ class Emulator:
                 verdict = CHECK_MISSING
                 raise EmulatorError(401, "Things-Message-Token header is missing")
             expected = auth.message_token(body, secret)
-            if isinstance(expected, bytes):
-                expected = expected.decode("ascii")
             # Constant time, and on bytes: compare_digest refuses non-ASCII str.
             given = token.strip().encode("utf-8", "replace")
             if not hmac.compare_digest(given, expected.encode("ascii")):
@@ -280,9 +276,9 @@ class Emulator:
             verdict = CHECK_OK
         except EmulatorError as e:
             if dvnuuid is None:
-                dvnuuid = getattr(e, "dvnuuid", None)
+                dvnuuid = e.dvnuuid
             outcome = {400: MALFORMED, 404: UNKNOWN_DEVICE, 401: UNAUTHORIZED}[e.status]
-            message = self._record(
+            message, _ = self._record(
                 now,
                 dvnuuid,
                 e.status,
@@ -293,16 +289,16 @@ class Emulator:
                 records if e.status != 400 else None,
             )
             return e.status, (e.reason + "\n").encode("utf-8"), message
-        message = self._record(
+        message, response = self._record(
             now, dvnuuid, 200, ACCEPTED, "", verdict, body, records, deliver=True
         )
-        return 200, message.pop("_response_body"), message
+        return 200, response, message
 
     def reject_request(self, status, reason, body=b"", now=None):
         """Record a request refused before its body was read (411, 413, ...)."""
         if now is None:
             now = time.time()
-        return self._record(now, None, status, MALFORMED, reason, CHECK_SKIPPED, body, None)
+        return self._record(now, None, status, MALFORMED, reason, CHECK_SKIPPED, body, None)[0]
 
     def _record(
         self, now, dvnuuid, status, outcome, reason, token_check, body, records, deliver=False
@@ -350,11 +346,8 @@ class Emulator:
                 cur.execute("ROLLBACK")
                 raise
             row = cur.execute(_MESSAGE_SELECT + " WHERE id = ?", (message_id,)).fetchone()
-        message = _message_dict(row)
-        message["_response_body"] = response
-        if not deliver:
-            message.pop("_response_body")
-        return message
+        # The exact bytes for the device, beside the listing form (which decodes them as text).
+        return _message_dict(row), response
 
     # -- downlinks -----------------------------------------------------------------------------
 
