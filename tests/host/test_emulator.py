@@ -548,3 +548,35 @@ def test_repeated_base_name_of_the_same_device_is_accepted(api):
     again = '{"bn":"urn:dev:DVNUUID:%s:","n":"humidity","u":"%%RH","v":40}' % UUID.upper()
     assert api.uplink(pack(records=again))[0] == 200
     assert last_message(api, UUID)["records"][0]["u"] == "%RH"
+
+
+def test_concurrent_uplinks_each_downlink_goes_out_once(server):
+    import threading
+
+    for i in range(5):
+        server.emulator.queue_downlink(UUID, ('[{"n":"led","v":%d}]' % (i % 2)).encode())
+    delivered, failures = [], []
+
+    def device():
+        client = Api(server)
+        try:
+            for _ in range(5):
+                status, data = client.uplink(pack())
+                if status != 200:
+                    failures.append(status)
+                elif data:
+                    delivered.append(data)
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=device) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert failures == []
+    assert len(delivered) == 5
+    queue = server.emulator.downlinks(UUID)
+    assert [d["state"] for d in queue] == ["delivered"] * 5
+    assert len({d["message_id"] for d in queue}) == 5
+    assert len(server.emulator.messages(UUID, limit=1000)) == 40
