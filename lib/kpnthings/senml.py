@@ -1,0 +1,570 @@
+"""SenML in JSON (RFC 8428), both ways, with the same output bytes on every runtime.
+
+Build a pack with `Pack` (or `encode` a list of record dicts) to get the exact body to hash and
+send; `decode` a downlink into resolved records (RFC 8428 section 4.6). Output never depends on
+dict order, floats are written in the shortest form that reads back to the same float at the
+runtime's precision, and `decode` turns every bad or hostile input into `SenMLError`.
+"""
+
+import json
+
+# Upper bound on decode input, in bytes (or characters for str): the parse cost and heap stay
+# bounded whatever a server or attacker sends. Raise it here if a deployment needs larger packs.
+MAX_INPUT = 16384
+
+# None: detect the runtime's float width. True/False forces the float32/float64 path, so the
+# float32 formatting that ESP32 and rp2 use can be tested on a host with 64-bit floats.
+FLOAT32 = None
+
+# 1 + 2**-30 rounds to 1 only when floats have a 24-bit mantissa (ESP32, rp2 builds).
+_NATIVE32 = 1.0 + 2.0**-30 == 1.0
+# Powers of ten that are exact floats (10**22 is the largest exact double), built from ints so
+# that no libm pow() rounding can make runtimes differ.
+_P = [float(10**i) for i in range(23)]
+_BIG = 10**20  # larger integers are refused both ways: bounded work, and no JSON reader chokes
+
+# Encoding order of RFC 8428 labels and the kind of value each holds.
+_ORDER = ("bn", "bt", "bu", "bv", "bs", "bver", "n", "u", "v", "vs", "vb", "vd", "s", "t", "ut")
+_STR, _NUM, _INT, _BOOL, _DATA = 0, 1, 2, 3, 4
+_KIND = {
+    "bn": _STR,
+    "bt": _NUM,
+    "bu": _STR,
+    "bv": _NUM,
+    "bs": _NUM,
+    "bver": _INT,
+    "n": _STR,
+    "u": _STR,
+    "v": _NUM,
+    "vs": _STR,
+    "vb": _BOOL,
+    "vd": _DATA,
+    "s": _NUM,
+    "t": _NUM,
+    "ut": _NUM,
+}
+_VALUES = ("v", "vs", "vb", "vd")
+_MEAS = ("u", "s", "t", "ut")  # with n or a value, these make a record a measurement
+_RANK = {}
+_LAB = {}
+_LABC = {}
+for _i, _k in enumerate(_ORDER):
+    _RANK[_k] = _i
+    _LAB[_k] = '"' + _k + '":'
+    _LABC[_k] = ',"' + _k + '":'
+_QC = {}  # str -> JSON literal, bounded cache (see _q)
+_NC = {}  # str -> holds only name characters, bounded cache (see _chars_ok)
+_NAMECH = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-:./_"
+_ALNUM = _NAMECH[:62]
+_B64URL = _ALNUM + "-_"
+
+
+class SenMLError(ValueError):
+    """A pack that cannot be encoded or decoded; the message names the record and field."""
+
+
+def _err(i, k, msg):
+    return SenMLError("record %d: field '%s': %s" % (i, k, msg))
+
+
+def _r32(x):
+    import struct
+
+    try:
+        return struct.unpack("f", struct.pack("f", x))[0]
+    except OverflowError:  # beyond float32 range: refused as not finite
+        return x * 1e308
+
+
+def _fmt(neg, digits, k):
+    # Place the point the way CPython's repr does: plain notation for 1e-4 <= |x| < 1e16.
+    digits = digits.rstrip("0")
+    n = len(digits)
+    if -4 <= k < 16:
+        if k >= n - 1:
+            s = digits + "0" * (k - n + 1) + ".0"
+        elif k >= 0:
+            s = digits[: k + 1] + "." + digits[k + 1 :]
+        else:
+            s = "0." + "0" * (-k - 1) + digits
+    else:
+        s = (
+            digits[0]
+            + ("." + digits[1:] if n > 1 else "")
+            + ("e-%02d" % -k if k < 0 else "e+%02d" % k)
+        )
+    return "-" + s if neg else s
+
+
+def format_float(x):
+    """Shortest decimal text that reads back to the float x at the runtime precision.
+
+    9.7 gives "9.7" on every runtime (the unix port's repr gives 9.699999999999999). With
+    float32 (native, or FLOAT32 = True) x is first rounded to float32 and the shortest text that
+    reads back to that float32 is returned. NaN and infinities raise SenMLError.
+    """
+    f32 = FLOAT32
+    if f32 is None:
+        f32 = _NATIVE32
+    host32 = f32 and not _NATIVE32
+    if host32:
+        x = _r32(x)
+    if x != x or x - x:
+        raise SenMLError("%r is not a finite number" % x)
+    if x == 0:
+        return "-0.0" if str(x)[0] == "-" else "0.0"
+    neg = x < 0
+    if neg:
+        x = -x
+    # Fast path: d / 10**n with d and 10**n both exact floats is one correctly rounded IEEE
+    # division, i.e. exactly what a correct reader computes from the text "d e-n". So it proves
+    # the round trip without trusting the runtime's float parser, which on MicroPython can be
+    # one unit off. Candidates with n < 0 are never needed here: below 2**53 (2**24) a float
+    # that equals an integer is that integer, and the trailing zeros are stripped anyway.
+    lim, top = (16777216, 10) if f32 else (9007199254740992, 22)
+    p = _P
+    n = 0 if x >= 1 else 1
+    while n <= top:
+        d = round(x * p[n])
+        if d >= lim:
+            break
+        if d:
+            y = d / p[n]
+            if host32:
+                y = _r32(y)
+            if y == x:
+                s = str(d)
+                return _fmt(neg, s, len(s) - 1 - n)
+        n += 1
+    return _exact(neg, x, f32)
+    while n <= top:
+        d = round(x * _P[n] if n >= 0 else x / _P[-n])
+        if d >= lim:
+            break
+        if d:
+            y = d / _P[n] if n >= 0 else d * _P[-n]
+            if host32:
+                y = _r32(y)
+            if y == x:
+                s = str(d)
+                return _fmt(neg, s, len(s) - 1 - n)
+        n += 1
+    return _exact(neg, x, f32)
+
+
+def _exact(neg, x, f32):
+    # Same search with exact integers, for what the fast path cannot prove (more digits than
+    # an exact float holds, far exponents). Runtime float formatting is not used: MicroPython's
+    # differs from CPython's in the 17th digit, and identical bytes everywhere is the point.
+    import struct
+
+    if f32:
+        b = struct.unpack("<I", struct.pack("<f", x))[0]
+        fb, bias = 23, 150
+    else:
+        b = struct.unpack("<Q", struct.pack("<d", x))[0]
+        fb, bias = 52, 1075
+    f = b & ((1 << fb) - 1)
+    ex = b >> fb
+    m = f | (1 << fb) if ex else f
+    e = ex - bias if ex else 1 - bias
+    # x = m * 2**e; in units of 2**(e-2) the values that read back as x lie between 4m - lo
+    # and 4m + 2 (ends included when m is even: ties round to even). Just above a power of
+    # two the gap below is half as wide.
+    lo = 1 if f == 0 and ex > 1 else 2
+    n = -int((e + fb + 1) * 0.30103) - 1
+    while True:
+        p = 10 ** abs(n)
+        num = m << e if e > 0 else m
+        den = 1 if e > 0 else 1 << -e
+        if n > 0:
+            num *= p
+        else:
+            den *= p
+        d, r = divmod(num, den)
+        if 2 * r > den or (2 * r == den and d & 1):
+            d += 1
+        if d:
+            a = d << (2 - e) if e < 2 else d
+            bb = 1 << (e - 2) if e > 2 else 1
+            if n < 0:
+                a *= p
+            else:
+                bb *= p
+            lo_ok = a > (4 * m - lo) * bb or (m & 1 == 0 and a == (4 * m - lo) * bb)
+            hi_ok = a < (4 * m + 2) * bb or (m & 1 == 0 and a == (4 * m + 2) * bb)
+            if lo_ok and hi_ok:
+                s = str(d)
+                return _fmt(neg, s, len(s) - 1 - n)
+        n += 1
+
+
+def _q(s):
+    # JSON string literal. Names and units repeat in every message, so their literals are
+    # cached (bounded); the scan for characters to escape then runs once per distinct string.
+    t = _QC.get(s)
+    if t is None:
+        t = s
+        if '"' in s or "\\" in s or (s and min(s) < " "):
+            out = []
+            for c in s:
+                if c == '"' or c == "\\":
+                    out.append("\\" + c)
+                elif c < " ":
+                    out.append("\\u%04x" % ord(c))
+                else:
+                    out.append(c)
+            t = "".join(out)
+        t = '"' + t + '"'
+        if len(_QC) >= 32:
+            _QC.clear()
+        _QC[s] = t
+    return t
+
+
+def _chars_ok(s):
+    # True if s only holds name characters; strip() is empty exactly then (one C-level call,
+    # as MicroPython's re cannot express the class). Cached like _q: names repeat.
+    ok = _NC.get(s)
+    if ok is None:
+        ok = not s.strip(_NAMECH)
+        if len(_NC) >= 32:
+            _NC.clear()
+        _NC[s] = ok
+    return ok
+
+
+def _name_ok(bn, n):
+    # ^[A-Za-z0-9][A-Za-z0-9\-:./_]*$ on bn + n, without building bn + n.
+    c = bn[:1] or n[:1]
+    return c != "" and c in _ALNUM and _chars_ok(bn) and _chars_ok(n)
+
+
+def _bad_name(i, k, name):
+    return _err(i, k, "name %r is not a valid SenML name" % name)
+
+
+def encode(records):
+    """Encode a list of record dicts (RFC 8428 labels) to compact SenML JSON bytes.
+
+    Base fields are written as given; a field whose value is None is left out. Raises
+    SenMLError naming the record index and field.
+    """
+    if not isinstance(records, (list, tuple)) or not records:
+        raise SenMLError("a pack needs at least one record")
+    out = ["["]
+    bn = ""
+    ver = None
+    for i, r in enumerate(records):
+        if not isinstance(r, dict):
+            raise SenMLError("record %d: must be a dict" % i)
+        try:
+            keys = sorted(r, key=_RANK.get)
+        except TypeError:  # an unknown label ranks None; the loop below names it
+            keys = list(r)
+        out.append("{" if i == 0 else ",{")
+        first = True
+        nvals = 0
+        name = None
+        for k in keys:
+            x = r[k]
+            if x is None:
+                continue
+            kind = _KIND.get(k)
+            t = type(x)
+            if kind == _NUM:
+                if t is int and -_BIG < x < _BIG:
+                    text = str(x)
+                elif t is float:
+                    text = format_float(_chk(i, k, x))
+                else:
+                    text = str(_chk(i, k, x))
+            elif kind == _STR:
+                if t is not str:
+                    raise _err(i, k, "must be a string")
+                if k == "bn":
+                    bn = x
+                elif k == "n":
+                    name = x
+                text = _q(x)
+            elif kind == _BOOL:
+                if t is not bool:
+                    raise _err(i, k, "must be a bool")
+                text = "true" if x else "false"
+            elif kind == _DATA:
+                if not isinstance(x, (bytes, bytearray, memoryview)):
+                    raise _err(i, k, "must be bytes")
+                import binascii
+
+                b = binascii.b2a_base64(bytes(x))
+                text = '"' + b.replace(b"+", b"-").replace(b"/", b"_").rstrip(b"=\n").decode() + '"'
+            elif kind == _INT:
+                if t is not int or not 0 < x <= 10:
+                    raise _err(i, k, "must be an integer from 1 to 10")
+                if ver is not None and x != ver:
+                    raise _err(i, k, "differs from an earlier bver")
+                ver = x
+                text = str(x)
+            else:
+                raise _err(i, k, "unknown field")
+            if k in _VALUES:
+                nvals += 1
+                if nvals > 1:
+                    raise _err(i, k, "a record holds exactly one of v, vs, vb, vd")
+            out.append(_LAB[k] if first else _LABC[k])
+            out.append(text)
+            first = False
+        if first:
+            raise SenMLError("record %d: is empty" % i)
+        if nvals or name is not None or _has(r, _MEAS):
+            if not nvals and r.get("s") is None:
+                raise _err(i, "v", "record has no value (v, vs, vb, vd) and no sum (s)")
+            if name is None:
+                name = ""
+            if not _name_ok(bn, name):
+                raise _bad_name(i, "n" if name else "bn", bn + name)
+        out.append("}")
+    out.append("]")
+    text = "".join(out)
+    try:
+        data = text.encode()
+    except UnicodeError:  # CPython: a lone surrogate cannot be UTF-8
+        data = b"\xed\xa0"
+    # MicroPython writes a lone surrogate as CESU bytes ED A0..BF xx: not valid UTF-8.
+    if b"\xed" in data and _surrogate(data):
+        for i, r in enumerate(records):
+            for k in r:
+                x = r[k]
+                if isinstance(x, str) and _surrogate(x):
+                    raise _err(i, k, "string holds a lone surrogate, not valid UTF-8")
+        raise SenMLError("text is not valid UTF-8")
+    return data
+
+
+def _has(r, labels):
+    for k in labels:
+        if r.get(k) is not None:
+            return True
+    return False
+
+
+def _surrogate(x):
+    if isinstance(x, str):
+        try:
+            x = x.encode()
+        except UnicodeError:
+            return True
+    i = x.find(b"\xed")
+    while i >= 0:
+        if i + 1 < len(x) and x[i + 1] >= 0xA0:
+            return True
+        i = x.find(b"\xed", i + 1)
+    return False
+
+
+class Pack:
+    """A pack under construction: base fields, then one record per `add`.
+
+    `encode()` writes the base fields as a record of their own (record 0, as KPN's examples
+    do) followed by the added records, so error messages count that base record.
+    """
+
+    def __init__(self, base_name=None, base_time=None, base_unit=None):
+        self.base_name = base_name
+        self.base_time = base_time
+        self.base_unit = base_unit
+        self.records = []
+
+    def add(self, name, value=None, unit=None, time=None, sum=None):
+        r = {"n": name, "u": unit, "t": time, "s": sum}
+        if value is not None:
+            if isinstance(value, bool):
+                k = "vb"
+            elif isinstance(value, (int, float)):
+                k = "v"
+            elif isinstance(value, str):
+                k = "vs"
+            elif isinstance(value, (bytes, bytearray)):
+                k = "vd"
+            else:
+                i = len(self.records) + (0 if self._base() is None else 1)
+                raise _err(i, "v", "value must be int, float, bool, str or bytes")
+            r[k] = value
+        self.records.append(r)
+        return self
+
+    def _base(self):
+        if self.base_name is None and self.base_time is None and self.base_unit is None:
+            return None
+        return {"bn": self.base_name, "bt": self.base_time, "bu": self.base_unit}
+
+    def encode(self):
+        base = self._base()
+        return encode([base] + self.records if base else self.records)
+
+
+def _scan(data):
+    # Linear, string-aware pre-check of large input before json.loads: SenML nests two levels
+    # (array of objects), and long digit runs make big-integer parsing cost quadratic time.
+    depth = 0
+    run = 0
+    instr = esc = False
+    for c in data:
+        if instr:
+            if esc:
+                esc = False
+            elif c == "\\":
+                esc = True
+            elif c == '"':
+                instr = False
+        elif "0" <= c <= "9":
+            run += 1
+            if run > 40:
+                raise SenMLError("number too long")
+        else:
+            run = 0
+            if c == '"':
+                instr = True
+            elif c == "[" or c == "{":
+                depth += 1
+                if depth > 2:
+                    raise SenMLError("nested deeper than a SenML pack")
+            elif c == "]" or c == "}":
+                depth -= 1
+
+
+def _chk(i, k, x):
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise _err(i, k, "must be a number")
+    if isinstance(x, int):
+        if not -_BIG < x < _BIG:
+            raise _err(i, k, "integer out of range")
+    elif x != x or x - x:
+        raise _err(i, k, "%r is not a finite number" % x)
+    return x
+
+
+def _num(r, i, k):
+    return _chk(i, k, r[k])
+
+
+def _str(r, i, k):
+    x = r[k]
+    if not isinstance(x, str):
+        raise _err(i, k, "must be a string")
+    return x
+
+
+def _vd(i, s):
+    body = s.rstrip("=")
+    pad = len(s) - len(body)
+    if body.strip(_B64URL) or len(body) % 4 == 1 or pad > 2 or (pad and len(s) % 4):
+        raise _err(i, "vd", "not base64url") from None
+    import binascii
+
+    body = body.replace("-", "+").replace("_", "/")
+    try:
+        return binascii.a2b_base64(body + "=" * (-len(body) % 4))
+    except Exception:
+        raise _err(i, "vd", "not base64url") from None
+
+
+def decode(data, now=None):
+    """Parse a SenML JSON pack (bytes or str) into resolved records (RFC 8428 section 4.6).
+
+    Each record is a dict with n, u (if any), one of v/vs/vb/vd (vd as bytes), s (if a sum),
+    t (if the pack gives a time or `now` is given; times below 2**28 are relative to `now`),
+    and ut. Any bad or hostile input raises SenMLError and nothing else.
+    """
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        if len(data) > MAX_INPUT:
+            raise SenMLError("input longer than %d bytes" % MAX_INPUT)
+        try:
+            data = str(data, "utf-8")
+        except Exception:
+            raise SenMLError("input is not valid UTF-8") from None
+    elif not isinstance(data, str):
+        raise SenMLError("input must be bytes or str")
+    if len(data) > MAX_INPUT:
+        raise SenMLError("input longer than %d characters" % MAX_INPUT)
+    if len(data) > 256:
+        _scan(data)
+    try:
+        pack = json.loads(data)
+    except Exception:  # ValueError, and RecursionError/MemoryError on deep nesting
+        raise SenMLError("input is not JSON") from None
+    if not isinstance(pack, list) or not pack:
+        raise SenMLError("pack must be a non-empty JSON array")
+    bn = ""
+    bu = None
+    bt = bv = bs = 0
+    timed = False
+    ver = None
+    out = []
+    for i, r in enumerate(pack):
+        if not isinstance(r, dict):
+            raise SenMLError("record %d: must be a JSON object" % i)
+        nvals = 0
+        for k in r:
+            if k.endswith("_"):
+                raise _err(i, k, "labels ending in '_' must be understood, and this one is not")
+            if k in _VALUES:
+                nvals += 1
+        if "bver" in r:
+            x = r["bver"]
+            if isinstance(x, bool) or not isinstance(x, int) or x > 10:
+                raise _err(i, "bver", "unsupported SenML version %r" % (x,))
+            if ver is not None and x != ver:
+                raise _err(i, "bver", "differs from an earlier bver")
+            ver = x
+        if "bn" in r:
+            bn = _str(r, i, "bn")
+        if "bu" in r:
+            bu = _str(r, i, "bu")
+        if "bt" in r:
+            bt = _num(r, i, "bt")
+            timed = True
+        if "bv" in r:
+            bv = _num(r, i, "bv")
+        if "bs" in r:
+            bs = _num(r, i, "bs")
+        if nvals > 1:
+            raise _err(i, "v", "a record holds exactly one of v, vs, vb, vd")
+        if not nvals and "s" not in r:
+            if "n" in r or "u" in r or "t" in r or "ut" in r:
+                raise _err(i, "v", "record has no value (v, vs, vb, vd) and no sum (s)")
+            continue  # base fields only
+        n = _str(r, i, "n") if "n" in r else ""
+        if not _name_ok(bn, n):
+            raise _bad_name(i, "n" if "n" in r else "bn", bn + n)
+        rec = {"n": bn + n}
+        u = _str(r, i, "u") if "u" in r else bu
+        if u is not None:
+            rec["u"] = u
+        if "v" in r:
+            rec["v"] = bv + _num(r, i, "v")
+        elif "vs" in r:
+            rec["vs"] = _str(r, i, "vs")
+        elif "vb" in r:
+            x = r["vb"]
+            if x is not True and x is not False:
+                raise _err(i, "vb", "must be a boolean")
+            rec["vb"] = x
+        elif "vd" in r:
+            rec["vd"] = _vd(i, _str(r, i, "vd"))
+        if "s" in r:
+            rec["s"] = bs + _num(r, i, "s")
+        if timed or "t" in r:
+            t = bt + (_num(r, i, "t") if "t" in r else 0)
+            if now is not None and t < 268435456:  # 2**28: RFC 8428 section 4.5.3
+                t += now
+            rec["t"] = t
+        elif now is not None:
+            rec["t"] = now
+        if "ut" in r:
+            rec["ut"] = _num(r, i, "ut")
+        for k in ("v", "s", "t"):
+            if k in rec and rec[k] - rec[k]:
+                raise _err(i, k, "sum with the base value is not finite")
+        out.append(rec)
+    return out
