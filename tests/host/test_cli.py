@@ -8,6 +8,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -293,6 +294,7 @@ def stop(proc):
 
 
 def first_line_url(proc):
+    assert proc.stdout is not None
     line = proc.stdout.readline().rstrip("\n")
     m = URL_LINE.match(line)
     assert m, line
@@ -409,6 +411,7 @@ def test_mock_server_serves_https_and_send_verifies_it(capsys, tmp_path, tls_fil
         str(tls_files["key"]),
     )
     try:
+        assert proc.stdout is not None
         line = proc.stdout.readline().strip()
         m = re.match(r"^KPN Things emulator listening on (https://127\.0\.0\.1:\d+)$", line)
         assert m, line

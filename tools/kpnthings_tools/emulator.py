@@ -570,7 +570,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _respond(
         self,
         status,
-        body=b"",
+        body: "bytes | str" = b"",
         content_type="text/plain; charset=utf-8",
         close=False,
         note="",
