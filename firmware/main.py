@@ -59,8 +59,11 @@ def configure(path):
     from kpnthings import config
 
     raw = config.load_config(path)
-    cfg = config.validate(raw)
-    board = load_board(cfg["board"])
+    name = raw.get("board")
+    if not isinstance(name, str) or not name:
+        config.validate(raw)  # raises, naming the first bad field (board at the latest)
+    # The board decides what else is required (Wi-Fi) and which pins exist, so it comes first.
+    board = load_board(name)
     cfg = config.validate(raw, board)
     for key in config.unknown_keys(raw):
         _log("[boot] config: ignoring unknown key %r" % key)
