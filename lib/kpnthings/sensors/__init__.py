@@ -132,7 +132,7 @@ def read_all(sensors):
             values = sensor.read()
         except Exception as e:  # firmware drivers raise bare Exception (dht, ds18x20) too
             errors += 1
-            sensor.last_error = "%s: %s" % (getattr(sensor, "label", "sensor"), _describe(e))
+            sensor.last_error = "%s: %s" % (getattr(sensor, "label", "sensor"), describe(e))
             continue
         sensor.last_error = None
         readings.extend(values)
@@ -494,15 +494,19 @@ def _driver_class(kind):
     return mod.Sensor
 
 
-def _describe(exc):
+def describe(exc):
+    """Short text for an exception from a driver or the firmware below it, alike on every port
+    (CPython prints OSError(110) as "110", MicroPython as "[Errno 110] ETIMEDOUT")."""
     text = str(exc)
-    name = type(exc).__name__
-    if isinstance(exc, SensorError):
-        return text
+    if isinstance(exc, SensorError) or type(exc) is Exception:  # dht/ds18x20 raise bare ones
+        return text or "error"
     if isinstance(exc, OSError) and exc.args:
         code = exc.args[0]
         if code == 110 or code == 116:  # ETIMEDOUT on Linux/rp2 and on ESP-IDF (lwIP numbering)
             return "timeout (OSError %d)" % code
         if code == 19:
             return "no answer (OSError 19, ENODEV)"
+        if isinstance(code, int):
+            return "OSError %d" % code
+    name = type(exc).__name__
     return name + (": " + text if text else "")

@@ -8,7 +8,7 @@ not overflow, and float32 on the boards would lose pressure digits, so the integ
 the right ones here. The calibration is read once, on the first successful read.
 """
 
-from kpnthings.sensors import SensorError
+from kpnthings.sensors import SensorError, describe
 
 _REG_CALIB_TP = 0x88  # 0x88..0xA1: dig_T1..dig_P9, (0xA0 unused), dig_H1
 _REG_CALIB_H = 0xE1  # 0xE1..0xE7: dig_H2..dig_H6
@@ -127,7 +127,7 @@ class Sensor:
         except OSError as e:  # NACK (absent or wrong address), bus timeout
             self._cal = None
             raise SensorError(
-                "%s at 0x%02x: %s" % (self.kind, self._address, str(e) or "I2C error")
+                "%s at 0x%02x: %s" % (self.kind, self._address, describe(e))
             ) from None
         cal = self._cal
         centi, t_fine = compensate_temperature(cal, adc_t)

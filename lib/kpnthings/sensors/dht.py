@@ -6,7 +6,7 @@ sampling period respected (a DHT22 read more often than every 2 s answers with s
 times out), by handing back the previous reading instead of asking again too soon.
 """
 
-from kpnthings.sensors import SensorError
+from kpnthings.sensors import SensorError, describe
 
 # Minimum time between two measurements, from the sensors' datasheets.
 _MIN_PERIOD_MS = {"dht22": 2000, "dht11": 1000}
@@ -41,7 +41,7 @@ class Sensor:
             temperature = round(self._dev.temperature(), 1)
             humidity = round(self._dev.humidity(), 1)
         except Exception as e:  # OSError on timeout, bare Exception("checksum error")
-            raise SensorError("%s: %s" % (self.kind, str(e) or type(e).__name__)) from None
+            raise SensorError("%s: %s" % (self.kind, describe(e))) from None
         low, high = _RANGE[self.kind]
         if temperature == 0 and humidity == 0:
             raise SensorError("%s: empty frame (no sensor on the pin?)" % self.kind)

@@ -8,7 +8,7 @@ a reading is as old as the loop interval. Several DS18B20 may share one pin when
 names its ``rom``; without one, the first DS18x20 the bus search finds is used.
 """
 
-from kpnthings.sensors import SensorError
+from kpnthings.sensors import SensorError, describe
 
 _CONVERSION_MS = 750  # 12-bit resolution, the power-on default
 _FAMILIES = (0x10, 0x22, 0x28)  # DS18S20, DS1822, DS18B20
@@ -51,7 +51,9 @@ class Sensor:
             raise
         except Exception as e:  # OSError, onewire.OneWireError, bare Exception("CRC error")
             self._forget()
-            raise SensorError("ds18b20: %s" % (str(e) or type(e).__name__)) from None
+            if type(e).__name__ == "OneWireError":  # raised bare: say what it means
+                raise SensorError("ds18b20: no presence pulse, nothing on the bus") from None
+            raise SensorError("ds18b20: %s" % describe(e)) from None
         if temperature == _POWER_ON_VALUE:
             # The sensor lost power since the conversion started (or never converted).
             self._forget()
