@@ -267,6 +267,11 @@ class SimDS18B20:
         self.fail = None
         self.conversions = 0
 
+    def power_cycle(self):
+        """Lose power: the scratchpad is back to 85 Cel and a running conversion is lost."""
+        self.converted = 85.0
+        self.conversion_started = None
+
     def start_conversion(self, now):
         self.conversion_started = now
         self.conversions += 1
