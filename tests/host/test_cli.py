@@ -439,3 +439,32 @@ def test_mock_server_serves_https_and_send_verifies_it(capsys, tmp_path, tls_fil
     finally:
         code, out, err = stop(proc)
     assert code == 0 and SECRET not in out + err
+
+
+def test_new_device_refuses_a_config_the_board_would_refuse(capsys, tmp_path):
+    path = tmp_path / "esp32.json"
+    code, out, err = run_cli(capsys, "new-device", "--board", "esp32", "--config-out", str(path))
+    assert code == 2 and "wifi_ssid" in err and out == ""
+    assert not path.exists()
+    code, _, err = run_cli(
+        capsys,
+        "new-device",
+        "--board",
+        "esp32",
+        "--wifi-ssid",
+        "bench",
+        "--wifi-password",
+        "hunter2hunter2",
+        "--config-out",
+        str(path),
+    )
+    assert code == 0, err
+    assert json.loads(path.read_text())["wifi_ssid"] == "bench"
+    assert "hunter2hunter2" not in err
+
+
+def test_new_device_unwritable_path_is_a_clear_error(capsys, tmp_path):
+    code, _, err = run_cli(
+        capsys, "new-device", "--config-out", str(tmp_path / "no" / "such" / "c.json")
+    )
+    assert code == 2 and "cannot write" in err

@@ -66,8 +66,14 @@ def _add_new_device(sub):
 
 
 def config_from_args(identity, args):
-    """The config dict for one identity from new-device's options (reused by fleet mode)."""
-    return provision.build_config(
+    """The config dict for one identity from new-device's options (reused by fleet mode).
+
+    Checked by the firmware's own validator, so a config the board would refuse at boot
+    (say esp32 without --wifi-ssid) is refused here, before anything is written.
+    """
+    from kpnthings import config as device_config
+
+    config = provision.build_config(
         identity,
         url=args.url,
         board=args.board,
@@ -78,6 +84,11 @@ def config_from_args(identity, args):
         tls_insecure=args.tls_insecure,
         cycles=args.cycles,
     )
+    try:
+        device_config.validate(config)
+    except ValueError as e:
+        raise CommandError("config would not boot: %s" % e) from None
+    return config
 
 
 def _cmd_new_device(args):
@@ -89,11 +100,14 @@ def _cmd_new_device(args):
         except fleet.FleetError as e:
             raise CommandError(str(e)) from None
     identity = provision.new_identity(args.name)
+    config = config_from_args(identity, args)
     if args.config_out:
         try:
-            provision.write_config(args.config_out, config_from_args(identity, args), args.force)
+            provision.write_config(args.config_out, config, args.force)
         except FileExistsError as e:
             raise CommandError(str(e)) from None
+        except OSError as e:
+            raise CommandError("cannot write %s: %s" % (args.config_out, e.strerror)) from None
     if args.json:
         out = {"dvnuuid": identity.dvnuuid, "secret": identity.secret}
         if identity.name:
