@@ -468,3 +468,12 @@ def test_new_device_unwritable_path_is_a_clear_error(capsys, tmp_path):
         capsys, "new-device", "--config-out", str(tmp_path / "no" / "such" / "c.json")
     )
     assert code == 2 and "cannot write" in err
+
+
+def test_send_prints_byte_downlinks_as_base64url(capsys, tmp_path, emulator):
+    pytest.importorskip("kpnthings.client")
+    config = write_config(tmp_path / "c.json", emulator.url)
+    emulator.emulator.queue_downlink(UUID, b'[{"n":"blob","vd":"aG9paG9pAA"}]')
+    code, out, _ = run_cli(capsys, "send", "--config", config, "t=1")
+    assert code == 0
+    assert json.loads(fields(out)["downlink"])[0]["vd"] == "aG9paG9pAA"

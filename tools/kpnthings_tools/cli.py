@@ -287,15 +287,12 @@ def _cmd_send(args):
     return 0 if 200 <= (result.status or 0) < 300 else 1
 
 
-def _plain(value):
-    """Make resolved records printable as JSON (bytes as hex)."""
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).hex()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+def _plain(records):
+    """Resolved records as JSON-ready dicts; bytes (vd) in base64url, as SenML and the
+    emulator's listings write them."""
+    from .emulator import jsonable_records
+
+    return jsonable_records(records)
 
 
 # -- mock-server -----------------------------------------------------------------------------

@@ -125,7 +125,7 @@ def _b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _jsonable_records(records):
+def jsonable_records(records):
     """Resolved records -> JSON-ready dicts (bytes become base64url without padding)."""
     out = []
     for record in records:
@@ -303,7 +303,7 @@ class Emulator:
     def _record(
         self, now, dvnuuid, status, outcome, reason, token_check, body, records, deliver=False
     ):
-        records_json = None if records is None else json.dumps(_jsonable_records(records))
+        records_json = None if records is None else json.dumps(jsonable_records(records))
         with self._lock:
             cur = self._db.cursor()
             cur.execute("BEGIN IMMEDIATE")
