@@ -47,6 +47,7 @@ class World:
         self.i2c = {}  # (sda id, scl id) -> SimI2CBus
         self.pins = {}  # pin id -> the last SimPin made for it (for interrupts)
         self.adc_reads = 0
+        self.meters = {}  # pin id -> [ms per pulse, ticks of the last pulse]: see add_meter
 
     # --- wiring ---------------------------------------------------------------------------
 
@@ -68,6 +69,22 @@ class World:
         device.clock = self.clock
         bus.devices[device.address] = device
         return device
+
+    def add_meter(self, pin, period_ms):
+        """A meter pulsing ``pin`` every ``period_ms`` of the world's clock, on its own: the
+        pulses due are delivered whenever the drivers next touch the simulated hardware."""
+        self.meters[pin] = [period_ms, self.clock.ticks_ms()]
+
+    def tick(self):
+        now = self.clock.ticks_ms()
+        for pin in sorted(self.meters):
+            period, last = self.meters[pin]
+            due = self.clock.ticks_diff(now, last) // period
+            if due > 0:
+                self.meters[pin][1] = self.clock.ticks_add(last, due * period)
+                for _ in range(due):
+                    self.set_level(pin, 0)
+                    self.set_level(pin, 1)
 
     def set_level(self, pin, level):
         """Drive an input pin from outside; fires its interrupt on a matching edge."""
@@ -179,6 +196,7 @@ class SimADC:
         self.attenuation = value
 
     def read_u16(self):
+        self._world.tick()
         self._world.adc_reads += 1
         return self._world.adc.get(self.id, 0)
 
@@ -216,6 +234,7 @@ class SimDHT:
 def dht_readinto(pin, buf):
     """The firmware's C routine: fill buf with the 5 frame bytes or raise OSError(ETIMEDOUT)."""
     world = pin._world
+    world.tick()
     sensor = world.dht.get(pin.id)
     if sensor is None:
         raise OSError(ETIMEDOUT)
@@ -387,6 +406,7 @@ def _rom_bit(rom, n):
 
 def onewire_bus(pin):
     """The simulated bus wired to a pin, or None: ``_onewire`` uses this."""
+    pin._world.tick()
     return pin._world.onewire.get(pin.id)
 
 
@@ -414,6 +434,7 @@ class SimI2C:
         self.freq = kw.get("freq")
 
     def _device(self, addr):
+        self._world.tick()
         device = self.bus.devices.get(addr)
         if device is None or device.fail == "absent":
             raise OSError(ENODEV)  # no ACK: what both hardware and soft I2C raise
@@ -556,4 +577,6 @@ def world_for(entries, clock=None):
             world.adc[entry["pin"]] = 0x9A00  # about 60 % of full scale
         elif kind == "digital":
             world.levels[entry["pin"]] = 1
+        elif kind == "counter":
+            world.add_meter(entry["pin"], 700)  # a busy water meter
     return world

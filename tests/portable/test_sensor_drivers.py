@@ -474,6 +474,17 @@ def test_counter_debounce_ignores_contact_bounce():
     assert got["clean"] == (4, None)
 
 
+def test_counter_fed_by_a_simulated_meter():
+    world = simbus.World()
+    world.add_meter(15, 700)
+    world.adc[34] = 100
+    world, drivers = _rig([{"type": "analog", "pin": 34}, {"type": "counter", "pin": 15}], world)
+    world.clock.advance(2000)
+    assert _by_name(sensors.read_all(drivers)[0])["counter"] == (2, None)
+    world.clock.advance(1500)
+    assert _by_name(sensors.read_all(drivers)[0])["counter"] == (5, None)
+
+
 def test_counter_on_both_edges():
     world, drivers = _rig([{"type": "counter", "pin": 15, "edge": "both"}])
     world.pulse(15, 2)
@@ -519,6 +530,7 @@ def test_a_full_bench_with_every_type():
     ]  # fmt: skip
     world = simbus.world_for(entries)
     drivers = sensors.build(entries, None, world.machine(), world.clock)  # raw entries are fine
+    world.meters.clear()  # world_for's own meter would add pulses as the clock moves
     world.pulse(15, 7)
     readings, errors = sensors.read_all(drivers)
     assert errors == 0
@@ -550,6 +562,35 @@ def test_drivers_are_imported_only_when_used():
     assert "kpnthings.sensors.digital" in sys.modules
     for name in ("bme280", "dht", "ds18b20", "analog", "counter"):
         assert "kpnthings.sensors." + name not in sys.modules, name
+
+
+def test_a_board_can_supply_simulated_buses_for_its_sensors():
+    # The unix board's hook: build() hands it the validated entries, it returns a machine.
+    # World and drivers must share one clock (the demo uses kpnthings.compat for both).
+    clock = simbus.SimClock()
+
+    class Board:
+        PINS = PINS
+        seen = []
+
+        @staticmethod
+        def sensor_machine(entries):
+            Board.seen.append([e["type"] for e in entries])
+            return simbus.world_for(entries, clock).machine()
+
+    entries = [{"type": "digital", "pin": 14}, {"type": "bme280", "i2c": {"sda": 21, "scl": 22}}]
+    drivers = sensors.build(entries, Board, clock=clock)
+    assert Board.seen == [["digital", "bme280"]]
+    readings, errors = sensors.read_all(drivers)
+    assert errors == 0 and _by_name(readings)["temperature"] == (25.08, "Cel")
+
+
+def test_build_checks_raw_entries_against_the_board():
+    class Board:
+        PINS = {1, 2}
+
+    e = raises(sensors.SensorConfigError, sensors.build, [{"type": "digital", "pin": 14}], Board)
+    assert "no pin 14" in str(e)
 
 
 def test_build_of_nothing_needs_no_machine():

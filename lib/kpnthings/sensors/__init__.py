@@ -92,9 +92,10 @@ def build(entries, board=None, machine_module=None, clock=None):
     """Create one driver object per entry, importing each driver module only when used.
 
     ``entries`` may be raw or already validated. ``machine_module`` replaces ``machine`` (tests
-    pass a simulated one); otherwise a board's ``sensor_machine()`` is used if it has one (the
-    unix board's simulated buses), else the firmware's ``machine``. No bus traffic happens
-    here: an absent sensor shows up as a read error, never as a failed boot.
+    pass a simulated one); otherwise a board's ``sensor_machine(entries)`` is used if it has one
+    (the unix board: simulated devices behind the configured pins), else the firmware's
+    ``machine``. No bus traffic happens here: an absent sensor shows up as a read error, never
+    as a failed boot.
     """
     if not entries:
         return []
@@ -103,7 +104,7 @@ def build(entries, board=None, machine_module=None, clock=None):
     if machine_module is None:
         factory = getattr(board, "sensor_machine", None)
         if factory is not None:
-            machine_module = factory()
+            machine_module = factory(entries)
         else:
             import machine as machine_module  # type: ignore[no-redef]
     if clock is None:
