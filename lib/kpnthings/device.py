@@ -26,6 +26,7 @@ DEFAULT_MAX_BODY = 1024
 MAX_PACKS_PER_CYCLE = 4
 # Idle sleeps are cut into slices so a watchdog can be fed between them.
 SLEEP_SLICE_MS = 1000
+_LEVELS = {"debug": 0, "info": 1, "warning": 2, "error": 3}
 
 
 def _value_field(value):
@@ -95,8 +96,24 @@ class Device:
         self.feed = feed
         self.link_ready = link_ready
         self.max_body = config.get("max_body") or DEFAULT_MAX_BODY
+        self._level = _LEVELS.get(config.get("log_level", "info"), 1)
         self.cycles_done = 0
         self.last_result = None
+
+    # -- logging -----------------------------------------------------------------------------
+    # config log_level: "debug"/"info" log every uplink, "warning" only what went wrong,
+    # "error" only what lost data or broke a cycle.
+
+    def _info(self, line):
+        if self._level <= 1:
+            self.log(line)
+
+    def _warn(self, line):
+        if self._level <= 2:
+            self.log(line)
+
+    def _error(self, line):
+        self.log(line)
 
     # -- one cycle ---------------------------------------------------------------------------
 
@@ -109,7 +126,7 @@ class Device:
         try:
             readings = self.board.read_sensors()
         except Exception as e:  # one broken sensor must not stop the device
-            self.log("[kpn] sensors failed: %s: %s" % (type(e).__name__, e))
+            self._warn("[kpn] sensors failed: %s: %s" % (type(e).__name__, e))
             return []
         t = int(self.now()) if self._trusted() else None
         out = []
@@ -117,7 +134,7 @@ class Device:
             try:
                 out.append(reading_record(reading[0], reading[1], reading[2], t))
             except (ValueError, IndexError, TypeError) as e:
-                self.log("[kpn] reading skipped: %s" % (e,))
+                self._warn("[kpn] reading skipped: %s" % (e,))
         return out
 
     def state_records(self):
@@ -166,7 +183,7 @@ class Device:
                 for rec in readings:
                     self._store(rec)
                 kept = len(self.outbox)
-            self.log("[kpn] uplink %d: network down, %d readings queued" % (n, kept))
+            self._warn("[kpn] uplink %d: network down, %d readings queued" % (n, kept))
             if self.feed is not None:
                 self.feed()
             return None
@@ -182,7 +199,7 @@ class Device:
     def _send_direct(self, n, readings):
         states = self.state_records()
         if not readings and not states:
-            self.log("[kpn] uplink %d: nothing to send" % n)
+            self._info("[kpn] uplink %d: nothing to send" % n)
             return None
         body, _ = self.build(readings, states)
         result = self.transport.send(body)
@@ -195,7 +212,7 @@ class Device:
         try:
             self.outbox.append(rec)
         except (ValueError, OSError) as e:  # OutboxError is a ValueError; OSError: flash
-            self.log("[kpn] outbox append failed (%s): %s not stored" % (e, rec["n"]))
+            self._error("[kpn] outbox append failed (%s): %s not stored" % (e, rec["n"]))
             return False
         return True
 
@@ -221,7 +238,7 @@ class Device:
                 # The oldest reading does not fit in max_body even alone: it can never be
                 # sent, and would block the queue forever.
                 box.dead_letter(1)
-                self.log("[kpn] reading %s larger than max_body: dead-lettered" % queued[0]["n"])
+                self._warn("[kpn] reading %s larger than max_body: dead-lettered" % queued[0]["n"])
                 continue
             if not body:
                 break
@@ -234,7 +251,7 @@ class Device:
                 self._apply(result)
             elif result.outcome == MALFORMED:
                 box.dead_letter(used)
-                self.log("[kpn] %d readings moved to the dead-letter store" % used)
+                self._warn("[kpn] %d readings moved to the dead-letter store" % used)
             else:
                 break  # keep everything for a later cycle
             if not len(box) or used == 0:
@@ -245,7 +262,8 @@ class Device:
         detail = ""
         if result.error:
             detail = " (%s)" % result.error
-        self.log(
+        say = self._info if result.outcome == ACCEPTED else self._warn
+        say(
             "[kpn] uplink %d: %d readings + %d states, %d bytes -> %s %s%s"
             % (n, readings, states, size, result.status, result.outcome, detail)
         )
@@ -255,9 +273,9 @@ class Device:
             return
         for name, ok, reason in self.actuators.apply(result.downlink, self.base_name):
             if ok:
-                self.log("[kpn] downlink %s = %r applied" % (name, self.actuators.state(name)))
+                self._info("[kpn] downlink %s = %r applied" % (name, self.actuators.state(name)))
             else:
-                self.log("[kpn] downlink %s refused: %s" % (name, reason))
+                self._warn("[kpn] downlink %s refused: %s" % (name, reason))
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -284,7 +302,9 @@ class Device:
             try:
                 self.cycle()
             except Exception as e:  # logged, and the next cycle tries again
-                self.log("[kpn] cycle %d failed: %s: %s" % (self.cycles_done, type(e).__name__, e))
+                self._error(
+                    "[kpn] cycle %d failed: %s: %s" % (self.cycles_done, type(e).__name__, e)
+                )
             done += 1
             if cycles is not None and done >= cycles:
                 break

@@ -47,7 +47,7 @@ class Board:
         return [("temperature", 21.5, "Cel"), ("door", True, None), ("counter", 7, None)]
 
 
-def make(*results, trusted=True, board=None, outbox=None):
+def make(*results, trusted=True, board=None, outbox=None, config=CONFIG):
     pins = []
 
     class Out:
@@ -71,7 +71,7 @@ def make(*results, trusted=True, board=None, outbox=None):
     logs = []
     sleeps = []
     dev = Device(
-        CONFIG,
+        config,
         board or Board(),
         transport,
         acts,
@@ -280,3 +280,42 @@ def test_reading_too_large_for_any_pack_is_dead_lettered_not_stuck():
     assert [r["n"] for r in box.dead] == ["note"]
     assert "[kpn] reading note larger than max_body: dead-lettered" in logs
     assert len(box) == 0 and len(tr.bodies) >= 1
+
+
+def test_log_level_warning_keeps_only_problems():
+    downlink = [{"n": BN + "led", "vb": True}, {"n": BN + "x", "v": 1}]
+    dev, _, _, logs, _ = make(
+        Result(200, "accepted", downlink),
+        Result(503, "retry", None, "x"),
+        config=dict(CONFIG, log_level="warning"),
+    )
+    dev.cycle()
+    dev.cycle()
+    assert logs == [
+        "[kpn] downlink x refused: unknown actuator",
+        "[kpn] uplink 2: 3 readings + 1 states, %d bytes -> 503 retry (x)"
+        % len(dev.transport.bodies[1]),
+    ]
+
+
+def test_with_the_real_outbox_on_this_filesystem():
+    import os
+
+    from kpnthings.compat import ticks_ms
+    from kpnthings.outbox import Outbox
+
+    where = "/tmp/kpn-test-device-%d" % ticks_ms()
+    try:
+        box = Outbox(where, max_bytes=8192)
+        dev, tr, _, _, _ = make(Result(None, "retry", None, "refused"), outbox=box)
+        dev.cycle()
+        assert len(box) == 3
+        dev.cycle()  # accepted: both cycles' readings in one pack, then acknowledged
+        assert len(box) == 0
+        names = [r["n"] for r in tr.pack(1) if "n" in r]
+        assert names.count("temperature") == 2
+        assert len(Outbox(where, max_bytes=8192)) == 0  # the ack is on flash
+    finally:
+        for name in os.listdir(where):
+            os.remove(where + "/" + name)
+        os.rmdir(where)
