@@ -743,8 +743,12 @@ class _Handler(BaseHTTPRequestHandler):
         return parts if parts and parts[0] == "devices" else None
 
     def _not_found(self):
-        # A body we did not read would be parsed as the next request: drop the connection.
+        # A body we did not read would be parsed as the next request: read it away (so the
+        # close does not turn into a RST that eats this answer) and drop the connection.
         if self.command == "POST":
+            length = (self.headers.get("Content-Length") or "").strip()
+            if _CONTENT_LENGTH.match(length):
+                self._drain(min(int(length), _DRAIN_LIMIT))
             self.close_connection = True
         self._respond(404, "no such endpoint: %s %s\n" % (self.command, self.path))
 
