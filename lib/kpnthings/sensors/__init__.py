@@ -144,12 +144,13 @@ def read_all(sensors):
 
 
 def _fail(index, kind, field, message):
+    """The error to raise (callers write ``raise _fail(...)`` so every exit is visible)."""
     where = "sensors[%d]" % index
     if kind:
         where += " (%s)" % kind
     if field:
         where += ': field "%s"' % field
-    raise SensorConfigError(where + ": " + message)
+    return SensorConfigError(where + ": " + message)
 
 
 def _is_int(value):
@@ -162,30 +163,32 @@ def _is_number(value):
 
 def _check_pin(index, kind, field, pin, board_pins):
     if not (_is_int(pin) or isinstance(pin, str)) or pin == "":
-        _fail(
+        raise _fail(
             index, kind, field, "must be a GPIO number (or the board's pin name), got %r" % (pin,)
         )
     if board_pins is not None and pin not in board_pins:
-        _fail(index, kind, field, "this board has no pin %r" % (pin,))
+        raise _fail(index, kind, field, "this board has no pin %r" % (pin,))
     return pin
 
 
 def _check_entry(index, entry, board_pins, adc_pins):
     if not isinstance(entry, dict):
-        _fail(index, None, None, 'must be an object like {"type": "dht22", "pin": 4}')
+        raise _fail(index, None, None, 'must be an object like {"type": "dht22", "pin": 4}')
     kind = entry.get("type")
     if kind not in _KINDS:
-        _fail(index, None, "type", "unknown sensor type %r; known: %s" % (kind, ", ".join(types())))
+        raise _fail(
+            index, None, "type", "unknown sensor type %r; known: %s" % (kind, ", ".join(types()))
+        )
     allowed = _FIELDS[kind]
     for key in sorted(entry):
         if key != "type" and key not in allowed:
-            _fail(
+            raise _fail(
                 index, kind, key, "not a setting of %s (allowed: %s)" % (kind, ", ".join(allowed))
             )
     norm = {"type": kind}
     if "pin" in allowed:
         if "pin" not in entry:
-            _fail(index, kind, "pin", "missing")
+            raise _fail(index, kind, "pin", "missing")
         norm["pin"] = _check_pin(index, kind, "pin", entry["pin"], board_pins)
     check = _CHECKS.get(kind)
     if check is not None:
@@ -193,13 +196,13 @@ def _check_entry(index, entry, board_pins, adc_pins):
     if "name" in entry:
         name = entry["name"]
         if not _valid_name(name):
-            _fail(index, kind, "name", _name_rule(name))
+            raise _fail(index, kind, "name", _name_rule(name))
         norm["name"] = name
     if "names" in entry:
         names = entry["names"]
         count = len(quantities(kind))
         if not isinstance(names, (list, tuple)) or len(names) != count:
-            _fail(
+            raise _fail(
                 index,
                 kind,
                 "names",
@@ -207,7 +210,7 @@ def _check_entry(index, entry, board_pins, adc_pins):
             )
         for name in names:
             if not _valid_name(name):
-                _fail(index, kind, "names", _name_rule(name))
+                raise _fail(index, kind, "names", _name_rule(name))
         norm["names"] = list(names)
     return norm
 
@@ -217,9 +220,11 @@ def _check_ds18b20(index, kind, entry, norm, board_pins, adc_pins):
     if rom is not None:
         text = rom.lower().replace(":", "").replace("-", "") if isinstance(rom, str) else ""
         if len(text) != 16 or any(c not in "0123456789abcdef" for c in text):
-            _fail(index, kind, "rom", "must be the sensor's 64-bit ROM code as 16 hex digits")
+            raise _fail(index, kind, "rom", "must be the sensor's 64-bit ROM code as 16 hex digits")
         if text[:2] not in ("28", "10", "22"):
-            _fail(index, kind, "rom", "family code %s is not a DS18x20 (28, 10 or 22)" % text[:2])
+            raise _fail(
+                index, kind, "rom", "family code %s is not a DS18x20 (28, 10 or 22)" % text[:2]
+            )
         rom = text
     norm["rom"] = rom
 
@@ -227,17 +232,19 @@ def _check_ds18b20(index, kind, entry, norm, board_pins, adc_pins):
 def _check_bme280(index, kind, entry, norm, board_pins, adc_pins):
     bus = entry.get("i2c")
     if not isinstance(bus, dict) or "sda" not in bus or "scl" not in bus:
-        _fail(index, kind, "i2c", 'must be {"sda": <pin>, "scl": <pin>} (optional "id", "freq")')
+        raise _fail(
+            index, kind, "i2c", 'must be {"sda": <pin>, "scl": <pin>} (optional "id", "freq")'
+        )
     for key in sorted(bus):
         if key not in ("sda", "scl", "id", "freq"):
-            _fail(index, kind, "i2c." + key, "not an I2C setting (sda, scl, id, freq)")
+            raise _fail(index, kind, "i2c." + key, "not an I2C setting (sda, scl, id, freq)")
     sda = _check_pin(index, kind, "i2c.sda", bus["sda"], board_pins)
     scl = _check_pin(index, kind, "i2c.scl", bus["scl"], board_pins)
     if sda == scl:
-        _fail(index, kind, "i2c", "sda and scl must be different pins")
+        raise _fail(index, kind, "i2c", "sda and scl must be different pins")
     bus_id = bus.get("id")
     if bus_id is not None and not (_is_int(bus_id) and 0 <= bus_id <= 7):
-        _fail(
+        raise _fail(
             index,
             kind,
             "i2c.id",
@@ -245,22 +252,24 @@ def _check_bme280(index, kind, entry, norm, board_pins, adc_pins):
         )
     freq = bus.get("freq", 100000)
     if not _is_int(freq) or not 10000 <= freq <= 1000000:
-        _fail(index, kind, "i2c.freq", "must be a frequency in Hz between 10000 and 1000000")
+        raise _fail(index, kind, "i2c.freq", "must be a frequency in Hz between 10000 and 1000000")
     norm["i2c"] = {"sda": sda, "scl": scl, "id": bus_id, "freq": freq}
     address = entry.get("address", 0x76)
     if isinstance(address, str):
         try:
             address = int(address, 16) if address[:2].lower() == "0x" else int(address)
         except ValueError:
-            _fail(index, kind, "address", "must be 118 (0x76) or 119 (0x77), got %r" % (address,))
+            raise _fail(
+                index, kind, "address", "must be 118 (0x76) or 119 (0x77), got %r" % (address,)
+            ) from None
     if not _is_int(address) or address not in _I2C_ADDRESSES:
-        _fail(index, kind, "address", "must be 118 (0x76) or 119 (0x77), got %r" % (address,))
+        raise _fail(index, kind, "address", "must be 118 (0x76) or 119 (0x77), got %r" % (address,))
     norm["address"] = address
 
 
 def _check_analog(index, kind, entry, norm, board_pins, adc_pins):
     if adc_pins is not None and norm["pin"] not in adc_pins:
-        _fail(
+        raise _fail(
             index,
             kind,
             "pin",
@@ -271,11 +280,13 @@ def _check_analog(index, kind, entry, norm, board_pins, adc_pins):
     if unit is not None and (
         not isinstance(unit, str) or not unit or len(unit) > 16 or any(c in unit for c in '"\\')
     ):
-        _fail(index, kind, "unit", 'must be a short SenML unit such as "V" or "%RH"')
+        raise _fail(index, kind, "unit", 'must be a short SenML unit such as "V" or "%RH"')
     norm["unit"] = unit
     bits = entry.get("bits", 12)
     if not _is_int(bits) or not 8 <= bits <= 16:
-        _fail(index, kind, "bits", "must be a whole number from 8 to 16 (the raw reading's width)")
+        raise _fail(
+            index, kind, "bits", "must be a whole number from 8 to 16 (the raw reading's width)"
+        )
     norm["bits"] = bits
     scale = entry.get("scale")
     if scale is not None:
@@ -284,12 +295,14 @@ def _check_analog(index, kind, entry, norm, board_pins, adc_pins):
             or len(scale) != 4
             or not all(_is_number(x) for x in scale)
         ):
-            _fail(index, kind, "scale", "must be [in_min, in_max, out_min, out_max], four numbers")
+            raise _fail(
+                index, kind, "scale", "must be [in_min, in_max, out_min, out_max], four numbers"
+            )
         if scale[0] == scale[1]:
-            _fail(index, kind, "scale", "in_min and in_max must differ")
+            raise _fail(index, kind, "scale", "in_min and in_max must differ")
         top = (1 << bits) - 1
         if not (0 <= scale[0] <= top and 0 <= scale[1] <= top):
-            _fail(
+            raise _fail(
                 index,
                 kind,
                 "scale",
@@ -299,22 +312,22 @@ def _check_analog(index, kind, entry, norm, board_pins, adc_pins):
     norm["scale"] = scale
     samples = entry.get("samples", 4)
     if not _is_int(samples) or not 1 <= samples <= 64:
-        _fail(index, kind, "samples", "must be a whole number from 1 to 64")
+        raise _fail(index, kind, "samples", "must be a whole number from 1 to 64")
     norm["samples"] = samples
     atten = entry.get("atten")
     if atten is not None and (not _is_number(atten) or atten not in _ATTEN_DB):
-        _fail(index, kind, "atten", "must be an ESP32 attenuation in dB: 0, 2.5, 6 or 11")
+        raise _fail(index, kind, "atten", "must be an ESP32 attenuation in dB: 0, 2.5, 6 or 11")
     norm["atten"] = atten
     clamp = entry.get("clamp", False)
     if not isinstance(clamp, bool):
-        _fail(index, kind, "clamp", "must be true or false")
+        raise _fail(index, kind, "clamp", "must be true or false")
     norm["clamp"] = clamp
 
 
 def _check_pull(index, kind, entry, default):
     pull = entry.get("pull", default)
     if pull not in (None, "up", "down"):
-        _fail(index, kind, "pull", 'must be "up", "down" or null')
+        raise _fail(index, kind, "pull", 'must be "up", "down" or null')
     return pull
 
 
@@ -322,7 +335,7 @@ def _check_digital(index, kind, entry, norm, board_pins, adc_pins):
     norm["pull"] = _check_pull(index, kind, entry, None)
     invert = entry.get("invert", False)
     if not isinstance(invert, bool):
-        _fail(index, kind, "invert", "must be true or false")
+        raise _fail(index, kind, "invert", "must be true or false")
     norm["invert"] = invert
 
 
@@ -331,11 +344,13 @@ def _check_counter(index, kind, entry, norm, board_pins, adc_pins):
     norm["pull"] = _check_pull(index, kind, entry, "up")
     edge = entry.get("edge", "falling")
     if edge not in ("rising", "falling", "both"):
-        _fail(index, kind, "edge", 'must be "rising", "falling" or "both"')
+        raise _fail(index, kind, "edge", 'must be "rising", "falling" or "both"')
     norm["edge"] = edge
     debounce = entry.get("debounce_ms", 0)
     if not _is_int(debounce) or not 0 <= debounce <= 1000:
-        _fail(index, kind, "debounce_ms", "must be a whole number of milliseconds from 0 to 1000")
+        raise _fail(
+            index, kind, "debounce_ms", "must be a whole number of milliseconds from 0 to 1000"
+        )
     norm["debounce_ms"] = debounce
 
 
@@ -363,16 +378,16 @@ def _claim_pins(index, norm, users, i2c_addresses, reserved_pins):
         claims = (("pin", norm["pin"]),)
     for field, pin in claims:
         if reserved_pins is not None and pin in reserved_pins:
-            _fail(index, kind, field, "pin %r is already used by an actuator" % (pin,))
+            raise _fail(index, kind, field, "pin %r is already used by an actuator" % (pin,))
         other = users.get(pin)
         if other is not None and (share is None or other[2] != share):
             why = "pin %r is already used by sensors[%d] (%s)" % (pin, other[0], other[1])
             if share is not None and other[2] is not None and other[2][0] == share[0] == "i2c":
                 why += "; sensors sharing an I2C bus need the same sda, scl, id and freq"
-            _fail(index, kind, field, why)
+            raise _fail(index, kind, field, why)
         if other is not None and kind == "ds18b20":
             if not norm["rom"] or not other[3]:
-                _fail(
+                raise _fail(
                     index,
                     kind,
                     "rom",
@@ -380,12 +395,12 @@ def _claim_pins(index, norm, users, i2c_addresses, reserved_pins):
                     % (pin, other[0]),
                 )
             if norm["rom"] == other[3]:
-                _fail(index, kind, "rom", "sensors[%d] already reads this rom" % other[0])
+                raise _fail(index, kind, "rom", "sensors[%d] already reads this rom" % other[0])
         users[pin] = (index, kind, share, norm.get("rom"))
     if share is not None and share[0] == "i2c":
         key = (share, norm["address"])
         if key in i2c_addresses:
-            _fail(
+            raise _fail(
                 index,
                 kind,
                 "address",
@@ -436,9 +451,11 @@ def _assign_names(entries, reserved_names):
             continue
         for name in names:
             if not _valid_name(name):
-                _fail(index, kind, field, _name_rule(name))
+                raise _fail(index, kind, field, _name_rule(name))
             if name in taken:
-                _fail(index, kind, field, "name %r is already used by %s" % (name, taken[name]))
+                raise _fail(
+                    index, kind, field, "name %r is already used by %s" % (name, taken[name])
+                )
             taken[name] = "sensors[%d] (%s)" % (index, kind)
         norm.pop("name", None)
         norm["names"] = names

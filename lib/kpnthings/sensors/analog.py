@@ -14,6 +14,8 @@ _ATTEN_NAMES = {0: "ATTN_0DB", 2.5: "ATTN_2_5DB", 6: "ATTN_6DB", 11: "ATTN_11DB"
 
 
 class Sensor:
+    label = "sensor"  # build() sets "sensors[<index>] (<type>)" for error messages
+
     def __init__(self, entry, ctx):
         machine = ctx.machine
         self.names = entry["names"]

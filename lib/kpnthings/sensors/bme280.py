@@ -96,6 +96,8 @@ def compensate_humidity(cal, adc_h, t_fine):
 
 
 class Sensor:
+    label = "sensor"  # build() sets "sensors[<index>] (<type>)" for error messages
+
     def __init__(self, entry, ctx):
         self.kind = entry["type"]
         self.names = entry["names"]

@@ -9,6 +9,8 @@ on ports that run pin handlers as hard interrupts.
 
 
 class Sensor:
+    label = "sensor"  # build() sets "sensors[<index>] (<type>)" for error messages
+
     def __init__(self, entry, ctx):
         machine = ctx.machine
         Pin = machine.Pin

@@ -16,6 +16,8 @@ _RANGE = {"dht22": (-40.0, 80.0), "dht11": (0.0, 50.0)}
 
 
 class Sensor:
+    label = "sensor"  # build() sets "sensors[<index>] (<type>)" for error messages
+
     def __init__(self, entry, ctx):
         import dht  # the firmware's module (a simulated one on the host)
 

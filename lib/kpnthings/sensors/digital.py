@@ -2,6 +2,8 @@
 
 
 class Sensor:
+    label = "sensor"  # build() sets "sensors[<index>] (<type>)" for error messages
+
     def __init__(self, entry, ctx):
         machine = ctx.machine
         Pin = machine.Pin

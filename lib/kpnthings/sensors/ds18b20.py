@@ -16,6 +16,8 @@ _POWER_ON_VALUE = 85.0  # scratchpad content before any conversion finished
 
 
 class Sensor:
+    label = "sensor"  # build() sets "sensors[<index>] (<type>)" for error messages
+
     def __init__(self, entry, ctx):
         import ds18x20
         import onewire
