@@ -305,6 +305,17 @@ class _Reader:
         self.got_any = True
         self._buf = self._buf + data if self._buf else bytes(data)
 
+    def expect_prefix(self, prefix):
+        """Fail as soon as the first bytes cannot start `prefix`: a non-HTTP peer (a TLS alert,
+        an SSH banner) is refused at once instead of at the deadline or a line cap."""
+        while True:
+            n = min(len(self._buf), len(prefix))
+            if self._buf[:n] != prefix[:n]:
+                raise _err(HTTPError, "not an HTTP/1.x response")
+            if n == len(prefix):
+                return
+            self._fill()
+
     def leftover(self):
         return len(self._buf)
 
@@ -400,6 +411,7 @@ def _has_token(value, token):
 
 def _read_head(reader):
     """Status line and headers of one response: (status, length or None, chunked, keep_alive)."""
+    reader.expect_prefix(b"HTTP/1.")
     line = reader.readline()
     status, http11 = _parse_status_line(line)
     reader.status = status
