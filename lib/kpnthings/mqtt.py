@@ -358,7 +358,8 @@ class MQTTClient:
         self.clean_session = clean_session
         self.on_message = on_message
         self._connect = connect
-        self._buf = bytearray(max(256, 8 + len(_b(client_id)) + len(_b(username or b"")) + 120))
+        creds = len(_b(client_id)) + len(_b(username or b"")) + len(_b(password or b""))
+        self._buf = bytearray(max(256, 24 + creds))
         self._mv = memoryview(self._buf)
         self._small = bytearray(4)
         self._ackbuf = bytearray(4)  # PUBACKs we send: never disturbs a PUBLISH kept for resend
@@ -376,6 +377,8 @@ class MQTTClient:
         self._delay = 0
         self._next_try = ticks_ms()
         self.connects = 0  # successful CONNACKs, for logs and tests
+        self.subscribe_error = None  # set when the broker refused a subscription (SUBACK 0x80)
+        self._sub_topic = b""
 
     def __repr__(self):
         # Deliberately without the password.
@@ -429,7 +432,11 @@ class MQTTClient:
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _read_packet(self, deadline, what, idle_ok):
-        """One packet as (type, flags, body); with idle_ok, None if none starts by the deadline."""
+        """One packet as (type, flags, body); with idle_ok, None if none starts by the deadline.
+
+        Once a packet has begun, the rest of it gets `timeout_ms` of its own: a short poll must
+        not cut a packet that a TCP segment boundary split.
+        """
         from kpnthings import http_client
 
         if idle_ok:
@@ -444,30 +451,36 @@ class MQTTClient:
                 self.close()
                 raise MQTTConnectionError("connection closed by the broker")
             first = first[0]
+            deadline = ticks_add(ticks_ms(), self.timeout_ms)
         else:
             first = self._recv_exact(1, deadline, what)[0]
         hdr = self._small
-        length = 0
         for i in range(4):
-            byte = self._recv_exact(1, deadline, what)[0]
-            hdr[i] = byte
-            if not byte & 0x80:
-                length = decode_length(hdr, 0)[0]
+            hdr[i] = self._recv_exact(1, deadline, what)[0]
+            if not hdr[i] & 0x80:
                 break
-        else:
-            self.close()
-            raise MQTTProtocolError("remaining length longer than 4 bytes")
-        if length > self._max_packet:
-            self.close()
-            raise MQTTProtocolError(
-                "packet of %d bytes over the %d-byte limit" % (length, self._max_packet)
-            )
+        try:
+            length = decode_length(hdr, 0)[0]
+            if length > self._max_packet:
+                raise MQTTProtocolError(
+                    "packet of %d bytes over the %d-byte limit" % (length, self._max_packet)
+                )
+        except MQTTProtocolError:
+            self.close()  # the stream cannot be realigned
+            raise
         body = self._recv_exact(length, deadline, what) if length else b""
         self._last_rx = ticks_ms()
         return first & 0xF0, first & 0x0F, body
 
     def _handle(self, ptype, flags, body, deadline):
-        """Act on one packet received outside CONNECT."""
+        """Act on one packet received outside CONNECT; a malformed one ends the connection."""
+        try:
+            self._dispatch(ptype, flags, body, deadline)
+        except MQTTProtocolError:
+            self.close()
+            raise
+
+    def _dispatch(self, ptype, flags, body, deadline):
         if ptype == PUBLISH:
             topic, qos, pid, payload = parse_publish(flags, body)
             if self.on_message is not None:
@@ -484,13 +497,22 @@ class MQTTClient:
             if pid == self._awaiting:
                 self._acked = pid
                 if code == 0x80:
-                    raise MQTTError("broker refused the subscription")
+                    # Not fatal: uplinks matter more than downlinks; the refusal is reported.
+                    self.subscribe_error = "broker refused the subscription to %s" % (
+                        str(self._sub_topic, "utf-8")
+                    )
         elif ptype == PINGRESP:
             if flags or len(body):
                 raise MQTTProtocolError("malformed PINGRESP")
             self._ping_at = None
         else:
             raise MQTTProtocolError("unexpected packet type 0x%02x" % ptype)
+
+    def _room(self, size):
+        # Sized at start for CONNECT; a longer topic is rare, so grow once rather than fail.
+        if len(self._buf) < size:
+            self._buf = bytearray(size)
+            self._mv = memoryview(self._buf)
 
     def _next_pid(self):
         self._pid = self._pid % 65535 + 1
@@ -548,6 +570,7 @@ class MQTTClient:
             self._ping_at = None
             self._last_rx = ticks_ms()
             self.connects += 1
+            self.subscribe_error = None
             for topic, qos in self._subs:
                 self._subscribe(topic, qos)
         except MQTTAuthError:
@@ -614,6 +637,8 @@ class MQTTClient:
     def _subscribe(self, topic, qos):
         deadline = ticks_add(ticks_ms(), self.timeout_ms)
         pid = self._next_pid()
+        self._room(8 + len(topic))
+        self._sub_topic = topic
         n = subscribe_packet(self._buf, pid, topic, qos)
         self._await(pid, self._mv[:n], None, deadline, "SUBACK", 0)
 
@@ -658,6 +683,7 @@ class MQTTClient:
             memoryview(payload) if not isinstance(payload, str) else memoryview(payload.encode())
         )
         pid = self._next_pid() if qos else 0
+        self._room(9 + len(_b(topic)))
         n = publish_header(self._buf, topic, len(payload), qos, pid, False, retain)
         if not qos:
             self._send(self._mv[:n], deadline)

@@ -158,7 +158,7 @@ class MQTTTransport:
         except OSError as e:  # anything the socket layer let through
             return Result(None, RETRY, None, (str(e) or type(e).__name__)[:120])
         records, error = self._take_downlinks()
-        return Result(None, ACCEPTED, records, error)
+        return Result(None, ACCEPTED, records, error or self.client.subscribe_error)
 
     def poll(self, timeout_ms=0):
         """Between uplinks: read what the broker sent for up to `timeout_ms`, keep the link alive.

@@ -205,7 +205,7 @@ def test_broker_killed_mid_stream_loses_nothing(runtime, broker, observer, run_d
         if ev["event"] == "done":
             break
     done = events[-1]
-    assert done["acked"][-(n - 8) :] == list(range(8, n))  # every reading, in order, acked once
+    assert done["acked"] == list(range(n))  # every reading, in order, acked once
     assert done["queued"] == 0
     assert done["retries"] >= 1, "the outage was never noticed"
     assert done["connects"] >= 2, "the device never reconnected"

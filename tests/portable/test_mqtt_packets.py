@@ -308,3 +308,26 @@ def test_client_oversized_packet_refused():
     c.connect()
     raises(mqtt.MQTTProtocolError, c.poll, 50)
     assert not c.connected
+
+
+def test_poll_waits_for_the_rest_of_a_split_packet():
+    got = []
+    c, links = _client(_acks_all, on_message=lambda t, p: got.append(p))
+    c.connect()
+    link = links[0]
+    packet = b"\x30\x0a\x00\x04downdata"
+    link.inbox = packet[:3]  # a TCP segment boundary inside the packet
+    late = [packet[3:]]
+    plain_recv = link.recv
+
+    def recv(size, deadline):
+        if not link.inbox and late:
+            sleep_ms(30)  # the rest arrives after poll(0)'s own deadline
+            if ticks_diff(deadline, ticks_ms()) < 0:
+                raise http_client.HTTPTimeout("timed out")  # as a socket would
+            link.inbox = late.pop()
+        return plain_recv(size, deadline)
+
+    link.recv = recv
+    assert c.poll(0) == 1
+    assert got == [b"data"] and c.connected
