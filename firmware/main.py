@@ -144,6 +144,10 @@ class _Readings:
 
     def read_sensors(self):
         readings, errors = self._sensors.read_all(self._drivers)
+        if errors:
+            for driver in self._drivers:
+                if getattr(driver, "last_error", None):
+                    _log("[kpn] sensor failed: %s" % driver.last_error)
         taken = set(r[0] for r in readings)
         try:
             own = [r for r in self.board.read_sensors() if r[0] not in taken]
