@@ -404,8 +404,24 @@ class Pack:
 
 
 def _scan(data):
-    # Linear, string-aware pre-check of large input before json.loads: SenML nests two levels
-    # (array of objects), and long digit runs make big-integer parsing cost quadratic time.
+    # Linear, string-aware check before json.loads: a SenML pack nests two levels (an array of
+    # objects with scalar values), deep nesting exhausts MicroPython's parser stack, and long
+    # digit runs make big-integer parsing cost quadratic time.
+    if "\\" not in data:
+        # No escapes: the text outside strings is every other piece between quotes, and C-level
+        # counts prove the bounds for any ordinary pack.
+        parts = data.split('"')
+        out = "".join([parts[i] for i in range(0, len(parts), 2)])
+        if out.count("[") > 1:
+            raise SenMLError(_DEEP)
+        for piece in out.split("}"):
+            if piece.count("{") > 1:
+                raise SenMLError(_DEEP)
+        for piece in out.split(","):
+            if len(piece) > 64:
+                break
+        else:
+            return
     depth = 0
     run = 0
     instr = esc = False
@@ -419,7 +435,7 @@ def _scan(data):
                 instr = False
         elif "0" <= c <= "9":
             run += 1
-            if run > 40:
+            if run > 64:
                 raise SenMLError("number too long")
         else:
             run = 0
@@ -428,9 +444,12 @@ def _scan(data):
             elif c == "[" or c == "{":
                 depth += 1
                 if depth > 2:
-                    raise SenMLError("nested deeper than a SenML pack")
+                    raise SenMLError(_DEEP)
             elif c == "]" or c == "}":
                 depth -= 1
+
+
+_DEEP = "nested deeper than a SenML pack"
 
 
 def _chk(i, k, x):
@@ -480,6 +499,9 @@ def decode(data, now=None):
         if len(data) > MAX_INPUT:
             raise SenMLError("input longer than %d bytes" % MAX_INPUT)
         try:
+            # MicroPython lets CESU surrogates (ED A0..BF) through; they are not UTF-8 either.
+            if b"\xed" in data and _surrogate(bytes(data)):
+                raise ValueError
             data = str(data, "utf-8")
         except Exception:
             raise SenMLError("input is not valid UTF-8") from None
@@ -487,8 +509,7 @@ def decode(data, now=None):
         raise SenMLError("input must be bytes or str")
     if len(data) > MAX_INPUT:
         raise SenMLError("input longer than %d characters" % MAX_INPUT)
-    if len(data) > 256:
-        _scan(data)
+    _scan(data)
     try:
         pack = json.loads(data)
     except Exception:  # ValueError, and RecursionError/MemoryError on deep nesting
