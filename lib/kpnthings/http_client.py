@@ -595,7 +595,9 @@ class Connection:
         before Content-Length (both added here).
         """
         for name, value in headers:
-            if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
+            cr, lf = ("\r", "\n") if isinstance(value, str) else (b"\r", b"\n")
+            # CR or LF would let a value smuggle in headers of its own.
+            if "\r" in name or "\n" in name or cr in value or lf in value:
                 raise ValueError("header %s must be one line" % name.split("\n")[0][:40])
         deadline = ticks_add(ticks_ms(), self.timeout_ms)
         try:

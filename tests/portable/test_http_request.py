@@ -406,3 +406,5 @@ def test_outcome_for_matches_table():
 def test_header_values_must_be_one_line():
     conn = http_client.Connection("h", 80, connect=FakeNetwork(FakeTransport([_answer(200)])))
     raises(ValueError, conn.request, "POST", "/", (("X", "a\r\nEvil: 1"),), b"")
+    raises(ValueError, conn.request, "POST", "/", (("X", b"a\nEvil: 1"),), b"")
+    raises(ValueError, conn.request, "POST", "/", (("X\r\nEvil", "1"),), b"")
