@@ -291,17 +291,21 @@ class SimDS18B20:
         self.converted = 85.0
         self.conversion_started = None
 
+    def _settle(self, now):
+        """A conversion that has had its 750 ms lands in the scratchpad."""
+        started = self.conversion_started
+        if started is not None and now - started >= self.CONVERSION_MS:
+            self.converted = self.temperature
+            self.conversion_started = None
+
     def start_conversion(self, now):
+        # A finished conversion stays in the scratchpad until the next one ends.
+        self._settle(now)
         self.conversion_started = now
         self.conversions += 1
 
     def scratchpad(self, now):
-        if (
-            self.conversion_started is not None
-            and now - self.conversion_started >= self.CONVERSION_MS
-        ):
-            self.converted = self.temperature
-            self.conversion_started = None
+        self._settle(now)
         raw = round(self.converted * 16) & 0xFFFF
         pad = [raw & 0xFF, raw >> 8, 0x4B, 0x46, 0x7F, 0xFF, 0x0C, 0x10]
         pad.append(crc8(pad))

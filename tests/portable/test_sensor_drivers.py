@@ -379,11 +379,20 @@ def test_ds18b20_several_on_one_pin_by_rom():
         {"type": "ds18b20", "pin": 5, "rom": rom_hex, "name": "water"},
         {"type": "ds18b20", "pin": 5, "rom": "".join("%02x" % x for x in a.rom), "name": "air"},
     ]
-    _world, drivers = _ds_rig(a, b, entries=entries)
+    world, drivers = _ds_rig(a, b, entries=entries)
     readings, errors = sensors.read_all(drivers)
     assert errors == 0
     assert readings == [("water", 22.25, "Cel"), ("air", 18.5, "Cel")]
     assert drivers[0]._bus is drivers[1]._bus
+    # Next cycles: each entry's convert (SKIP ROM) restarts both sensors; neither may end up
+    # reporting a stale value because of the other's pipelining.
+    for water, air in ((30.0, 10.0), (31.5, 9.5)):
+        b.temperature = water
+        a.temperature = air
+        world.clock.advance(5000)
+        start = world.clock.now
+        assert sensors.read_all(drivers) == ([("water", water, "Cel"), ("air", air, "Cel")], 0)
+        assert world.clock.now == start
 
 
 def test_ds18b20_search_finds_a_sensor_among_several():

@@ -254,6 +254,8 @@ def test_bad_names():
     for bad in ("door open", "-door", "", "t" * 64, 5, "tempé"):
         msg = _error([{"type": "digital", "pin": 14, "name": bad}])
         assert msg.startswith('sensors[0] (digital): field "name"') and "SenML name" in msg, bad
+    msg = _error([{"type": "dht22", "pin": 4, "name": "a", "names": ["b", "c"]}])
+    assert 'field "names": give "name" or "names", not both' in msg
     msg = _error([{"type": "dht22", "pin": 4, "names": ["t"]}])
     assert 'field "names": must list 2 names: temperature, humidity' in msg
 

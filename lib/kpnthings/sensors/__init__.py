@@ -198,6 +198,8 @@ def _check_entry(index, entry, board_pins, adc_pins):
         if not _valid_name(name):
             raise _fail(index, kind, "name", _name_rule(name))
         norm["name"] = name
+    if "name" in entry and "names" in entry:
+        raise _fail(index, kind, "names", 'give "name" or "names", not both')
     if "names" in entry:
         names = entry["names"]
         count = len(quantities(kind))
