@@ -87,21 +87,22 @@ class DeployPlan:
 
     def render(self):
         """The human-readable plan: files, sizes, destinations, then the exact commands."""
+        width = max([len(":" + item.dest) for item in self.items] + [len("destination")])
         lines = [
             "deploy plan: board %s (%s), port %s, tool %s"
             % (self.board, self.arch or "bytecode", self.port, self.tool),
             "",
-            "%8s  %-24s  %s" % ("bytes", "destination", "source"),
+            "%8s  %-*s  %s" % ("bytes", width, "destination", "source"),
         ]
         for item in self.items:
-            lines.append("%8d  %-24s  %s" % (item.size, ":" + item.dest, _display(item.src)))
+            lines.append("%8d  %-*s  %s" % (item.size, width, ":" + item.dest, _display(item.src)))
         lines.append("%8d  total, %d files" % (self.total_size, len(self.items)))
         lines.append("")
         lines.append(
-            "before copying, %s runs %s: creates %s and %s, removes files there"
+            "first %s runs %s on the board: it creates the folders and removes files in %s "
+            "and %s that this deploy does not bring"
             % (self.tool, _display(self.prepare_script), BOARD_LIB, BOARD_BOARDS)
         )
-        lines.append("that this deploy does not bring")
         if self.reset:
             lines.append("then the board is reset and boots the new firmware")
         else:
@@ -271,7 +272,7 @@ def resolve_ca(config, config_path, ca):
     return ca
 
 
-def check_port(port, tool):
+def check_port(port, tool, must_exist=True):
     if not port:
         raise DeployError(
             "--port is required (e.g. /dev/ttyUSB0, COM3, or socket://host:port); "
@@ -281,7 +282,7 @@ def check_port(port, tool):
         raise DeployError(
             "ampy cannot open %s: it speaks to serial ports only; use --tool mpremote" % port
         )
-    if port.startswith("/dev/") and not os.path.exists(port):
+    if must_exist and port.startswith("/dev/") and not os.path.exists(port):
         raise DeployError(
             "port %s does not exist: is the board plugged in? list serial ports "
             "with `mpremote connect list`" % port
@@ -375,8 +376,8 @@ def make_plan(
         raise DeployError(str(e)) from None
     if dry_run and not port:
         port = PORT_PLACEHOLDER
-    else:
-        check_port(port, tool)
+    # A dry run plans for a board that need not be plugged in yet.
+    check_port(port, tool, must_exist=not dry_run)
     if resume and tool != "mpremote":
         raise DeployError("--resume is an mpremote feature; use --tool mpremote")
     config = load_config(config_path, board, root)

@@ -1,0 +1,503 @@
+"""`kpnthings deploy`: the plan and exact command lines for both boards, every user error, and a
+real mpremote deploy into the MicroPython unix port standing in for a board (socat bridge,
+PROTOCOL.md), after which the firmware starts from the folder the files landed in.
+"""
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kpnthings_tools import build, deploy, provision
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+MICROPYTHON = shutil.which("micropython", path=str(VENV_BIN)) or shutil.which("micropython")
+
+
+def _lib_modules():
+    lib = ROOT / "lib"
+    return sorted(
+        p.relative_to(lib).as_posix()
+        for p in (lib / "kpnthings").rglob("*.py")
+        if "__pycache__" not in p.parts
+    )
+
+
+def _write_config(path, board, **kw):
+    ident = provision.new_identity("bench-1")
+    config = provision.build_config(
+        ident, board=board, wifi_ssid="" if board == "unix" else "Lab", **kw
+    )
+    path.write_text(json.dumps(config))
+    return config
+
+
+@pytest.fixture(scope="module")
+def ca_der(tmp_path_factory):
+    trustme = pytest.importorskip("trustme")
+    pem = trustme.CA().cert_pem.bytes().decode()
+    path = tmp_path_factory.mktemp("ca") / "kpn-ca.der"
+    path.write_bytes(ssl.PEM_cert_to_DER_cert(pem))
+    return path
+
+
+@pytest.fixture
+def esp32_config(tmp_path):
+    path = tmp_path / "device.json"
+    config = _write_config(path, "esp32")  # https, ca_file ca.der: the secure default
+    return path, config
+
+
+def _expected_dests(board, with_ca=True):
+    dests = ["lib/" + rel[: -len(".py")] + ".mpy" for rel in _lib_modules()]
+    dests += ["lib/boards/__init__.mpy", "lib/boards/%s.mpy" % board]
+    dests += ["boot.py", "main.py", "config.json"]
+    if with_ca:
+        dests.append("ca.der")
+    return dests
+
+
+# -- the plan and its command lines ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("board", "arch"), [("esp32", "xtensawin"), ("pico_w", "armv6m")])
+def test_plan_lists_every_file_with_size_and_destination(tmp_path, ca_der, board, arch):
+    cfg = tmp_path / "device.json"
+    _write_config(cfg, board)
+    plan = deploy.make_plan(
+        board, cfg, port="/dev/ttyACM0", ca=ca_der, dry_run=True, build_dir=tmp_path / "b"
+    )
+    assert plan.arch == arch
+    assert sorted(i.dest for i in plan.items) == sorted(_expected_dests(board))
+    for item in plan.items:
+        assert item.size == item.src.stat().st_size > 0
+    by_dest = {i.dest: i for i in plan.items}
+    assert by_dest["config.json"].src == cfg
+    assert by_dest["ca.der"].src == ca_der
+    assert by_dest["boot.py"].src == ROOT / "firmware" / "boot.py"
+    assert by_dest["main.py"].src == ROOT / "firmware" / "main.py"
+    # Only the chosen board's module goes: the other board's pin map would waste flash.
+    other = "pico_w" if board == "esp32" else "esp32"
+    assert "lib/boards/%s.mpy" % other not in by_dest
+
+
+@pytest.mark.parametrize("board", ["esp32", "pico_w"])
+def test_mpremote_command_line_is_exact(tmp_path, ca_der, board):
+    cfg = tmp_path / "device.json"
+    _write_config(cfg, board)
+    out = tmp_path / "b"
+    plan = deploy.make_plan(board, cfg, port="/dev/ttyUSB0", ca=ca_der, dry_run=True, build_dir=out)
+    [argv] = plan.commands()
+    expected = ["mpremote", "connect", "/dev/ttyUSB0", "run", str(out / "prepare_board.py")]
+    mpy_dests = [d for d in _expected_dests(board) if d.endswith(".mpy")]
+    for dest in mpy_dests:
+        expected += ["+", "fs", "cp", str(out / dest), ":" + dest]
+    expected += ["+", "fs", "cp", str(ROOT / "firmware" / "boot.py"), ":boot.py"]
+    expected += ["+", "fs", "cp", str(ROOT / "firmware" / "main.py"), ":main.py"]
+    expected += ["+", "fs", "cp", str(cfg), ":config.json"]
+    expected += ["+", "fs", "cp", str(ca_der), ":ca.der"]
+    expected += ["+", "reset"]
+    assert argv == expected
+    # The rendered line is a shell command that splits back into the same argv.
+    rendered = deploy.render_command(argv).replace(" \\\n    ", " ")
+    assert shlex.split(rendered)[:3] == ["mpremote", "connect", "/dev/ttyUSB0"]
+    assert shlex.split(rendered)[-2:] == ["+", "reset"]
+
+
+def test_ampy_command_lines_are_exact(tmp_path, ca_der):
+    cfg = tmp_path / "device.json"
+    _write_config(cfg, "pico_w")
+    out = tmp_path / "b"
+    plan = deploy.make_plan(
+        "pico_w", cfg, port="/dev/ttyACM0", ca=ca_der, tool="ampy", dry_run=True, build_dir=out
+    )
+    cmds = plan.commands()
+    base = ["ampy", "--port", "/dev/ttyACM0"]
+    assert cmds[0] == base + ["run", str(out / "prepare_board.py")]
+    assert cmds[-1] == base + ["reset", "--hard"]
+    puts = cmds[1:-1]
+    assert [c[:4] for c in puts] == [base + ["put"]] * len(puts)
+    assert sorted(c[5] for c in puts) == sorted(_expected_dests("pico_w"))
+
+
+def test_resume_and_no_reset(tmp_path, ca_der):
+    cfg = tmp_path / "device.json"
+    _write_config(cfg, "esp32")
+    plan = deploy.make_plan(
+        "esp32", cfg, port="socket://127.0.0.1:1", ca=ca_der, resume=True, build_dir=tmp_path / "b"
+    )
+    [argv] = plan.commands()
+    assert argv[:4] == ["mpremote", "connect", "socket://127.0.0.1:1", "resume"]
+    assert "reset" not in argv  # a reset would end the unix-port stand-in
+    plan = deploy.make_plan(
+        "esp32", cfg, port="/dev/x", ca=ca_der, reset=False, dry_run=True, build_dir=tmp_path / "b"
+    )
+    [argv] = plan.commands()
+    assert "resume" not in argv and argv[-1] != "reset"
+
+
+def test_prepare_script_makes_folders_and_prunes_only_what_deploy_owns(tmp_path, ca_der):
+    cfg = tmp_path / "device.json"
+    _write_config(cfg, "esp32")
+    plan = deploy.make_plan("esp32", cfg, ca=ca_der, dry_run=True, build_dir=tmp_path / "b")
+    text = plan.prepare_script.read_text()
+    compile(text, "prepare_board.py", "exec")
+    assert "_mkdir('lib')" in text and "_mkdir('lib/kpnthings')" in text
+    assert "_prune('lib/kpnthings'," in text and "_prune('lib/boards'," in text
+    assert "_prune('lib'," not in text  # other libraries in lib/ are the user's
+
+
+def test_compiled_files_load_on_micropython(tmp_path):
+    """The very .mpy files a board gets import under the unix port (bytecode is portable)."""
+    if not MICROPYTHON:
+        pytest.skip("micropython (unix port) not found in the venv")
+    for arch in build.ARCHS:
+        out = tmp_path / arch
+        results = build.compile_lib(arch, out)
+        assert [r[0].relative_to(ROOT / "lib").as_posix() for r in results] == _lib_modules()
+        code = "import kpnthings.auth as a, kpnthings.config as c; print(a.__file__, c.__file__)"
+        env = dict(os.environ, MICROPYPATH="%s:%s:.frozen" % (out, ROOT / "tests" / "fakes"))
+        proc = subprocess.run(
+            [MICROPYTHON, "-c", code], capture_output=True, text=True, env=env, timeout=30
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == [
+            str(out / "kpnthings/auth.mpy"),
+            str(out / "kpnthings/config.mpy"),
+        ]
+
+
+def test_stale_mpy_from_an_earlier_build_is_removed(tmp_path):
+    out = tmp_path / "b"
+    stale = out / "kpnthings" / "gone.mpy"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"M")
+    build.compile_lib("armv6m", out)
+    assert not stale.exists()
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "kpnthings_tools.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("board", ["esp32", "pico_w"])
+def test_dry_run_cli_prints_the_plan_and_never_the_secret(tmp_path, ca_der, board):
+    cfg = tmp_path / "device.json"
+    config = _write_config(cfg, board)
+    proc = _cli(
+        "deploy",
+        "--dry-run",
+        "--board",
+        board,
+        "--port",
+        "/dev/ttyUSB9",
+        "--config",
+        str(cfg),
+        "--ca",
+        str(ca_der),
+        "--build-dir",
+        str(tmp_path / "b"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for dest in _expected_dests(board):
+        assert ":" + dest in out
+    assert "%d  :config.json" % cfg.stat().st_size in out.replace("  ", "  ")
+    assert "mpremote connect /dev/ttyUSB9 run" in out
+    assert config["secret"] not in out + proc.stderr
+    assert not (tmp_path / "board").exists()
+
+
+def test_dry_run_without_port_uses_a_placeholder(tmp_path, ca_der):
+    cfg = tmp_path / "device.json"
+    _write_config(cfg, "esp32")
+    plan = deploy.make_plan("esp32", cfg, ca=ca_der, dry_run=True, build_dir=tmp_path / "b")
+    assert plan.commands()[0][:3] == ["mpremote", "connect", "PORT"]
+
+
+# -- clear errors ------------------------------------------------------------------------------
+
+
+def _error(tmp_path, board="esp32", **kw):
+    kw.setdefault("build_dir", tmp_path / "b")
+    with pytest.raises(deploy.DeployError) as info:
+        deploy.make_plan(board, **kw)
+    return str(info.value)
+
+
+def test_wrong_board(tmp_path, esp32_config, ca_der):
+    msg = _error(tmp_path, board="esp8266", config_path=esp32_config[0], port="/dev/x", ca=ca_der)
+    assert "esp8266" in msg and "esp32" in msg and "pico_w" in msg
+
+
+def test_config_for_another_board(tmp_path, esp32_config, ca_der):
+    msg = _error(tmp_path, board="pico_w", config_path=esp32_config[0], dry_run=True, ca=ca_der)
+    assert '"board": "esp32"' in msg and "pico_w" in msg
+
+
+def test_missing_port(tmp_path, esp32_config, ca_der):
+    msg = _error(tmp_path, config_path=esp32_config[0], ca=ca_der)
+    assert "--port is required" in msg
+
+
+def test_port_that_does_not_exist(tmp_path, esp32_config, ca_der):
+    msg = _error(tmp_path, config_path=esp32_config[0], port="/dev/ttyNOPE42", ca=ca_der)
+    assert "/dev/ttyNOPE42 does not exist" in msg
+
+
+def test_ampy_cannot_use_a_socket(tmp_path, esp32_config, ca_der):
+    msg = _error(
+        tmp_path, config_path=esp32_config[0], port="socket://127.0.0.1:9", ca=ca_der, tool="ampy"
+    )
+    assert "ampy" in msg and "--tool mpremote" in msg
+
+
+def test_missing_config(tmp_path, ca_der):
+    msg = _error(tmp_path, config_path=tmp_path / "nope.json", dry_run=True, ca=ca_der)
+    assert "nope.json not found" in msg
+
+
+def test_bad_config_names_the_field_and_never_the_secret(tmp_path, ca_der):
+    cfg = tmp_path / "device.json"
+    config = _write_config(cfg, "esp32")
+    config["interval_s"] = "often"
+    cfg.write_text(json.dumps(config))
+    msg = _error(tmp_path, config_path=cfg, dry_run=True, ca=ca_der)
+    assert "interval_s" in msg and config["secret"] not in msg
+    config["interval_s"] = 60
+    config["secret"] = config["secret"][:20] + "!" + config["secret"][21:]
+    cfg.write_text(json.dumps(config))
+    msg = _error(tmp_path, config_path=cfg, dry_run=True, ca=ca_der)
+    assert "secret" in msg and config["secret"] not in msg
+    cfg.write_text('{"dvnuuid": ')
+    assert "JSON" in _error(tmp_path, config_path=cfg, dry_run=True, ca=ca_der)
+
+
+def test_https_without_ca_is_refused_unless_insecure(tmp_path, esp32_config, ca_der):
+    msg = _error(tmp_path, config_path=esp32_config[0], dry_run=True)
+    assert "--ca" in msg and "tls_insecure" in msg
+    insecure = tmp_path / "insecure.json"
+    _write_config(insecure, "esp32", tls_insecure=True)
+    plan = deploy.make_plan("esp32", insecure, dry_run=True, build_dir=tmp_path / "b")
+    assert "ca.der" not in [i.dest for i in plan.items]
+
+
+def test_ca_beside_the_config_is_found(tmp_path, esp32_config, ca_der):
+    shutil.copy(ca_der, esp32_config[0].parent / "ca.der")
+    plan = deploy.make_plan("esp32", esp32_config[0], dry_run=True, build_dir=tmp_path / "b")
+    assert [i.src for i in plan.items if i.dest == "ca.der"] == [esp32_config[0].parent / "ca.der"]
+
+
+def test_pem_or_junk_ca_is_refused(tmp_path, esp32_config, ca_der):
+    pem = tmp_path / "ca.pem"
+    pem.write_text(ssl.DER_cert_to_PEM_cert(ca_der.read_bytes()))
+    msg = _error(tmp_path, config_path=esp32_config[0], dry_run=True, ca=pem)
+    assert "PEM" in msg and "openssl x509" in msg and "-outform DER" in msg
+    junk = tmp_path / "junk.der"
+    junk.write_bytes(b"hello")
+    assert "not a DER certificate" in _error(
+        tmp_path, config_path=esp32_config[0], dry_run=True, ca=junk
+    )
+    assert "not found" in _error(
+        tmp_path, config_path=esp32_config[0], dry_run=True, ca=tmp_path / "none.der"
+    )
+
+
+def test_ca_file_must_point_where_deploy_puts_it(tmp_path, ca_der):
+    cfg = tmp_path / "device.json"
+    _write_config(cfg, "esp32", ca_file="certs/kpn.der")
+    msg = _error(tmp_path, config_path=cfg, dry_run=True, ca=ca_der)
+    assert '"ca_file": "ca.der"' in msg
+
+
+def test_cli_reports_errors_on_stderr_with_status_2(tmp_path):
+    proc = _cli(
+        "deploy", "--board", "esp32", "--config", str(tmp_path / "missing.json"), "--dry-run"
+    )
+    assert proc.returncode == 2
+    assert "missing.json not found" in proc.stderr and proc.stdout == ""
+
+
+# -- for real: mpremote into the unix port over socat ------------------------------------------
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def board_standin(tmp_path):
+    """A folder that plays the board's filesystem, behind socat + the unix port's raw REPL."""
+    socat = shutil.which("socat")
+    if not socat:
+        pytest.skip(
+            "socat is not installed (apt-get install socat): without it there is no "
+            "board stand-in for mpremote; the plan and command tests above still ran"
+        )
+    if not MICROPYTHON:
+        pytest.skip("micropython (unix port) not found in the venv")
+    folder = tmp_path / "board"
+    folder.mkdir()
+    for _attempt in range(5):
+        port = _free_port()
+        proc = subprocess.Popen(
+            [
+                socat,
+                "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork,nodelay" % port,
+                "EXEC:%s,pty,raw,echo=0" % MICROPYTHON,
+            ],
+            cwd=folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # socat forks one child per connection: stop them together
+        )
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        if proc.poll() is None:
+            break
+    else:
+        pytest.fail("socat could not listen on a free port")
+    try:
+        yield folder, "socket://127.0.0.1:%d" % port
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+
+
+def test_deploy_for_real_into_the_unix_port(tmp_path, board_standin):
+    folder, port = board_standin
+    cfg = tmp_path / "device.json"
+    config = _write_config(cfg, "unix", url="http://127.0.0.1:9")
+    args = (
+        "deploy",
+        "--board",
+        "unix",
+        "--port",
+        port,
+        "--resume",
+        "--config",
+        str(cfg),
+        "--build-dir",
+        str(tmp_path / "b"),
+    )
+    proc = _cli(*args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert config["secret"] not in proc.stdout + proc.stderr
+    # Every file landed, byte for byte, from the build folder this very deploy wrote.
+    sources = {
+        "boot.py": ROOT / "firmware" / "boot.py",
+        "main.py": ROOT / "firmware" / "main.py",
+        "config.json": cfg,
+    }
+    for dest in _expected_dests("unix", with_ca=False):
+        src = sources.get(dest, tmp_path / "b" / dest)
+        assert (folder / dest).read_bytes() == src.read_bytes(), dest
+
+    # A second deploy removes what an earlier install left in the folders deploy owns (a stale
+    # client.py would shadow client.mpy) and keeps everything else.
+    (folder / "lib" / "kpnthings" / "client.py").write_text("raise ImportError('stale')\n")
+    (folder / "lib" / "boards" / "esp32.mpy").write_bytes(b"M")
+    (folder / "lib" / "other.py").write_text("KEEP = 1\n")
+    (folder / "data.txt").write_text("user data\n")
+    proc = _cli(*args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "removed stale lib/kpnthings/client.py" in proc.stdout
+    assert not (folder / "lib" / "kpnthings" / "client.py").exists()
+    assert not (folder / "lib" / "boards" / "esp32.mpy").exists()
+    assert (folder / "lib" / "other.py").exists() and (folder / "data.txt").exists()
+    assert (folder / "config.json").read_bytes() == cfg.read_bytes()
+
+
+def test_deploy_to_a_port_with_no_board_fails_clearly(tmp_path):
+    cfg = tmp_path / "device.json"
+    _write_config(cfg, "unix", url="http://127.0.0.1:9")
+    port = _free_port()  # nothing listens there
+    proc = _cli(
+        "deploy",
+        "--board",
+        "unix",
+        "--port",
+        "socket://127.0.0.1:%d" % port,
+        "--resume",
+        "--config",
+        str(cfg),
+        "--build-dir",
+        str(tmp_path / "b"),
+        "--timeout",
+        "60",
+    )
+    assert proc.returncode == 2
+    assert "mpremote failed" in proc.stderr
+
+
+def test_firmware_starts_from_the_deployed_files(tmp_path, board_standin):
+    """After a deploy, the folder alone (plus the host's fake machine/network) runs the firmware:
+    boot from :main.py, import the .mpy library from :lib, read :config.json, send to KPN."""
+    from kpnthings_tools import emulator
+
+    folder, port = board_standin
+    ident = provision.new_identity("bench-1")
+    emu = emulator.Emulator(":memory:", [(ident.dvnuuid, ident.secret)], log=lambda line: None)
+    server = emu.serve("127.0.0.1", 0)
+    try:
+        config = provision.build_config(ident, url=server.url, board="unix", interval_s=1, cycles=2)
+        cfg = tmp_path / "device.json"
+        cfg.write_text(json.dumps(config))
+        proc = _cli(
+            "deploy",
+            "--board",
+            "unix",
+            "--port",
+            port,
+            "--resume",
+            "--config",
+            str(cfg),
+            "--build-dir",
+            str(tmp_path / "b"),
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        # Only the fakes come from the repo; every kpnthings module comes from the board folder.
+        env = {k: v for k, v in os.environ.items() if k != "KPN_CONFIG"}
+        env["MICROPYPATH"] = "%s:%s:.frozen" % (ROOT / "tests" / "fakes", folder / "lib")
+        run = subprocess.run(
+            [MICROPYTHON, "main.py"],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "[boot] kpnthings" in run.stdout and ident.dvnuuid in run.stdout
+        assert ident.secret not in run.stdout + run.stderr
+        messages = emu.messages(ident.dvnuuid)
+        assert len(messages) == 2
+        assert [m["outcome"] for m in messages] == ["accepted", "accepted"]
+    finally:
+        server.shutdown()
