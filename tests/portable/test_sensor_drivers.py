@@ -205,8 +205,8 @@ def test_two_bme280_share_one_bus_object():
         {"type": "bme280", "i2c": {"sda": 21, "scl": 22}, "address": 0x77},
     ]
     world, drivers = _rig(entries, world)
-    assert drivers[0]._i2c is drivers[1]._i2c
     got = _by_name(sensors.read_all(drivers)[0])
+    assert drivers[0]._i2c is drivers[1]._i2c
     assert got["temperature"][0] == 25.08 and got["temperature2"][0] != 25.08
     assert "pressure2" in got and "humidity2" in got
 
@@ -518,6 +518,21 @@ def test_read_all_keeps_going_past_any_failure():
     assert sensors.read_all([broken, fine, broken]) == ([("ok", 1, None)], 2)
     assert broken.last_error == "sensors[0] (broken): RuntimeError: bug"
     assert fine.last_error is None
+
+
+def test_bme280_bus_that_cannot_be_opened_is_a_read_error_not_a_boot_failure():
+    world = simbus.World()
+    machine = world.machine()
+    del machine.SoftI2C  # a port without software I2C, say
+    entries = [
+        {"type": "bme280", "i2c": {"sda": 21, "scl": 22}},
+        {"type": "digital", "pin": 14, "name": "door"},
+    ]
+    drivers = sensors.build(entries, None, machine, world.clock)
+    for _ in range(2):
+        readings, errors = sensors.read_all(drivers)
+        assert (readings, errors) == ([("door", False, None)], 1)
+        assert "cannot open the I2C bus" in drivers[0].last_error
 
 
 def test_sensor_error_is_what_drivers_raise():

@@ -115,10 +115,21 @@ class Sensor:
             return machine.I2C(bus["id"], freq=bus["freq"], **pins)
 
         key = ("i2c", bus["sda"], bus["scl"], bus["id"], bus["freq"])
-        self._i2c = ctx.shared(key, make_bus)
+        # Opened on the first read, not at boot: a bus that cannot be opened (pins a hardware
+        # bus does not route, a port without SoftI2C) is then a counted read error with its
+        # reason in last_error, and every other sensor keeps reporting.
+        self._open_bus = lambda: ctx.shared(key, make_bus)
+        self._i2c = None
         self._cal = None
 
     def read(self):
+        if self._i2c is None:
+            try:
+                self._i2c = self._open_bus()
+            except Exception as e:  # ValueError (pins), AttributeError (no SoftI2C), OSError
+                raise SensorError(
+                    "%s: cannot open the I2C bus: %s" % (self.kind, describe(e))
+                ) from None
         try:
             if self._cal is None:
                 self._cal = self._setup()
