@@ -446,6 +446,24 @@ def test_analog_without_scale_reports_raw_and_sets_esp32_attenuation():
     assert drivers[0]._adc.attenuation == simbus.SimADC.ATTN_11DB
 
 
+def test_analog_attenuation_is_ignored_where_the_port_has_none():
+    world = simbus.World()
+    world.adc[26] = 1000 << 4
+    machine = world.machine()
+
+    class PicoADC(simbus.SimADC):  # rp2: no atten() and no ATTN_* constants
+        _world = world
+        atten = None
+        ATTN_11DB = None
+
+    machine.ADC = PicoADC
+    drivers = sensors.build(
+        [{"type": "analog", "pin": 26, "atten": 11}], None, machine, world.clock
+    )
+    assert sensors.read_all(drivers) == ([("analog", 1000, None)], 0)
+    assert drivers[0]._adc.attenuation is None
+
+
 def test_digital_input_reports_a_boolean():
     world = simbus.World()
     entries = [

@@ -5,10 +5,9 @@ Reads ``machine.ADC.read_u16()`` (the one call every port has) and reduces it to
 0..4095 on either board). Several samples are averaged against noise. ``scale``
 [in_min, in_max, out_min, out_max] maps raw to the configured unit; without it the raw value is
 reported. On ESP32 only ADC1 pins (GPIO32-39) work while Wi-Fi is on, and ``atten`` (dB) sets
-the input range: 11 dB reads up to about 3.1 V, the default 0 dB only to about 1 V.
+the input range: 11 dB reads up to about 3.1 V, the default 0 dB only to about 1 V. Ports
+without attenuation ignore ``atten``.
 """
-
-from kpnthings.sensors import SensorConfigError
 
 _ATTEN_NAMES = {0: "ATTN_0DB", 2.5: "ATTN_2_5DB", 6: "ATTN_6DB", 11: "ATTN_11DB"}
 
@@ -27,13 +26,10 @@ class Sensor:
         self._clamp = entry["clamp"]
         self._adc = machine.ADC(machine.Pin(entry["pin"]))
         atten = entry["atten"]
-        if atten is not None:
-            const = getattr(machine.ADC, _ATTEN_NAMES[atten], None)
-            if const is None or not hasattr(self._adc, "atten"):
-                raise SensorConfigError(
-                    'sensors entry on pin %r: "atten" is an ESP32 setting; this port has no '
-                    "ADC attenuation" % (entry["pin"],)
-                )
+        const = getattr(machine.ADC, _ATTEN_NAMES[atten], None) if atten is not None else None
+        # Ports without attenuation (the RP2040 always reads 0-3.3 V) ignore the setting, so
+        # one config serves an ESP32 and a Pico W alike.
+        if const is not None and callable(getattr(self._adc, "atten", None)):
             self._adc.atten(const)
 
     def read(self):

@@ -31,14 +31,19 @@ class Sensor:
         def make_bus():
             return ds18x20.DS18X20(onewire.OneWire(machine.Pin(pin_id)))
 
-        # One DS18X20 object per pin, shared by every sensor entry on that pin.
-        self._bus = ctx.shared(("onewire", pin_id), make_bus)
+        # One DS18X20 object per pin, shared by every sensor entry on that pin, made on the
+        # first read: a pin that cannot be set up is then a counted read error, not a boot
+        # failure.
+        self._open_bus = lambda: ctx.shared(("onewire", pin_id), make_bus)
+        self._bus = None
         self._rom = bytes(_unhex(entry["rom"])) if entry.get("rom") else None
         self._pinned = self._rom is not None
         self._started = None  # ticks_ms of the conversion in flight, None when none is
 
     def read(self):
         try:
+            if self._bus is None:
+                self._bus = self._open_bus()
             if self._rom is None:
                 self._rom = self._find()
             if self._started is None:
