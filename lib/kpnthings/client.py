@@ -23,6 +23,11 @@ class Result:
     `status`: the HTTP status, or None when no HTTP answer came. `outcome`: one of the module's
     outcome constants. `downlink`: records decoded from a 2xx body, or []. `error`: short text
     when something went wrong (a refused downlink included), else None.
+
+    An answer that did not arrive whole (truncated, over `max_response`, past the deadline) is
+    RETRY even when its status line said 2xx: the message stays in the outbox, because KPN's
+    answers are small and a broken one means something between device and KPN misbehaves.
+    `status` then still shows the status line that did arrive.
     """
 
     def __init__(self, status, outcome, downlink=None, error=None):

@@ -228,9 +228,11 @@ def send_cpython(args):
     except ValueError as e:
         return {"construct_error": str(e)}
     try:
-        return [result_dict(c.send(b.encode())) for b in args["bodies"]]
+        results = [result_dict(c.send(b.encode())) for b in args["bodies"]]
     finally:
         c.close()
+    assert args["secret"] not in json.dumps(results) + repr(c)
+    return results
 
 
 def send_micropython(args, timeout=60):
@@ -247,6 +249,8 @@ def send_micropython(args, timeout=60):
         timeout=timeout,
     )
     assert proc.returncode == 0, "micropython failed:\n%s\n%s" % (proc.stdout, proc.stderr)
+    # Secret hygiene: nothing the device prints may carry the secret.
+    assert args["secret"] not in proc.stdout + proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

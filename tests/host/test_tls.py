@@ -138,3 +138,18 @@ def test_plain_http_server_behind_https_url(runtime):
         (r,) = run(runtime, "https://127.0.0.1:%d" % srv.port, insecure=True)
     assert (r["status"], r["outcome"]) == (None, "retry")
     assert r["error"]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_https_emulator_with_right_ca(runtime, pki, tmp_path):
+    emu_mod = pytest.importorskip("kpnthings_tools.emulator")
+    emu = emu_mod.Emulator(tmp_path / "emu.sqlite3", {UUID: SECRET})
+    srv = emu.serve("127.0.0.1", 0, ssl_context=_server_context(pki["good"]))
+    try:
+        assert srv.url.startswith("https://")
+        results = run(runtime, srv.url, n=2, ca_path=pki["ca_path"])
+        stored = emu.messages(UUID)
+    finally:
+        srv.shutdown()
+    assert [(r["status"], r["outcome"]) for r in results] == [(200, "accepted")] * 2
+    assert [m["body"] for m in stored] == [BODY, BODY]
