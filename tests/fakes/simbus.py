@@ -233,7 +233,9 @@ class SimDHT:
 
 def dht_readinto(pin, buf):
     """The firmware's C routine: fill buf with the 5 frame bytes or raise OSError(ETIMEDOUT)."""
-    world = pin._world
+    world = getattr(pin, "_world", None)
+    if world is None:  # a plain machine.Pin: nothing simulated is wired to it
+        raise OSError(ETIMEDOUT)
     world.tick()
     sensor = world.dht.get(pin.id)
     if sensor is None:
@@ -410,8 +412,11 @@ def _rom_bit(rom, n):
 
 def onewire_bus(pin):
     """The simulated bus wired to a pin, or None: ``_onewire`` uses this."""
-    pin._world.tick()
-    return pin._world.onewire.get(pin.id)
+    world = getattr(pin, "_world", None)
+    if world is None:  # a plain machine.Pin: nothing simulated is wired to it
+        return None
+    world.tick()
+    return world.onewire.get(pin.id)
 
 
 # --- I2C --------------------------------------------------------------------------------------
