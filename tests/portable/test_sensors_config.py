@@ -34,6 +34,7 @@ def test_unknown_type_names_the_entry_and_lists_known_types():
     assert msg.startswith('sensors[1]: field "type"')
     assert "'dht21'" in msg and "bme280" in msg and "ds18b20" in msg
     assert 'field "type"' in _error([{"pin": 4}])
+    assert 'field "type"' in _error([{"type": ["dht22"], "pin": 4}])
 
 
 def test_missing_pin():

@@ -8,11 +8,6 @@ Readings are ``(name, value, unit)`` tuples: a number goes out as SenML ``v``, a
 ``unit`` is None when the config gave none.
 """
 
-try:
-    from typing import Any  # noqa: F401
-except ImportError:
-    pass
-
 
 class SensorConfigError(ValueError):
     """A sensors entry in config.json is wrong; the message names the entry and the field."""
@@ -78,7 +73,7 @@ def validate(entries, board_pins, adc_pins=None, reserved_pins=None, reserved_na
     if not isinstance(entries, (list, tuple)):
         raise SensorConfigError('field "sensors": must be a list of sensor entries')
     out = []
-    users = {}  # pin -> (index, kind, share key); share key None = exclusive
+    users = {}  # pin -> (index, kind, share key or None when exclusive, ds18b20 rom)
     i2c_addresses = {}  # (bus key, address) -> index
     for index, entry in enumerate(entries):
         norm = _check_entry(index, entry, board_pins, adc_pins)
@@ -112,9 +107,14 @@ def build(entries, board=None, machine_module=None, clock=None):
     ctx = _Context(machine_module, clock)
     sensors = []
     for index, entry in enumerate(entries):
-        cls = _driver_class(entry["type"])
-        sensor = cls(entry, ctx)
-        sensor.label = "sensors[%d] (%s)" % (index, entry["type"])
+        label = "sensors[%d] (%s)" % (index, entry["type"])
+        try:
+            sensor = _driver_class(entry["type"])(entry, ctx)
+        except ImportError as e:  # a firmware built without dht, onewire or ds18x20
+            raise SensorConfigError(
+                "%s: this firmware lacks a module it needs: %s" % (label, e)
+            ) from None
+        sensor.label = label
         sensors.append(sensor)
     return sensors
 
@@ -175,7 +175,7 @@ def _check_entry(index, entry, board_pins, adc_pins):
     if not isinstance(entry, dict):
         raise _fail(index, None, None, 'must be an object like {"type": "dht22", "pin": 4}')
     kind = entry.get("type")
-    if kind not in _KINDS:
+    if not isinstance(kind, str) or kind not in _KINDS:
         raise _fail(
             index, None, "type", "unknown sensor type %r; known: %s" % (kind, ", ".join(types()))
         )
