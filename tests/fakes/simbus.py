@@ -480,7 +480,8 @@ class SimBME280:
 
     Writing forced mode to ctrl_meas (0xF4) starts a measurement: the status register's
     "measuring" bit is set for ``measure_ms`` of the world's clock, then the raw ``adc_*``
-    values land in 0xF7..0xFE. ``fail`` = "absent" (no ACK) or "stuck" (never finishes)."""
+    values land in 0xF7..0xFE. ``fail`` = "absent" (no ACK), "stuck" (never finishes) or
+    "skipped" (finishes without data, as after a reset with oversampling off)."""
 
     def __init__(self, address=0x76, chip_id=0x60, cal=None, adc_t=519888, adc_p=415148,
                  adc_h=27000, measure_ms=8):  # fmt: skip
@@ -538,7 +539,8 @@ class SimBME280:
             and self.clock.ticks_ms() >= self._done_at
         ):
             self._done_at = None
-            self._store(self.adc_p, self.adc_t, self.adc_h)
+            if self.fail != "skipped":
+                self._store(self.adc_p, self.adc_t, self.adc_h)
             self.regs[0xF3] &= ~0x08
             self.regs[0xF4] &= ~0x03  # back to sleep mode after a forced measurement
 

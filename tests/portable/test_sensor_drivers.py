@@ -195,6 +195,17 @@ def test_bme280_that_never_finishes_times_out_within_its_deadline():
     assert world.clock.now - start <= 150  # bounded: far below the 8 s watchdog
 
 
+def test_bme280_measurement_without_data_is_not_a_reading():
+    # The data registers' reset values (0x80000, 0x80000, 0x8000) would compensate to a
+    # plausible-looking weather report; they must count as an error instead.
+    _world, chip, drivers = _bme_rig()
+    chip.fail = "skipped"
+    assert sensors.read_all(drivers) == ([], 1)
+    assert "no measurement" in drivers[0].last_error
+    chip.fail = None
+    assert sensors.read_all(drivers)[1] == 0
+
+
 def test_two_bme280_share_one_bus_object():
     world = simbus.World()
     world.add_i2c(21, 22, simbus.SimBME280(0x76))

@@ -25,7 +25,7 @@ _CTRL_MEAS_FORCED_X1 = (1 << 5) | (1 << 2) | 0x01  # osrs_t x1, osrs_p x1, force
 _STATUS_MEASURING = 0x08
 _MEASURE_MS = 10  # datasheet: 9.3 ms max for T, P and H at x1 oversampling
 _DEADLINE_MS = 100  # give up on a sensor that never finishes (brown-out, stuck bus)
-_SKIPPED = 0x80000  # the data registers' reset value: no measurement ever landed
+_SKIPPED = 0x80000  # the P and T registers' reset value (0x8000 for H): no measurement landed
 
 
 class Calibration:
@@ -191,7 +191,7 @@ class Sensor:
         adc_p = (d[0] << 12) | (d[1] << 4) | (d[2] >> 4)
         adc_t = (d[3] << 12) | (d[4] << 4) | (d[5] >> 4)
         adc_h = (d[6] << 8) | d[7] if self._humidity else 0
-        if adc_t == _SKIPPED or adc_p == _SKIPPED:
+        if adc_t == _SKIPPED or adc_p == _SKIPPED or (self._humidity and adc_h == 0x8000):
             raise SensorError(
                 "%s at 0x%02x: no measurement in the data registers" % (self.kind, address)
             )

@@ -5,7 +5,9 @@ would stall the loop, so conversions are pipelined: each read takes the result o
 conversion started at the end of the previous read, then starts the next one. Only the first
 read (or the first after an error) waits, and only for what is left of the 750 ms. The price:
 a reading is as old as the loop interval. Several DS18B20 may share one pin when each entry
-names its ``rom``; without one, the first DS18x20 the bus search finds is used.
+names its ``rom``; without one, the first DS18x20 the bus search finds is used. A reading of
+exactly 85 Cel is the scratchpad's power-on value (the sensor browned out before converting) and
+is counted as an error, as most DS18B20 drivers do; a real 85 Cel is far outside bench use.
 """
 
 from kpnthings.sensors import SensorError, describe
