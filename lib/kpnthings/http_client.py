@@ -98,7 +98,6 @@ class SocketTransport:
         self._poll.register(sock, select.POLLIN)
 
     def wait(self, event, deadline):
-
         left = ticks_diff(deadline, ticks_ms())
         if left <= 0:
             raise _err(HTTPTimeout, "timed out")
@@ -294,6 +293,10 @@ class _Reader:
     def _recv(self):
         try:
             return self._t.recv(_RECV, self._deadline)
+        except _DeadConnection as e:
+            if self.got_any:  # part of an answer came: the server saw the request, no resend
+                raise _err(HTTPError, str(e), self.status) from None
+            raise
         except HTTPError as e:
             if e.status is None:
                 e.status = self.status  # a timeout after the status line still reports it

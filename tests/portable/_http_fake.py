@@ -8,14 +8,16 @@ from kpnthings import http_client
 
 class FakeTransport:
     """`replies` are byte chunks handed out one per recv(); then b"" (end of stream), or a
-    timeout when `hang` is true. `dead_on_idle` makes idle_closed() report a dropped connection."""
+    timeout when `hang` is true, or `error` raised when given. `dead_on_idle` makes
+    idle_closed() report a dropped connection."""
 
-    def __init__(self, replies=(), hang=False, dead_on_idle=False, chunk=None):
+    def __init__(self, replies=(), hang=False, dead_on_idle=False, chunk=None, error=None):
         self.sent = []
         self.replies = list(replies)
         if chunk:
             self.replies = _rechunk(self.replies, chunk)
         self.hang = hang
+        self.error = error
         self.dead_on_idle = dead_on_idle
         self.closed = False
         self.recv_calls = 0
@@ -30,6 +32,8 @@ class FakeTransport:
         if self.closed:
             raise http_client.HTTPError("recv on closed fake")
         if not self.replies:
+            if self.error is not None:
+                raise self.error
             if self.hang:
                 raise http_client.HTTPTimeout("timed out")
             return b""

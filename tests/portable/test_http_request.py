@@ -408,3 +408,28 @@ def test_header_values_must_be_one_line():
     raises(ValueError, conn.request, "POST", "/", (("X", "a\r\nEvil: 1"),), b"")
     raises(ValueError, conn.request, "POST", "/", (("X", b"a\nEvil: 1"),), b"")
     raises(ValueError, conn.request, "POST", "/", (("X\r\nEvil", "1"),), b"")
+
+
+def test_reset_mid_reply_on_reused_connection_is_not_resent():
+    reset = http_client._DeadConnection("receive failed: [Errno 104] ECONNRESET")
+    t1 = FakeTransport([_answer(200), b"HTTP/1.1 20"], error=reset)
+    t2 = FakeTransport([_answer(200)])
+    c, net = _client(t1, t2)
+    c.send(b"[]")
+    r = c.send(b"[1]")
+    assert (r.outcome, r.status) == (client.RETRY, None)
+    assert "ECONNRESET" in r.error
+    assert len(net.opened) == 1
+
+
+def test_reset_before_reply_on_reused_connection_is_resent_once():
+    reset = http_client._DeadConnection("receive failed: [Errno 104] ECONNRESET")
+    t1 = FakeTransport([_answer(200)], error=reset)
+    t2 = FakeTransport([], error=reset)
+    t3 = FakeTransport([_answer(200)])
+    c, net = _client(t1, t2, t3)
+    c.send(b"[]")
+    r = c.send(b"[1]")
+    assert r.outcome == client.RETRY  # resent once on t2, which failed too: no third try
+    assert len(net.opened) == 2
+    assert t2.sent_bytes().endswith(b"[1]")
