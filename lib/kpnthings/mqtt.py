@@ -775,7 +775,7 @@ DEFAULTS = {
     "mqtt_password": None,  # None: no password
     "mqtt_uplink_topic": None,  # required; "{dvnuuid}" is replaced
     "mqtt_downlink_topic": None,  # None: no downlinks over MQTT; "{dvnuuid}" is replaced
-    "mqtt_keepalive_s": 60,
+    "mqtt_keepalive_s": None,  # None: 60, or twice interval_s if longer (survives the sleep)
     "mqtt_qos": 1,
     "mqtt_clean_session": True,
     "mqtt_token": False,  # true: send the Things-Message-Token as mqtt_token_in says
@@ -836,6 +836,12 @@ def validate_config(cfg):
     if cfg["mqtt_port"] is None:
         cfg["mqtt_port"] = 8883 if cfg["mqtt_tls"] else 1883
     _whole(cfg, "mqtt_port", 1, 65535)
+    if cfg["mqtt_keepalive_s"] is None:
+        # A link quiet for 1.5 keepalives is dead (section 3.1.2.10): the sleep between cycles
+        # must not kill it, or every uplink would pay a new TCP + TLS handshake.
+        iv = cfg.get("interval_s")
+        ok = isinstance(iv, int) and not isinstance(iv, bool)
+        cfg["mqtt_keepalive_s"] = min(65535, iv * 2) if ok and iv * 2 > 60 else 60
     _whole(cfg, "mqtt_keepalive_s", 1, 65535)
     if cfg["mqtt_qos"] not in (0, 1) or isinstance(cfg["mqtt_qos"], bool):
         raise ValueError(

@@ -16,6 +16,8 @@ handed out in the `.downlink` of the next ACCEPTED Result, so they pass the same
 state echo as HTTPS downlinks. Between uplinks the loop may call `poll()`, which returns the
 records that arrived meanwhile. A pack that fails to decode is reported in `.error`, never raised.
 At most `max_downlinks` packs wait; older ones are dropped and counted in `dropped_downlinks`.
+A subscription the broker refuses does not stop uplinks: it is reported in `.error` of every
+ACCEPTED Result until a later connection's subscription succeeds.
 
 Token (config `mqtt_token: true`): KPN's MQTT details are not in the documentation we hold, so
 where the Things-Message-Token goes is config, not code. `mqtt_token_in: "topic"` puts it in the
@@ -39,8 +41,9 @@ class MQTTTransport:
     """Uplink over MQTT for one device, configured by config.json's mqtt_* keys.
 
     `cfg` needs dvnuuid, secret (only used for the token) and the mqtt_* keys; timeout_s (default
-    5) bounds each blocking step, tls_insecure skips certificate checks as for HTTPS. `cadata`
-    (DER bytes) overrides mqtt_ca_file / ca_file. `connect` is for tests (see MQTTClient).
+    5) bounds each blocking step, tls_insecure skips certificate checks as for HTTPS. The CA
+    (DER) comes from mqtt_ca_file if set, else `cadata` (what the firmware read from ca_file),
+    else ca_file. `connect` is for tests (see MQTTClient).
     """
 
     def __init__(self, cfg, cadata=None, connect=None, max_downlinks=4):
@@ -58,15 +61,16 @@ class MQTTTransport:
             from kpnthings import http_client
 
             insecure = bool(s.get("tls_insecure", False))
-            if cadata is None and not insecure:
-                path = s["mqtt_ca_file"] or s.get("ca_file")
-                field = "mqtt_ca_file" if s["mqtt_ca_file"] else "ca_file"
-                if not path:
+            if s["mqtt_ca_file"] and not insecure:
+                # The broker's own CA wins over the HTTPS one the firmware passes as cadata.
+                cadata = _read_file(s["mqtt_ca_file"], "mqtt_ca_file")
+            elif cadata is None and not insecure:
+                if not s.get("ca_file"):
                     raise ValueError(
                         "mqtt_ca_file: TLS needs the broker's CA certificate as DER"
                         " (or mqtt_tls false for a local test broker)"
                     )
-                cadata = _read_file(path, field)
+                cadata = _read_file(s["ca_file"], "ca_file")
             if connect is None:
                 tls_context = http_client.make_tls_context(cadata, insecure)
         self._inbox = []

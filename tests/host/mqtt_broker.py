@@ -168,8 +168,8 @@ class Observer:
             time.sleep(0.05)
         return predicate(self.payloads())
 
-    def publish(self, topic, payload):
-        info = self.c.publish(topic, payload, qos=1)
+    def publish(self, topic, payload, retain=False):
+        info = self.c.publish(topic, payload, qos=1, retain=retain)
         info.wait_for_publish(10)
         assert info.is_published()
 

@@ -43,6 +43,9 @@ def test_config_defaults():
     assert cfg["mqtt_keepalive_s"] == 60 and cfg["mqtt_qos"] == 1
     assert cfg["mqtt_token"] is False
     assert mqtt.validate_config(_cfg(mqtt_tls=False))["mqtt_port"] == 1883
+    assert mqtt.validate_config(_cfg(interval_s=300))["mqtt_keepalive_s"] == 600
+    assert mqtt.validate_config(_cfg(interval_s=10))["mqtt_keepalive_s"] == 60
+    assert mqtt.validate_config(_cfg(interval_s=300, mqtt_keepalive_s=20))["mqtt_keepalive_s"] == 20
     down = mqtt.validate_config(_cfg(mqtt_downlink_topic="kpn/{dvnuuid}/down/#"))
     assert down["mqtt_downlink_topic"] == "kpn/%s/down/#" % UUID
 
