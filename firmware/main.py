@@ -171,7 +171,12 @@ def make_outbox(cfg):
     if not where:
         base = _dirname(_config_path())
         where = (base + "/outbox") if base and base != "/" else "outbox"
-    return Outbox(where, max_bytes=cfg.get("outbox_max_bytes") or DEFAULT_OUTBOX_BYTES)
+    try:
+        return Outbox(where, max_bytes=cfg.get("outbox_max_bytes") or DEFAULT_OUTBOX_BYTES)
+    except (OSError, ValueError) as e:
+        # A broken or read-only filesystem must not keep the device from reporting at all.
+        _log("[boot] outbox unavailable (%s): readings are sent without being stored" % (e,))
+        return None
 
 
 def connect_wifi(cfg, feed):
