@@ -646,5 +646,13 @@ def test_build_checks_raw_entries_against_the_board():
     assert "no pin 14" in str(e)
 
 
+def test_build_gives_the_boot_time_checks_back_to_the_heap():
+    _rig([{"type": "digital", "pin": 14}])
+    assert "kpnthings.sensors.schema" not in sys.modules
+    assert not hasattr(sensors, "schema")
+    # ...and they come back whenever needed again.
+    assert sensors.validate([{"type": "digital", "pin": 14}], PINS)[0]["names"] == ["digital"]
+
+
 def test_build_of_nothing_needs_no_machine():
     assert sensors.build([], None) == []

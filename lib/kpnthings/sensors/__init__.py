@@ -51,6 +51,7 @@ def build(entries, board=None, machine_module=None, clock=None):
         return []
     # validate() is idempotent, so validated entries can pass again; raw ones get checked.
     entries = validate(entries, getattr(board, "PINS", None), getattr(board, "ADC_PINS", None))
+    _drop_schema()
     if machine_module is None:
         factory = getattr(board, "sensor_machine", None)
         if factory is not None:
@@ -72,6 +73,14 @@ def build(entries, board=None, machine_module=None, clock=None):
         sensor.label = label
         sensors.append(sensor)
     return sensors
+
+
+def _drop_schema():
+    """The checks are done once the drivers are built: give their heap back (several KB)."""
+    import sys
+
+    sys.modules.pop("kpnthings.sensors.schema", None)
+    globals().pop("schema", None)  # importing a submodule also binds it in its package
 
 
 def read_all(sensors):
