@@ -365,7 +365,11 @@ def build_corpus(per_signature=2, examples=4000):
     seen = {}
 
     @settings(
-        max_examples=examples, database=None, deadline=None, suppress_health_check=list(HealthCheck)
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        derandomize=True,  # the same corpus on every regeneration
+        suppress_health_check=list(HealthCheck),
     )
     @given(deliveries())
     def explore(case):
