@@ -128,7 +128,9 @@ class Device:
         except Exception as e:  # one broken sensor must not stop the device
             self._warn("[kpn] sensors failed: %s: %s" % (type(e).__name__, e))
             return []
-        t = int(self.now()) if self._trusted() else None
+        t = self.now() if self._trusted() else None
+        if t is not None:  # clock.Clock.now() itself says None while untrusted
+            t = int(t)
         out = []
         for reading in readings:
             try:

@@ -319,3 +319,10 @@ def test_with_the_real_outbox_on_this_filesystem():
         for name in os.listdir(where):
             os.remove(where + "/" + name)
         os.rmdir(where)
+
+
+def test_now_may_say_none_for_an_untrusted_clock():
+    dev, tr, _, _, _ = make(trusted=True)
+    dev.now = lambda: None  # the shape of clock.Clock.now before NTP
+    dev.cycle()
+    assert all("bt" not in r and "t" not in r for r in tr.pack(0))
