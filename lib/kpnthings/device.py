@@ -210,20 +210,26 @@ class Device:
         return result
 
     def _store(self, rec):
-        """Append one reading to the outbox; False (and a log line) if it could not be stored."""
+        """Append one reading to the outbox. Returns True when stored, False when the flash
+        failed (the caller may still send it), None when the reading itself is invalid."""
         try:
             self.outbox.append(rec)
-        except (ValueError, OSError) as e:  # OutboxError is a ValueError; OSError: flash
+        except OSError as e:
             self._error("[kpn] outbox append failed (%s): %s not stored" % (e, rec["n"]))
             return False
+        except ValueError as e:
+            # OutboxError: KPN would refuse it too, and take the good readings of its pack
+            # down with it (the whole pack is dead-lettered as malformed).
+            self._error("[kpn] reading %s dropped: %s" % (rec["n"], e))
+            return None
         return True
 
     def _send_outbox(self, n, readings):
-        # A reading the outbox refused is tried once, in this cycle's first pack.
+        # A reading the flash could not take is tried once, in this cycle's first pack.
         box = self.outbox
         if box is None:
             return None
-        unsaved = [rec for rec in readings if not self._store(rec)]
+        unsaved = [rec for rec in readings if self._store(rec) is False]
         result = None
         for _ in range(MAX_PACKS_PER_CYCLE):
             states = self.state_records()

@@ -326,3 +326,24 @@ def test_now_may_say_none_for_an_untrusted_clock():
     dev.now = lambda: None  # the shape of clock.Clock.now before NTP
     dev.cycle()
     assert all("bt" not in r and "t" not in r for r in tr.pack(0))
+
+
+class FlakyOutbox(MemOutbox):
+    def append(self, rec):
+        if rec["n"] == "door":
+            raise OSError(28)  # ENOSPC: flash full
+        if rec["n"] == "counter":
+            raise ValueError("record counter is invalid")  # what OutboxError is
+        MemOutbox.append(self, rec)
+
+
+def test_outbox_failures_flash_full_is_sent_anyway_invalid_is_dropped():
+    box = FlakyOutbox()
+    dev, tr, _, logs, _ = make(outbox=box)
+    dev.cycle()
+    sent = values(tr.pack(0))
+    assert sent["temperature"] == 21.5 and sent["door"] is True
+    assert "counter" not in sent
+    assert any(line.startswith("[kpn] outbox append failed") for line in logs)
+    assert "[kpn] reading counter dropped: record counter is invalid" in logs
+    assert len(box) == 0
