@@ -132,19 +132,13 @@ def format_float(x):
             y = d / p[n]
             if host32:
                 y = _r32(y)
-            if y == x:
-                s = str(d)
-                return _fmt(neg, s, len(s) - 1 - n)
-        n += 1
-    return _exact(neg, x, f32)
-    while n <= top:
-        d = round(x * _P[n] if n >= 0 else x / _P[-n])
-        if d >= lim:
-            break
-        if d:
-            y = d / _P[n] if n >= 0 else d * _P[-n]
-            if host32:
-                y = _r32(y)
+            if y < x:
+                # Just above a power of two the gap below x is half the gap above, so the
+                # candidate above may read back as x when the nearer one below does not.
+                d += 1
+                y = d / p[n]
+                if host32:
+                    y = _r32(y)
             if y == x:
                 s = str(d)
                 return _fmt(neg, s, len(s) - 1 - n)
@@ -181,21 +175,23 @@ def _exact(neg, x, f32):
             num *= p
         else:
             den *= p
-        d, r = divmod(num, den)
-        if 2 * r > den or (2 * r == den and d & 1):
-            d += 1
-        if d:
-            a = d << (2 - e) if e < 2 else d
-            bb = 1 << (e - 2) if e > 2 else 1
-            if n < 0:
-                a *= p
-            else:
-                bb *= p
-            lo_ok = a > (4 * m - lo) * bb or (m & 1 == 0 and a == (4 * m - lo) * bb)
-            hi_ok = a < (4 * m + 2) * bb or (m & 1 == 0 and a == (4 * m + 2) * bb)
-            if lo_ok and hi_ok:
-                s = str(d)
-                return _fmt(neg, s, len(s) - 1 - n)
+        d0, r = divmod(num, den)
+        if 2 * r > den or (2 * r == den and d0 & 1):
+            d0 += 1
+        # As in the fast path, above a power of two the next candidate up may also fit.
+        for d in (d0, d0 + 1) if lo == 1 else (d0,):
+            if d:
+                a = d << (2 - e) if e < 2 else d
+                bb = 1 << (e - 2) if e > 2 else 1
+                if n < 0:
+                    a *= p
+                else:
+                    bb *= p
+                lo_ok = a > (4 * m - lo) * bb or (m & 1 == 0 and a == (4 * m - lo) * bb)
+                hi_ok = a < (4 * m + 2) * bb or (m & 1 == 0 and a == (4 * m + 2) * bb)
+                if lo_ok and hi_ok:
+                    s = str(d)
+                    return _fmt(neg, s, len(s) - 1 - n)
         n += 1
 
 
@@ -518,8 +514,7 @@ def decode(data, now=None):
         raise SenMLError("pack must be a non-empty JSON array")
     bn = ""
     bu = None
-    bt = bv = bs = 0
-    timed = False
+    bt = bv = bs = None  # None, not 0: 0 + -0.0 would lose the sign
     ver = None
     out = []
     for i, r in enumerate(pack):
@@ -544,7 +539,6 @@ def decode(data, now=None):
             bu = _str(r, i, "bu")
         if "bt" in r:
             bt = _num(r, i, "bt")
-            timed = True
         if "bv" in r:
             bv = _num(r, i, "bv")
         if "bs" in r:
@@ -563,7 +557,8 @@ def decode(data, now=None):
         if u is not None:
             rec["u"] = u
         if "v" in r:
-            rec["v"] = bv + _num(r, i, "v")
+            x = _num(r, i, "v")
+            rec["v"] = x if bv is None else bv + x
         elif "vs" in r:
             rec["vs"] = _str(r, i, "vs")
         elif "vb" in r:
@@ -574,9 +569,12 @@ def decode(data, now=None):
         elif "vd" in r:
             rec["vd"] = _vd(i, _str(r, i, "vd"))
         if "s" in r:
-            rec["s"] = bs + _num(r, i, "s")
-        if timed or "t" in r:
-            t = bt + (_num(r, i, "t") if "t" in r else 0)
+            x = _num(r, i, "s")
+            rec["s"] = x if bs is None else bs + x
+        if bt is not None or "t" in r:
+            t = _num(r, i, "t") if "t" in r else bt
+            if bt is not None and "t" in r:
+                t += bt
             if now is not None and t < 268435456:  # 2**28: RFC 8428 section 4.5.3
                 t += now
             rec["t"] = t
