@@ -322,14 +322,18 @@ def test_ds18b20_first_read_waits_for_a_conversion_then_pipelines():
     assert dev.conversions == 3
 
 
-def test_ds18b20_short_interval_waits_only_for_the_rest():
+def test_ds18b20_interval_shorter_than_a_conversion_never_waits_again():
     dev = simbus.SimDS18B20(1, 20.0)
     world, drivers = _ds_rig(dev)
-    sensors.read_all(drivers)
-    world.clock.advance(500)
+    assert sensors.read_all(drivers)[0] == [("temperature", 20.0, "Cel")]  # waited once
+    dev.temperature = 21.0
     start = world.clock.now
-    sensors.read_all(drivers)
-    assert world.clock.now - start == 250
+    world.clock.advance(500)  # the next conversion is still running
+    assert sensors.read_all(drivers)[0] == [("temperature", 20.0, "Cel")]  # the finished one
+    world.clock.advance(500)
+    assert sensors.read_all(drivers)[0] == [("temperature", 21.0, "Cel")]
+    assert world.clock.now - start == 1000  # no read slept
+    assert dev.conversions == 3  # the running conversion was not restarted midway
 
 
 def test_ds18b20_negative_and_fractional_temperatures():
@@ -391,9 +395,11 @@ def test_ds18b20_several_on_one_pin_by_rom():
         {"type": "ds18b20", "pin": 5, "rom": "".join("%02x" % x for x in a.rom), "name": "air"},
     ]
     world, drivers = _ds_rig(a, b, entries=entries)
+    start = world.clock.now
     readings, errors = sensors.read_all(drivers)
     assert errors == 0
     assert readings == [("water", 22.25, "Cel"), ("air", 18.5, "Cel")]
+    assert world.clock.now - start == 750  # one conversion serves both: one wait, not two
     assert drivers[0]._bus is drivers[1]._bus
     # Next cycles: each entry's convert (SKIP ROM) restarts both sensors; neither may end up
     # reporting a stale value because of the other's pipelining.
@@ -412,7 +418,7 @@ def test_ds18b20_search_finds_a_sensor_among_several():
     _world, drivers = _ds_rig(a, b)
     readings, errors = sensors.read_all(drivers)
     assert errors == 0 and readings[0][1] in (18.5, 22.25)
-    found = drivers[0]._bus.scan()
+    found = drivers[0]._bus.ds.scan()
     assert sorted(bytes(r) for r in found) == sorted([a.rom, b.rom])
 
 
