@@ -14,6 +14,7 @@ CONFIG_PATH = "config.json"
 # the loop keeps going (readings queue up) if the network is not there yet.
 WIFI_BOOT_WAIT_MS = 20000
 DEFAULT_OUTBOX_BYTES = 32768
+NTP_RETRY_MS = 600000
 
 
 def _log(line):
@@ -194,6 +195,32 @@ def connect_wifi(cfg, feed):
     return link
 
 
+def clock_checker(clock, link, feed, retry_ms=NTP_RETRY_MS):
+    """A callable saying whether readings may carry a time; until NTP has answered once it
+    retries (at most every retry_ms, and only while the link is up), so a board that booted
+    without a network still gets its clock set later."""
+    from kpnthings.compat import ticks_diff, ticks_ms
+
+    last = []  # ticks of the last NTP attempt, once there was one
+
+    def trusted():
+        if clock.trusted or link is None or link.state != "up":
+            return clock.trusted
+        now = ticks_ms()
+        if last and ticks_diff(now, last[0]) < retry_ms:
+            return False
+        last[:] = [now]
+        if feed is not None:
+            feed()  # NTP waits up to its own timeout, well below the watchdog's
+        if clock.sync():
+            _log("[clock] set by NTP")
+        else:
+            _log("[clock] not set (%s): readings go without a time" % clock.last_error)
+        return clock.trusted
+
+    return trusted
+
+
 def main():
     from kpnthings import __version__
     from kpnthings.config import ConfigError
@@ -234,11 +261,8 @@ def main():
     clock = Clock(trusted=True if getattr(board, "CLOCK_TRUSTED", False) else None)
     if getattr(board, "HAS_WIFI", False):
         link = connect_wifi(cfg, feed)
-        if not clock.trusted and link.state == "up":
-            if clock.sync():
-                _log("[clock] set by NTP")
-            else:
-                _log("[clock] not set (%s): readings go without a time" % clock.last_error)
+    clock_trusted = clock_checker(clock, link, feed)
+    clock_trusted()
 
     from kpnthings.device import Device
 
@@ -250,7 +274,7 @@ def main():
         outbox=make_outbox(cfg),
         now=clock.unix_time,
         log=_log,
-        clock_trusted=lambda: clock.trusted,
+        clock_trusted=clock_trusted,
         feed=feed,
         link_ready=link.poll if link is not None else None,
     )
