@@ -13,7 +13,8 @@ Then **200**, with at most one queued downlink pack as the body (empty body when
 that downlink is marked delivered. Framing errors get their own 4xx: 411 without a usable
 ``Content-Length``, 413 above ``max_body`` bytes, 400 for a body that is not JSON.
 
-The JSON API, for people and for tests (and for the dashboard that will be served at ``/``):
+``GET /`` is the bench-test dashboard (``static/``: index.html, app.js, app.css and the vendored
+uPlot chart library); it reads the JSON API below, for people and for tests:
 
 - ``GET  /api/devices``                        registered devices: last seen, last outcome;
 - ``GET  /api/devices/<uuid>``                 one of them;
@@ -34,6 +35,8 @@ A message is ``{"id", "received_at", "dvnuuid", "status", "outcome", "reason", "
 - ``token_check``: ``ok``, ``mismatch``, ``missing`` or ``not checked`` (rejected before it);
 - ``body``: the raw body as text (exact when it is UTF-8, which every accepted body is); a body
   that is not UTF-8 also comes as ``body_base64``;
+- ``response_body``: the body answered: the downlink pack delivered (empty when none was
+  queued), or for a refused request the reason sent with its 4xx;
 - ``records``: the resolved SenML records (``senml.decode``), or ``null`` when the body was
   rejected as malformed. Byte values (``vd``) are written the way SenML writes them: base64url
   without padding.
@@ -54,6 +57,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from kpnthings import auth, senml
@@ -278,6 +282,7 @@ class Emulator:
             if dvnuuid is None:
                 dvnuuid = e.dvnuuid
             outcome = {400: MALFORMED, 404: UNKNOWN_DEVICE, 401: UNAUTHORIZED}[e.status]
+            reply = (e.reason + "\n").encode("utf-8")
             message, _ = self._record(
                 now,
                 dvnuuid,
@@ -287,8 +292,9 @@ class Emulator:
                 verdict,
                 body,
                 records if e.status != 400 else None,
+                reply=reply,
             )
-            return e.status, (e.reason + "\n").encode("utf-8"), message
+            return e.status, reply, message
         message, response = self._record(
             now, dvnuuid, 200, ACCEPTED, "", verdict, body, records, deliver=True
         )
@@ -298,18 +304,32 @@ class Emulator:
         """Record a request refused before its body was read (411, 413, ...)."""
         if now is None:
             now = time.time()
-        return self._record(now, None, status, MALFORMED, reason, CHECK_SKIPPED, body, None)[0]
+        reply = (reason + "\n").encode("utf-8")
+        return self._record(
+            now, None, status, MALFORMED, reason, CHECK_SKIPPED, body, None, reply=reply
+        )[0]
 
     def _record(
-        self, now, dvnuuid, status, outcome, reason, token_check, body, records, deliver=False
+        self,
+        now,
+        dvnuuid,
+        status,
+        outcome,
+        reason,
+        token_check,
+        body,
+        records,
+        deliver=False,
+        reply=b"",
     ):
+        """Store one request with the body answered (``reply``, or the downlink delivered)."""
         records_json = None if records is None else json.dumps(jsonable_records(records))
         with self._lock:
             cur = self._db.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
                 downlink_id = None
-                response = b""
+                response = reply
                 if deliver:
                     row = cur.execute(
                         "SELECT id, body FROM downlinks WHERE dvnuuid = ? AND delivered_at IS NULL"
@@ -488,6 +508,26 @@ class Emulator:
         return EmulatorServer(self, host, port, ssl_context)
 
 
+# The dashboard's files, found once: only what is in static/ can be served, so no request path
+# can reach another file. Looked up beside this module, which is how the package ships them.
+_STATIC_DIR = Path(__file__).resolve().parent / "static"
+_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+}
+_STATIC_FILES = {
+    "/static/" + p.relative_to(_STATIC_DIR).as_posix(): p
+    for p in (sorted(_STATIC_DIR.rglob("*")) if _STATIC_DIR.is_dir() else ())
+    if p.is_file() and p.suffix in _CONTENT_TYPES
+}
+# Scripts and styles from this origin only, data via fetch to this origin only: even a value a
+# device sends that slipped into the page as markup could not run or load anything.
+_PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+    " connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
 _MESSAGE_SELECT = (
     "SELECT id, received_at, dvnuuid, status, outcome, reason, token_check, body, records,"
     " response_body, downlink_id FROM messages"
@@ -575,6 +615,7 @@ class _Handler(BaseHTTPRequestHandler):
         close=False,
         note="",
         scrub=True,
+        headers=(),
     ):
         if isinstance(body, str):
             body = body.encode("utf-8")
@@ -585,6 +626,8 @@ class _Handler(BaseHTTPRequestHandler):
         if body:
             self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        for name, value in headers:
+            self.send_header(name, value)
         if close:
             self.close_connection = True
         if self.close_connection:
@@ -697,6 +740,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         parts = self._api_parts(path)
         if parts is not None and len(parts) == 3 and parts[2] == "downlinks":
+            if not self._same_origin():
+                reason = "downlinks may be queued from the emulator's own page only"
+                self._discard_body()
+                self._respond(403, reason + "\n", close=True, note="cross-origin refused")
+                return
             body = self._read_body()
             if body is None:
                 return
@@ -711,6 +759,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _get(self):
         split = urlsplit(self.path)
+        page = _STATIC_FILES.get("/static/index.html" if split.path == "/" else split.path)
+        if page is not None:
+            self._static(page)
+            return
         parts = self._api_parts(split.path)
         query = parse_qs(split.query)
         try:
@@ -735,6 +787,17 @@ class _Handler(BaseHTTPRequestHandler):
         except EmulatorError as e:
             self._respond(e.status, e.reason + "\n")
 
+    def _static(self, path):
+        """Send one of the dashboard's files, with a policy that allows only this origin."""
+        with open(path, "rb") as f:
+            body = f.read()
+        headers = (
+            ("Content-Security-Policy", _PAGE_POLICY),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Cache-Control", "no-cache"),
+        )
+        self._respond(200, body, _CONTENT_TYPES[path.suffix], scrub=False, headers=headers)
+
     def _api_parts(self, path):
         """["devices", "<uuid>", ...] for an /api/devices path, else None."""
         if not path.startswith("/api/devices"):
@@ -742,7 +805,21 @@ class _Handler(BaseHTTPRequestHandler):
         parts = [p for p in path[len("/api/") :].split("/") if p]
         return parts if parts and parts[0] == "devices" else None
 
-    def _not_found(self):
+    def _same_origin(self):
+        """False for a browser request sent by another site's page.
+
+        Browsers put ``Origin`` on every POST; a page elsewhere on the web could otherwise
+        queue downlinks to a bench device through the visitor's browser. Tools and devices
+        send no ``Origin`` and are not affected.
+        """
+        origin = self.headers.get("Origin")
+        if origin is None:
+            return True
+        host = self.headers.get("Host") or ""
+        scheme = "https" if self.server.ssl_context is not None else "http"
+        return origin == "%s://%s" % (scheme, host)
+
+    def _discard_body(self):
         # A body we did not read would be parsed as the next request: read it away (so the
         # close does not turn into a RST that eats this answer) and drop the connection.
         if self.command == "POST":
@@ -750,6 +827,9 @@ class _Handler(BaseHTTPRequestHandler):
             if _CONTENT_LENGTH.match(length):
                 self._drain(min(int(length), _DRAIN_LIMIT))
             self.close_connection = True
+
+    def _not_found(self):
+        self._discard_body()
         self._respond(404, "no such endpoint: %s %s\n" % (self.command, self.path))
 
 

@@ -1,0 +1,382 @@
+"""The emulator's bench dashboard at ``/``, in a real headless Chromium, with the firmware running.
+
+Debian's ``chromium`` (``apt-get install chromium``) is driven by Playwright for Python with
+``executable_path`` set; Playwright's own downloaded browsers are never used. The browser test is
+skipped, saying why, only when one of the two is missing. It saves the page as
+``test-artifacts/dashboard.png``.
+
+The tests without a browser check how the page is served: only the files in ``static/``, with a
+policy that keeps scripts and data on the emulator's own origin, and no cross-site downlinks.
+"""
+
+import http.client
+import json
+import os
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from kpnthings import auth
+from kpnthings_tools import demo, emulator, provision
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WAIT_MS = 30000
+# A simulated door contact beside the board's own sensors, for a boolean reading.
+SENSORS = [{"type": "digital", "pin": 14, "name": "door", "pull": "up"}]
+
+
+def _browser_missing():
+    if not os.path.exists(CHROMIUM):
+        return "Debian's chromium is not installed (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (.venv/bin/pip install playwright)"
+    return None
+
+
+def _get(url, headers=None):
+    req = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return resp.status, dict(resp.headers), resp.read()
+
+
+def _uplink(url, body, token):
+    req = urllib.request.Request(
+        url + emulator.INGEST_PATH,
+        data=body,
+        headers={"Content-Type": "application/json", "Things-Message-Token": token},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status
+    except urllib.error.HTTPError as e:
+        e.read()
+        return e.code
+
+
+@pytest.fixture
+def server(tmp_path):
+    devices = [(provision.new_dvnuuid(), provision.new_secret()) for _ in range(2)]
+    emu = emulator.Emulator(str(tmp_path / "emulator.db"), devices, log=lambda line: None)
+    srv = emu.serve("127.0.0.1", 0)
+    srv.devices = devices
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+
+
+# -- how the page is served (no browser needed) -----------------------------------------------
+
+
+def test_page_and_its_files_are_served_with_a_same_origin_policy(server):
+    status, headers, page = _get(server.url + "/")
+    assert status == 200
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    policy = headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "connect-src 'self'" in policy
+    assert "default-src 'none'" in policy
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    text = page.decode("utf-8")
+    for ref in (
+        "/static/app.js",
+        "/static/app.css",
+        "/static/vendor/uPlot.iife.min.js",
+        "/static/vendor/uPlot.min.css",
+    ):
+        assert ref in text, ref
+        status, headers, body = _get(server.url + ref)
+        assert status == 200 and body, ref
+        kind = "text/javascript" if ref.endswith(".js") else "text/css"
+        assert headers["Content-Type"].startswith(kind), (ref, headers["Content-Type"])
+    # Nothing on the page is fetched from elsewhere: it works offline.
+    assert "http://" not in text and "https://" not in text
+
+
+def test_only_the_static_files_can_be_fetched(server):
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=5)
+    try:
+        for path in (
+            "/static/../emulator.py",
+            "/static/%2e%2e/emulator.py",
+            "/static/vendor/uPlot.LICENSE",
+            "/static/",
+            "/emulator.py",
+            "/static//etc/passwd",
+            "/index.html",
+        ):
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            body = resp.read()
+            assert resp.status == 404, (path, resp.status)
+            assert b"import" not in body and b"root:" not in body
+    finally:
+        conn.close()
+
+
+def test_downlinks_from_another_site_are_refused(server):
+    dvnuuid = server.devices[0][0]
+    body = json.dumps([{"n": "led", "vb": True}])
+    for origin, expected in (
+        ("http://evil.example", 403),
+        ("null", 403),
+        (server.url, 201),  # the dashboard itself
+        (None, 201),  # tools and scripts send no Origin
+    ):
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=5)
+        headers = {"Content-Type": "application/json"}
+        if origin is not None:
+            headers["Origin"] = origin
+        conn.request("POST", "/api/devices/%s/downlinks" % dvnuuid, body, headers)
+        resp = conn.getresponse()
+        resp.read()
+        conn.close()
+        assert resp.status == expected, (origin, resp.status)
+    queue = server.emulator.downlinks(dvnuuid)
+    assert len(queue) == 2
+
+
+# -- the page in Chromium, with the firmware running -------------------------------------------
+
+
+class Firmware:
+    """firmware/main.py on the unix port, its output collected line by line."""
+
+    def __init__(self, tmp_path, dvnuuid, secret, url):
+        cfg = demo.demo_config(dvnuuid, secret, url, 60, 1, {"sensors": SENSORS})
+        path = tmp_path / "config.json"
+        path.write_text(json.dumps(cfg))
+        self.lines = []
+        self._lock = threading.Lock()
+        self.proc = subprocess.Popen(
+            [demo.micropython_binary(), str(demo.FIRMWARE)],
+            cwd=str(tmp_path),
+            env=demo.firmware_env(path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
+
+    def _pump(self):
+        for line in iter(self.proc.stdout.readline, ""):
+            with self._lock:
+                self.lines.append(line.rstrip("\n"))
+
+    def output(self):
+        with self._lock:
+            return list(self.lines)
+
+    def wait_for_line(self, text, timeout_s=30):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if text in self.output():
+                return True
+            if self.proc.poll() is not None:
+                self._thread.join(2)
+                return text in self.output()
+            time.sleep(0.1)
+        return False
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        self._thread.join(5)
+
+
+def _launch(playwright, profile):
+    return playwright.chromium.launch_persistent_context(
+        str(profile),
+        executable_path=CHROMIUM,
+        headless=True,
+        args=CHROMIUM_ARGS,
+        viewport={"width": 1400, "height": 1000},
+    )
+
+
+def _count(page, name):
+    value = page.get_attribute('.chart[data-name="%s"]' % name, "data-count")
+    return int(value or 0)
+
+
+def test_dashboard_shows_the_running_firmware_and_switches_its_led(server, tmp_path):
+    reason = _browser_missing()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    (dvnuuid, secret), (other, other_secret) = server.devices
+    stranger = provision.new_dvnuuid()
+    firmware = Firmware(tmp_path, dvnuuid, secret, server.url)
+    seen = []  # every response the page received
+    foreign = []  # requests that tried to leave the emulator's origin
+    problems = []  # console errors (a CSP violation shows up here) and page errors
+    try:
+        with sync_playwright() as pw:
+            context = _launch(pw, tmp_path / "chromium-profile")
+            try:
+
+                def only_the_emulator(route):
+                    if route.request.url.startswith(server.url + "/"):
+                        route.continue_()
+                    else:
+                        foreign.append(route.request.url)
+                        route.abort()
+
+                context.route("**/*", only_the_emulator)
+                page = context.new_page()
+                page.on("response", lambda resp: seen.append(resp))
+                page.on(
+                    "console",
+                    lambda msg: problems.append(msg.text) if msg.type == "error" else None,
+                )
+                page.on("pageerror", lambda err: problems.append(str(err)))
+                page.goto(server.url + "/#" + dvnuuid)  # the device the page opens on
+
+                # The device shows up, accepted, and its readings reach the charts.
+                card = '.device[data-dvnuuid="%s"]' % dvnuuid
+                page.wait_for_selector(card + '[data-outcome="accepted"]', timeout=WAIT_MS)
+                for name in ("temperature", "humidity", "batteryVoltage"):
+                    page.wait_for_selector(
+                        '.chart[data-name="%s"] canvas' % name, state="attached", timeout=WAIT_MS
+                    )
+                assert "(°C)" in page.inner_text(".chart-card:has(.chart[data-name=temperature])")
+                first = _count(page, "temperature")
+                assert first >= 1
+                # Live: more points arrive without a reload.
+                page.wait_for_function(
+                    "n => Number(document.querySelector('.chart[data-name=temperature]')"
+                    ".getAttribute('data-count')) > n",
+                    arg=first,
+                    timeout=WAIT_MS,
+                )
+                latest = page.inner_text(".chart-card:has(.chart[data-name=temperature]) .latest")
+                assert latest.endswith("°C") and float(latest.split()[0]) > 0
+                # A boolean reading is shown as its latest value.
+                door = page.wait_for_selector('#values tr[data-name="door"]', timeout=WAIT_MS)
+                assert door.get_attribute("data-value") in ("true", "false")
+
+                # A wrong token and an unknown device are visible at a glance. The bad-token
+                # body carries the device's own secret, which must never reach the page.
+                body = (
+                    '[{"bn":"%s","n":"note","vs":"%s"}]' % (auth.base_name(other), other_secret)
+                ).encode()
+                assert _uplink(server.url, body, auth.message_token(body, "x" * 40)) == 401
+                body = (
+                    '[{"bn":"%s","n":"temperature","v":20}]' % auth.base_name(stranger)
+                ).encode()
+                assert _uplink(server.url, body, auth.message_token(body, "y" * 40)) == 404
+                bad = page.wait_for_selector(
+                    '.device[data-dvnuuid="%s"][data-outcome="unauthorized"]' % other,
+                    timeout=WAIT_MS,
+                )
+                assert "bad token" in bad.inner_text()
+                assert "✗ mismatch" in bad.inner_text()
+                unknown = page.wait_for_selector(
+                    '.device.unregistered[data-dvnuuid="%s"]' % stranger, timeout=WAIT_MS
+                )
+                assert "unknown device" in unknown.inner_text()
+
+                # Queue led on through the form.
+                page.fill("#dl-name", "led")
+                page.fill("#dl-value", "true")
+                assert page.inner_text("#dl-preview") == '[{"n":"led","vb":true}]'
+                page.click("#dl-submit")
+                page.wait_for_function(
+                    "() => document.getElementById('dl-result').textContent"
+                    ".startsWith('Queued downlink #1')",
+                    timeout=WAIT_MS,
+                )
+                page.wait_for_selector('#queue tr[data-id="1"]', timeout=WAIT_MS)
+                queue = server.emulator.downlinks(dvnuuid)
+                assert [json.loads(q["body"]) for q in queue] == [
+                    [{"bn": auth.base_name(dvnuuid), "n": "led", "vb": True}]
+                ]
+
+                # The simulated board applies it, the page sees it delivered and echoed.
+                assert firmware.wait_for_line("[pin] LED -> 1"), firmware.output()
+                row = page.wait_for_selector('#queue tr[data-id="1"][data-state="delivered"]')
+                assert "led = true" in row.inner_text()
+                echo = page.wait_for_selector(
+                    '#actuators tr[data-name="led"][data-echoed="true"]', timeout=WAIT_MS
+                )
+                assert "✓ true" in echo.inner_text()
+                # The chart does not mistake the actuator's echo for a measurement.
+                assert page.query_selector('.chart[data-name="led"]') is None
+
+                # The raw log shows each body exactly as received, and the response sent.
+                page.wait_for_timeout(1500)  # a few more points for the picture
+                messages = server.emulator.messages(None, 0, 1000)
+                delivered = [m for m in messages if m["downlink_id"] == 1]
+                assert len(delivered) == 1
+                log_row = '#log tr[data-id="%d"]' % delivered[0]["id"]
+                cells = page.query_selector_all(log_row + " td")
+                assert cells[5].inner_text() == delivered[0]["body"]
+                assert cells[6].inner_text() == delivered[0]["response_body"]
+                assert "✓ ok" in cells[4].inner_text()
+                refused = page.query_selector_all('#log tr[data-outcome="unauthorized"] td')
+                assert "[secret]" in refused[5].inner_text()
+                assert "does not match" in refused[6].inner_text()  # the 401's body, as sent
+
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+                # Nothing the page got or shows holds a secret.
+                pages = [page.content(), page.inner_text("body")]
+                captured = []
+                for resp in seen:
+                    try:
+                        captured.append((resp.url, resp.body().decode("utf-8", "replace")))
+                    except Exception:  # a body the browser no longer holds
+                        continue
+            except BaseException:
+                # What the test saw, for whoever reads the failure.
+                ARTIFACTS.mkdir(exist_ok=True)
+                for open_page in context.pages:
+                    open_page.screenshot(path=str(ARTIFACTS / "dashboard-failure.png"))
+                print("browser problems:", problems)
+                print("firmware output:", "\n".join(firmware.output()), sep="\n")
+                raise
+            finally:
+                context.close()
+    finally:
+        firmware.stop()
+
+    assert sum(1 for url, _ in captured if "/api/" in url) >= 10, "too few API answers to check"
+    bodies = [text for _, text in captured]
+    for path in (
+        "/",
+        "/api/devices",
+        "/api/messages?limit=1000",
+        "/api/devices/%s/messages" % dvnuuid,
+        "/api/devices/%s/downlinks" % dvnuuid,
+        "/api/devices/%s/messages" % other,
+        "/api/devices/%s" % other,
+    ):
+        bodies.append(_get(server.url + path)[2].decode("utf-8", "replace"))
+    for text in pages + bodies:
+        assert secret not in text and other_secret not in text
+    assert not foreign, foreign
+    assert not problems, problems
+    assert firmware.proc.returncode is not None
