@@ -191,3 +191,19 @@ def test_client_backoff_grows_and_gates_attempts():
         assert floor - 50 <= d <= 2 * floor, delays
     e = raises(mqtt.MQTTConnectionError, c.ensure_connected)
     assert "backing off" in str(e) and len(attempts) == 5
+
+
+def test_token_placement():
+    from kpnthings import auth
+
+    body = b'[{"n":"x","v":1}]'
+    token = auth.message_token(body, _cfg()["secret"])
+    t, _ = _transport(_acks_all, mqtt_token=True)
+    assert t._payload(body) == ("kpn/%s/up/%s" % (UUID, token), body)  # appended
+    t, _ = _transport(_acks_all, mqtt_token=True, mqtt_uplink_topic="t/{token}/{dvnuuid}")
+    assert t._payload(body) == ("t/%s/%s" % (token, UUID), body)  # placed
+    t, _ = _transport(_acks_all, mqtt_token=True, mqtt_token_in="wrapper")
+    wrapped = b'{"token":"' + token.encode() + b'","body":' + body + b"}"
+    assert t._payload(body) == ("kpn/%s/up" % UUID, wrapped)
+    t, _ = _transport(_acks_all)
+    assert t._payload(body) == ("kpn/%s/up" % UUID, body)  # no token unless asked
