@@ -173,3 +173,47 @@ def test_tls_insecure_warns_at_boot_and_unknown_keys_are_named(tmp_path, device)
     assert "WARNING: tls_insecure is true" in proc.stdout
     assert "[boot] config: ignoring unknown key 'intervall_s'" in proc.stdout
     assert "-> None retry" in proc.stdout
+
+
+def test_wifi_board_connects_first_and_sends_no_bt_without_ntp(tmp_path, device):
+    # A board like the ESP32 (Wi-Fi, clock not trusted until NTP) built from the unix board's
+    # simulated sensors and pins. The unix port has no ntptime, so the clock stays unset and
+    # every pack must go without bt.
+    boards = tmp_path / "extra"
+    boards.mkdir()
+    (boards / "wifiboard.py").write_text(
+        "from boards.unix import PINS, OUTPUT_PINS, ACTUATORS, read_sensors\n"
+        "HAS_WIFI = True\nCLOCK_TRUSTED = False\n"
+    )
+    path = write_config(
+        tmp_path,
+        device,
+        board="wifiboard",
+        wifi_ssid="home",
+        wifi_password="pw-secret-123",
+        cycles=2,
+    )
+    env = demo.firmware_env(path, extra_path=[boards])
+    proc = run_firmware(path, env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "[wifi] up, ip 192.168.1.50" in out
+    assert out.index("[wifi] up") < out.index("uplink 1:")
+    assert "[clock] not set" in out
+    assert "pw-secret-123" not in out + proc.stderr
+    bodies = [json.loads(m["body"]) for m in device["emu"].messages(device["dvnuuid"])]
+    assert len(bodies) == 2
+    assert all(rec.get("bn") == device["bn"] for rec in bodies[0][:1])
+    assert all("bt" not in rec and "t" not in rec for body in bodies for rec in body)
+
+
+def test_wifi_board_without_ssid_is_a_config_error(tmp_path, device):
+    boards = tmp_path / "extra"
+    boards.mkdir()
+    (boards / "wifiboard.py").write_text(
+        "from boards.unix import PINS, OUTPUT_PINS, ACTUATORS, read_sensors\nHAS_WIFI = True\n"
+    )
+    path = write_config(tmp_path, device, board="wifiboard")
+    proc = run_firmware(path, demo.firmware_env(path, extra_path=[boards]))
+    assert proc.returncode == 1
+    assert "wifi_ssid:" in proc.stdout
