@@ -25,33 +25,17 @@ _BIG = 10**20  # larger integers are refused both ways: bounded work, and no JSO
 
 # Encoding order of RFC 8428 labels and the kind of value each holds.
 _ORDER = ("bn", "bt", "bu", "bv", "bs", "bver", "n", "u", "v", "vs", "vb", "vd", "s", "t", "ut")
-_STR, _NUM, _INT, _BOOL, _DATA = 0, 1, 2, 3, 4
-_KIND = {
-    "bn": _STR,
-    "bt": _NUM,
-    "bu": _STR,
-    "bv": _NUM,
-    "bs": _NUM,
-    "bver": _INT,
-    "n": _STR,
-    "u": _STR,
-    "v": _NUM,
-    "vs": _STR,
-    "vb": _BOOL,
-    "vd": _DATA,
-    "s": _NUM,
-    "t": _NUM,
-    "ut": _NUM,
-}
-_VALUES = ("v", "vs", "vb", "vd")
-_MEAS = ("u", "s", "t", "ut")  # with n or a value, these make a record a measurement
+_STR, _NUM, _INT, _BOOL, _DATA = "snibd"
+_KIND = {}
 _RANK = {}
 _LAB = {}
 _LABC = {}
 for _i, _k in enumerate(_ORDER):
+    _KIND[_k] = "snsnnissnsbdnnn"[_i]
     _RANK[_k] = _i
     _LAB[_k] = '"' + _k + '":'
     _LABC[_k] = ',"' + _k + '":'
+_VALUES = ("v", "vs", "vb", "vd")
 _QC = {}  # str -> JSON literal, bounded cache (see _q)
 _NC = {}  # str -> holds only name characters, bounded cache (see _chars_ok)
 _NAMECH = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-:./_"
@@ -230,14 +214,40 @@ def _chars_ok(s):
     return ok
 
 
-def _name_ok(bn, n):
+def _name(i, k, bn, n):
     # ^[A-Za-z0-9][A-Za-z0-9\-:./_]*$ on bn + n, without building bn + n.
     c = bn[:1] or n[:1]
-    return c != "" and c in _ALNUM and _chars_ok(bn) and _chars_ok(n)
+    if c == "" or c not in _ALNUM or not _chars_ok(bn) or not _chars_ok(n):
+        raise _err(i, k, "name %r is not a valid SenML name" % (bn + n))
 
 
-def _bad_name(i, k, name):
-    return _err(i, k, "name %r is not a valid SenML name" % name)
+def _check(i, k, x):
+    # Validate the value of label k; returns its kind. Shared by encode and decode.
+    kind = _KIND.get(k)
+    t = type(x)
+    if kind == _NUM:
+        if t is float:
+            if x != x or x - x:
+                raise _err(i, k, "%r is not a finite number" % x)
+        elif t is not int:
+            raise _err(i, k, "must be a number")
+        elif not -_BIG < x < _BIG:
+            raise _err(i, k, "integer out of range")
+    elif kind == _STR:
+        if t is not str:
+            raise _err(i, k, "must be a string")
+    elif kind == _BOOL:
+        if t is not bool:
+            raise _err(i, k, "must be a boolean")
+    elif kind == _INT:
+        if t is not int or not 0 < x <= 10:
+            raise _err(i, k, "must be an integer from 1 to 10")
+    elif kind == _DATA:
+        if not isinstance(x, (bytes, bytearray, memoryview)):
+            raise _err(i, k, "must be bytes")
+    else:
+        raise _err(i, k, "unknown field")
+    return kind
 
 
 def encode(records):
@@ -255,70 +265,60 @@ def encode(records):
         if not isinstance(r, dict):
             raise SenMLError("record %d: must be a dict" % i)
         try:
-            keys = sorted(r, key=_RANK.get)
-        except TypeError:  # an unknown label ranks None; the loop below names it
+            keys = sorted(r, key=_RANK.get)  # type: ignore[arg-type]  # pyright: ignore
+        except TypeError:  # an unknown label ranks None; _check names it
             keys = list(r)
         out.append("{" if i == 0 else ",{")
         first = True
         nvals = 0
+        meas = False
         name = None
         for k in keys:
             x = r[k]
             if x is None:
                 continue
-            kind = _KIND.get(k)
-            t = type(x)
+            kind = _check(i, k, x)
             if kind == _NUM:
-                if t is int and -_BIG < x < _BIG:
+                if type(x) is int:
                     text = str(x)
-                elif t is float:
-                    text = format_float(_chk(i, k, x))
                 else:
-                    text = str(_chk(i, k, x))
+                    try:
+                        text = format_float(x)
+                    except SenMLError:  # finite, but not once rounded to float32
+                        raise _err(i, k, "not a finite float32") from None
             elif kind == _STR:
-                if t is not str:
-                    raise _err(i, k, "must be a string")
+                text = _q(x)
                 if k == "bn":
                     bn = x
                 elif k == "n":
                     name = x
-                text = _q(x)
             elif kind == _BOOL:
-                if t is not bool:
-                    raise _err(i, k, "must be a bool")
                 text = "true" if x else "false"
             elif kind == _DATA:
-                if not isinstance(x, (bytes, bytearray, memoryview)):
-                    raise _err(i, k, "must be bytes")
                 import binascii
 
                 b = binascii.b2a_base64(bytes(x))
                 text = '"' + b.replace(b"+", b"-").replace(b"/", b"_").rstrip(b"=\n").decode() + '"'
-            elif kind == _INT:
-                if t is not int or not 0 < x <= 10:
-                    raise _err(i, k, "must be an integer from 1 to 10")
+            else:
                 if ver is not None and x != ver:
                     raise _err(i, k, "differs from an earlier bver")
                 ver = x
                 text = str(x)
-            else:
-                raise _err(i, k, "unknown field")
-            if k in _VALUES:
-                nvals += 1
-                if nvals > 1:
-                    raise _err(i, k, "a record holds exactly one of v, vs, vb, vd")
+            if _RANK[k] > 5:  # n, u, a value, s, t, ut: a measurement, not base fields only
+                meas = True
+                if k in _VALUES:
+                    nvals += 1
+                    if nvals > 1:
+                        raise _err(i, k, _ONE)
             out.append(_LAB[k] if first else _LABC[k])
             out.append(text)
             first = False
         if first:
             raise SenMLError("record %d: is empty" % i)
-        if nvals or name is not None or _has(r, _MEAS):
+        if meas:
             if not nvals and r.get("s") is None:
-                raise _err(i, "v", "record has no value (v, vs, vb, vd) and no sum (s)")
-            if name is None:
-                name = ""
-            if not _name_ok(bn, name):
-                raise _bad_name(i, "n" if name else "bn", bn + name)
+                raise _err(i, "v", _NOVAL)
+            _name(i, "bn" if name is None else "n", bn, name or "")
         out.append("}")
     out.append("]")
     text = "".join(out)
@@ -330,18 +330,10 @@ def encode(records):
     if b"\xed" in data and _surrogate(data):
         for i, r in enumerate(records):
             for k in r:
-                x = r[k]
-                if isinstance(x, str) and _surrogate(x):
+                if type(r[k]) is str and _surrogate(r[k]):
                     raise _err(i, k, "string holds a lone surrogate, not valid UTF-8")
-        raise SenMLError("text is not valid UTF-8")
+        raise SenMLError("not valid UTF-8")
     return data
-
-
-def _has(r, labels):
-    for k in labels:
-        if r.get(k) is not None:
-            return True
-    return False
 
 
 def _surrogate(x):
@@ -366,37 +358,29 @@ class Pack:
     """
 
     def __init__(self, base_name=None, base_time=None, base_unit=None):
-        self.base_name = base_name
-        self.base_time = base_time
-        self.base_unit = base_unit
         self.records = []
+        if base_name is not None or base_time is not None or base_unit is not None:
+            self.records.append({"bn": base_name, "bt": base_time, "bu": base_unit})
 
     def add(self, name, value=None, unit=None, time=None, sum=None):
         r = {"n": name, "u": unit, "t": time, "s": sum}
         if value is not None:
-            if isinstance(value, bool):
-                k = "vb"
-            elif isinstance(value, (int, float)):
-                k = "v"
-            elif isinstance(value, str):
-                k = "vs"
-            elif isinstance(value, (bytes, bytearray)):
-                k = "vd"
+            t = type(value)
+            if t is bool:
+                r["vb"] = value
+            elif t is int or t is float:
+                r["v"] = value
+            elif t is str:
+                r["vs"] = value
+            elif t is bytes or t is bytearray:
+                r["vd"] = value
             else:
-                i = len(self.records) + (0 if self._base() is None else 1)
-                raise _err(i, "v", "value must be int, float, bool, str or bytes")
-            r[k] = value
+                raise _err(len(self.records), "v", "value must be int, float, bool, str or bytes")
         self.records.append(r)
         return self
 
-    def _base(self):
-        if self.base_name is None and self.base_time is None and self.base_unit is None:
-            return None
-        return {"bn": self.base_name, "bt": self.base_time, "bu": self.base_unit}
-
     def encode(self):
-        base = self._base()
-        return encode([base] + self.records if base else self.records)
+        return encode(self.records)
 
 
 def _scan(data):
@@ -446,28 +430,8 @@ def _scan(data):
 
 
 _DEEP = "nested deeper than a SenML pack"
-
-
-def _chk(i, k, x):
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        raise _err(i, k, "must be a number")
-    if isinstance(x, int):
-        if not -_BIG < x < _BIG:
-            raise _err(i, k, "integer out of range")
-    elif x != x or x - x:
-        raise _err(i, k, "%r is not a finite number" % x)
-    return x
-
-
-def _num(r, i, k):
-    return _chk(i, k, r[k])
-
-
-def _str(r, i, k):
-    x = r[k]
-    if not isinstance(x, str):
-        raise _err(i, k, "must be a string")
-    return x
+_ONE = "a record holds exactly one of v, vs, vb, vd"
+_NOVAL = "record has no value (v, vs, vb, vd) and no sum (s)"
 
 
 def _vd(i, s):
@@ -513,75 +477,70 @@ def decode(data, now=None):
     if not isinstance(pack, list) or not pack:
         raise SenMLError("pack must be a non-empty JSON array")
     bn = ""
-    bu = None
-    bt = bv = bs = None  # None, not 0: 0 + -0.0 would lose the sign
-    ver = None
+    bu = bt = bv = bs = ver = None  # None, not 0: 0 + -0.0 would lose the sign
     out = []
     for i, r in enumerate(pack):
-        if not isinstance(r, dict):
+        if type(r) is not dict:
             raise SenMLError("record %d: must be a JSON object" % i)
         nvals = 0
+        meas = False
         for k in r:
-            if k.endswith("_"):
-                raise _err(i, k, "labels ending in '_' must be understood, and this one is not")
-            if k in _VALUES:
-                nvals += 1
-        if "bver" in r:
-            x = r["bver"]
-            if isinstance(x, bool) or not isinstance(x, int) or x > 10:
-                raise _err(i, "bver", "unsupported SenML version %r" % (x,))
+            if k[-1:] == "_":  # RFC 8428 section 4.4: must-understand labels
+                raise _err(i, k, "label ending in '_' is not understood")
+            if k in _KIND:
+                if k == "vd":
+                    if type(r[k]) is not str:
+                        raise _err(i, k, "must be a string")
+                else:
+                    _check(i, k, r[k])
+                if _RANK[k] > 5:
+                    meas = True
+                    if k in _VALUES:
+                        nvals += 1
+        x = r.get("bver")
+        if x is not None:
             if ver is not None and x != ver:
                 raise _err(i, "bver", "differs from an earlier bver")
             ver = x
-        if "bn" in r:
-            bn = _str(r, i, "bn")
-        if "bu" in r:
-            bu = _str(r, i, "bu")
-        if "bt" in r:
-            bt = _num(r, i, "bt")
-        if "bv" in r:
-            bv = _num(r, i, "bv")
-        if "bs" in r:
-            bs = _num(r, i, "bs")
+        bn = r.get("bn", bn)
+        bu = r.get("bu", bu)
+        bt = r.get("bt", bt)
+        bv = r.get("bv", bv)
+        bs = r.get("bs", bs)
         if nvals > 1:
-            raise _err(i, "v", "a record holds exactly one of v, vs, vb, vd")
-        if not nvals and "s" not in r:
-            if "n" in r or "u" in r or "t" in r or "ut" in r:
-                raise _err(i, "v", "record has no value (v, vs, vb, vd) and no sum (s)")
+            raise _err(i, "v", _ONE)
+        if not meas:
             continue  # base fields only
-        n = _str(r, i, "n") if "n" in r else ""
-        if not _name_ok(bn, n):
-            raise _bad_name(i, "n" if "n" in r else "bn", bn + n)
-        rec = {"n": bn + n}
-        u = _str(r, i, "u") if "u" in r else bu
+        if not nvals and "s" not in r:
+            raise _err(i, "v", _NOVAL)
+        n = r.get("n")
+        _name(i, "bn" if n is None else "n", bn, n or "")
+        rec = {"n": bn + (n or "")}
+        u = r.get("u", bu)
         if u is not None:
             rec["u"] = u
-        if "v" in r:
-            x = _num(r, i, "v")
-            rec["v"] = x if bv is None else bv + x
-        elif "vs" in r:
-            rec["vs"] = _str(r, i, "vs")
-        elif "vb" in r:
-            x = r["vb"]
-            if x is not True and x is not False:
-                raise _err(i, "vb", "must be a boolean")
-            rec["vb"] = x
-        elif "vd" in r:
-            rec["vd"] = _vd(i, _str(r, i, "vd"))
+        for k in _VALUES:
+            if k in r:
+                x = r[k]
+                if k == "v" and bv is not None:
+                    x += bv
+                elif k == "vd":
+                    x = _vd(i, x)
+                rec[k] = x
         if "s" in r:
-            x = _num(r, i, "s")
+            x = r["s"]
             rec["s"] = x if bs is None else bs + x
-        if bt is not None or "t" in r:
-            t = _num(r, i, "t") if "t" in r else bt
-            if bt is not None and "t" in r:
-                t += bt
-            if now is not None and t < 268435456:  # 2**28: RFC 8428 section 4.5.3
-                t += now
+        t = r.get("t")
+        if bt is not None:
+            t = bt if t is None else bt + t
+        if t is None:
+            t = now
+        elif now is not None and t < 268435456:  # 2**28: RFC 8428 section 4.5.3
+            t += now
+        if t is not None:
             rec["t"] = t
-        elif now is not None:
-            rec["t"] = now
         if "ut" in r:
-            rec["ut"] = _num(r, i, "ut")
+            rec["ut"] = r["ut"]
         for k in ("v", "s", "t"):
             if k in rec and rec[k] - rec[k]:
                 raise _err(i, k, "sum with the base value is not finite")

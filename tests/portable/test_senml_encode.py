@@ -361,7 +361,7 @@ def test_field_types_are_checked():
         ({"n": "a", "bu": 1, "v": 1}, "bu", "must be a string"),
         ({"n": "a", "v": "1"}, "v", "must be a number"),
         ({"n": "a", "v": None, "vs": 1}, "vs", "must be a string"),
-        ({"n": "a", "vb": 1}, "vb", "must be a bool"),
+        ({"n": "a", "vb": 1}, "vb", "must be a boolean"),
         ({"n": "a", "vd": "aGk"}, "vd", "must be bytes"),
         ({"n": "a", "v": 1, "t": "now"}, "t", "must be a number"),
         ({"n": "a", "v": 1, "bt": [1]}, "bt", "must be a number"),
