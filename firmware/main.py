@@ -14,6 +14,7 @@ CONFIG_PATH = "config.json"
 # the loop keeps going (readings queue up) if the network is not there yet.
 WIFI_BOOT_WAIT_MS = 20000
 DEFAULT_OUTBOX_BYTES = 32768
+DEFAULT_DEAD_BYTES = 8192
 NTP_RETRY_MS = 600000
 
 
@@ -173,7 +174,11 @@ def make_outbox(cfg):
         base = _dirname(_config_path())
         where = (base + "/outbox") if base and base != "/" else "outbox"
     try:
-        return Outbox(where, max_bytes=cfg.get("outbox_max_bytes") or DEFAULT_OUTBOX_BYTES)
+        return Outbox(
+            where,
+            max_bytes=cfg.get("outbox_max_bytes") or DEFAULT_OUTBOX_BYTES,
+            dead_max_bytes=cfg.get("dead_max_bytes") or DEFAULT_DEAD_BYTES,
+        )
     except (OSError, ValueError) as e:
         # A broken or read-only filesystem must not keep the device from reporting at all.
         _log("[boot] outbox unavailable (%s): readings are sent without being stored" % (e,))

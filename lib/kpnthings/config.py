@@ -28,7 +28,11 @@ REQUIRED = ("dvnuuid", "secret", "board")
 # Keys this module knows. Other modules add theirs (sensors, mqtt_*, outbox_*, ...) to
 # EXTENSION_KEYS so unknown_keys() can point at typos without refusing their keys.
 CORE_KEYS = set(DEFAULTS) | set(REQUIRED)
-EXTENSION_KEYS = set(("sensors", "outbox_max_bytes", "dead_max_bytes", "max_body", "wdt_ms"))
+EXTENSION_KEYS = set(
+    ("sensors", "outbox_dir", "outbox_max_bytes", "dead_max_bytes", "max_body", "wdt_ms")
+)
+# Whole families of keys owned by one module (mqtt_config.py checks every mqtt_* key).
+EXTENSION_PREFIXES = ("mqtt_",)
 LOG_LEVELS = ("debug", "info", "warning", "error")
 # Every blocking step must end before the RP2040 watchdog (about 8.3 s) fires.
 MAX_TIMEOUT_S = 8
@@ -221,4 +225,12 @@ def validate(cfg, board=None):
 def unknown_keys(cfg):
     """Keys nobody claims, sorted: most likely typos worth a warning at boot."""
     known = CORE_KEYS | EXTENSION_KEYS
-    return sorted(k for k in cfg if k not in known and not str(k).startswith("_"))
+    out = []
+    for k in cfg:
+        name = str(k)
+        if k in known or name.startswith("_"):
+            continue
+        if any(name.startswith(p) for p in EXTENSION_PREFIXES):
+            continue
+        out.append(name)
+    return sorted(out)

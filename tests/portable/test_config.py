@@ -126,7 +126,7 @@ def test_non_object_config_refused():
 
 
 def test_unknown_keys_are_listed_not_refused():
-    cfg = with_(intervall_s=5, _comment="hi", sensors=None)
+    cfg = with_(intervall_s=5, _comment="hi", sensors=None, mqtt_host="h", outbox_dir="/q")
     assert validate(cfg)["intervall_s"] == 5
     assert unknown_keys(cfg) == ["intervall_s"]
 
