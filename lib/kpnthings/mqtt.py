@@ -75,7 +75,9 @@ class MQTTAuthError(MQTTConnectionError):
     `code` holds the CONNACK return code.
     """
 
-    code = None
+    def __init__(self, message, code=0):
+        super().__init__(message)
+        self.code = code
 
 
 # ---------------------------------------------------------------------------------------------
@@ -551,19 +553,21 @@ class MQTTClient:
                 self.clean_session,
             )
             self._send(self._mv[:n], deadline)
-            ptype, flags, body = self._read_packet(deadline, "CONNACK", False)
+            pkt = self._read_packet(deadline, "CONNACK", False)
+            if pkt is None:  # cannot happen without idle_ok; keeps the types honest
+                raise MQTTTimeout("timed out waiting for CONNACK")
+            ptype, flags, body = pkt
             if ptype != CONNACK:
                 raise MQTTProtocolError("expected CONNACK, got packet type 0x%02x" % ptype)
             _, code = parse_connack(flags, body)
             if code:
                 text = _CONNACK_TEXT[code] if code < len(_CONNACK_TEXT) else "refused"
                 if code in (4, 5):
-                    e = MQTTAuthError(
+                    raise MQTTAuthError(
                         "broker refused the credentials of %s (CONNACK %d: %s)"
-                        % (self.client_id, code, text)
+                        % (self.client_id, code, text),
+                        code,
                     )
-                    e.code = code
-                    raise e
                 raise MQTTConnectionError(
                     "broker refused the connection (CONNACK %d: %s)" % (code, text)
                 )
