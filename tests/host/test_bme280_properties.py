@@ -3,16 +3,21 @@
 the whole measuring range and many calibrations, not only the one worked example the portable
 tests pin. The double versions are written out here independently of the driver."""
 
-import sys
+import importlib.util
 from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
-import simbus
-
 from kpnthings.sensors import bme280
+
+# Loaded by path: putting tests/fakes on sys.path would let its machine.py and network.py
+# shadow the real (absent) modules for every other host test in the session.
+_spec = importlib.util.spec_from_file_location(
+    "simbus", Path(__file__).resolve().parents[1] / "fakes" / "simbus.py"
+)
+simbus = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(simbus)
 
 
 def _calibration(overrides):
