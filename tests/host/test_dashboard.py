@@ -38,6 +38,7 @@ CHROMIUM_ARGS = [
 ]
 WAIT_MS = 30000
 # A simulated door contact beside the board's own sensors, for a boolean reading.
+MARKUP = '<img src=x onerror="window.__injected=1"><b>bold</b>'
 SENSORS = [{"type": "digital", "pin": 14, "name": "door", "pull": "up"}]
 
 
@@ -283,9 +284,10 @@ def test_dashboard_shows_the_running_firmware_and_switches_its_led(server, tmp_p
                     '[{"bn":"%s","n":"note","vs":"%s"}]' % (auth.base_name(other), other_secret)
                 ).encode()
                 assert _uplink(server.url, body, auth.message_token(body, "x" * 40)) == 401
-                body = (
-                    '[{"bn":"%s","n":"temperature","v":20}]' % auth.base_name(stranger)
-                ).encode()
+                # The stranger's body carries markup: the page must show it as text.
+                pack = [{"bn": auth.base_name(stranger), "n": "x", "vs": MARKUP}]
+                body = json.dumps(pack, separators=(",", ":")).encode()
+                assert b"<img" in body
                 assert _uplink(server.url, body, auth.message_token(body, "y" * 40)) == 404
                 bad = page.wait_for_selector(
                     '.device[data-dvnuuid="%s"][data-outcome="unauthorized"]' % other,
@@ -297,6 +299,10 @@ def test_dashboard_shows_the_running_firmware_and_switches_its_led(server, tmp_p
                     '.device.unregistered[data-dvnuuid="%s"]' % stranger, timeout=WAIT_MS
                 )
                 assert "unknown device" in unknown.inner_text()
+                shown = page.inner_text('#log tr[data-outcome="unknown device"] td:nth-child(6)')
+                assert shown == body.decode()
+                assert page.query_selector_all("img") == []
+                assert page.evaluate("window.__injected") is None
 
                 # Queue led on through the form.
                 page.fill("#dl-name", "led")

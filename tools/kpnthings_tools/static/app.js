@@ -50,8 +50,12 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
-function fill(tbody, rows) {
-  tbody.replaceChildren(...rows);
+function fill(tableId, rows, emptyId) {
+  // A table with no rows gives way to its "nothing yet" line.
+  const table = $(tableId);
+  table.tBodies[0].replaceChildren(...rows);
+  table.hidden = rows.length === 0;
+  $(emptyId).hidden = rows.length > 0;
 }
 
 function pad(n, width) {
@@ -337,8 +341,7 @@ function renderValues() {
       );
     }
   }
-  fill($("values").tBodies[0], rows);
-  $("no-values").hidden = rows.length > 0;
+  fill("values", rows, "no-values");
 }
 
 function renderActuators() {
@@ -368,8 +371,7 @@ function renderActuators() {
       ),
     );
   }
-  fill($("actuators").tBodies[0], rows);
-  $("no-actuators").hidden = rows.length > 0;
+  fill("actuators", rows, "no-actuators");
   const names = new Set(["led", ...asked.keys()]);
   $("actuator-names").replaceChildren(...[...names].sort().map((n) => el("option", { value: n })));
 }
@@ -393,8 +395,7 @@ function renderQueue() {
           entry.delivered_at ? timeOf(entry.delivered_at) + " (answer to #" + entry.message_id + ")" : "—"),
       );
     });
-  fill($("queue").tBodies[0], rows);
-  $("no-queue").hidden = rows.length > 0;
+  fill("queue", rows, "no-queue");
 }
 
 function renderLog() {
@@ -419,8 +420,7 @@ function renderLog() {
       ),
     );
   }
-  fill($("log").tBodies[0], rows);
-  $("no-log").hidden = rows.length > 0;
+  fill("log", rows, "no-log");
 }
 
 function render() {
