@@ -7,8 +7,16 @@ from _support import data_path, raises
 
 try:
     import simbus
-except ImportError:  # CPython: the fakes are not on the path (MicroPython has them first)
-    sys.path.append(data_path("../fakes"))
+except ImportError:  # CPython: tests/fakes is not on the path (MicroPython has it first)
+    # Load just the stand-ins the drivers import, by path: the whole folder on sys.path would
+    # also expose its machine.py and network.py to every later test in the session.
+    import importlib.util
+
+    for _name in ("simbus", "_onewire", "onewire", "ds18x20", "dht"):
+        _spec = importlib.util.spec_from_file_location(_name, data_path("../fakes/%s.py" % _name))
+        _mod = importlib.util.module_from_spec(_spec)
+        sys.modules[_name] = _mod
+        _spec.loader.exec_module(_mod)
     import simbus
 
 from kpnthings import sensors
