@@ -13,7 +13,6 @@ import hashlib
 import json
 import sys
 import time
-
 from binascii import hexlify
 
 UUID = "5e3a0f7c-1b2d-4c6e-9f80-1234567890ab"

@@ -66,7 +66,7 @@ def _baseline_dir():
     spec = importlib.util.find_spec("senml")
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit("micropython-senml is not installed: run `make bench`")
-    return Path(list(spec.submodule_search_locations)[0])
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def build_trees(arch):
