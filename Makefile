@@ -43,8 +43,9 @@ format: $(STAMP)
 	$(BIN)/ruff format lib firmware boards tools tests
 	$(BIN)/ruff check --fix .
 
+# DEMO_CONFIG=examples/sensors.json merges extra keys (a sensors list, say) into the demo config.
 demo: $(STAMP)
-	$(BIN)/python -m kpnthings_tools.demo
+	$(BIN)/python -m kpnthings_tools.demo $(if $(DEMO_CONFIG),--config $(DEMO_CONFIG))
 
 bench: $(STAMP)
 	$(BIN)/python -m kpnthings_tools.bench
