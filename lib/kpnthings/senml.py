@@ -20,7 +20,8 @@ FLOAT32 = None
 _NATIVE32 = 1.0 + 2.0**-30 == 1.0
 # Powers of ten that are exact floats (10**22 is the largest exact double), built from ints so
 # that no libm pow() rounding can make runtimes differ.
-_P = [float(10**i) for i in range(23)]
+_P10 = [10**i for i in range(23)]
+_P = [float(i) for i in _P10]
 _BIG = 10**20  # larger integers are refused both ways: bounded work, and no JSON reader chokes
 
 # Encoding order of RFC 8428 labels and the kind of value each holds.
@@ -124,6 +125,16 @@ def format_float(x):
                 if host32:
                     y = _r32(y)
             if y == x:
+                # Common shapes in one %-format each (heap per message counts on a board).
+                sign = "-" if neg else ""
+                if not n:
+                    return "%s%d.0" % (sign, d)
+                if d % 10:
+                    if x >= 1:
+                        q = _P10[n]
+                        return "%s%d.%0*d" % (sign, d // q, n, d % q)
+                    if d * 1000 >= _P10[n]:  # x >= 1e-4: plain notation
+                        return "%s0.%0*d" % (sign, n, d)
                 s = str(d)
                 return _fmt(neg, s, len(s) - 1 - n)
         n += 1
@@ -196,9 +207,10 @@ def _q(s):
                     out.append(c)
             t = "".join(out)
         t = '"' + t + '"'
-        if len(_QC) >= 32:
-            _QC.clear()
-        _QC[s] = t
+        if len(s) <= 64:  # long values (a vs of kilobytes) are not kept alive by the cache
+            if len(_QC) >= 32:
+                _QC.clear()
+            _QC[s] = t
     return t
 
 
@@ -208,9 +220,10 @@ def _chars_ok(s):
     ok = _NC.get(s)
     if ok is None:
         ok = not s.strip(_NAMECH)
-        if len(_NC) >= 32:
-            _NC.clear()
-        _NC[s] = ok
+        if len(s) <= 64:
+            if len(_NC) >= 32:
+                _NC.clear()
+            _NC[s] = ok
     return ok
 
 
@@ -264,17 +277,16 @@ def encode(records):
     for i, r in enumerate(records):
         if not isinstance(r, dict):
             raise SenMLError("record %d: must be a dict" % i)
-        try:
-            keys = sorted(r, key=_RANK.get)  # type: ignore[arg-type]  # pyright: ignore
-        except TypeError:  # an unknown label ranks None; _check names it
-            keys = list(r)
+        for k in r:
+            if k not in _KIND:
+                raise _err(i, k, "unknown field")
         out.append("{" if i == 0 else ",{")
         first = True
         nvals = 0
         meas = False
         name = None
-        for k in keys:
-            x = r[k]
+        for k in _ORDER:  # fixed order; no sorted() list per record
+            x = r.get(k)
             if x is None:
                 continue
             kind = _check(i, k, x)
@@ -438,7 +450,7 @@ def _vd(i, s):
     body = s.rstrip("=")
     pad = len(s) - len(body)
     if body.strip(_B64URL) or len(body) % 4 == 1 or pad > 2 or (pad and len(s) % 4):
-        raise _err(i, "vd", "not base64url") from None
+        raise _err(i, "vd", "not base64url")
     import binascii
 
     body = body.replace("-", "+").replace("_", "/")

@@ -285,6 +285,13 @@ def test_string_caches_stay_bounded():
         encode([{"n": "n%d" % i, "u": "u%d" % i, "vs": "s%d" % i}])
     assert len(senml._QC) <= 32
     assert len(senml._NC) <= 32
+    # A long value is written but not kept alive by the cache.
+    long = "x" * 5000
+    assert encode([{"n": "a", "vs": long}]).count(b"x") == 5000
+    assert long not in senml._QC
+    long_name = "n" * 500
+    assert encode([{"n": long_name, "v": 1}])
+    assert long_name not in senml._NC
 
 
 # ---- KPN C library defects (STYLE.md): regression tests ----
