@@ -5,7 +5,7 @@ import hashlib
 
 from _http_fake import FakeNetwork, FakeTransport
 
-from _support import Skip, raises
+from _support import raises
 from kpnthings import client, http_client
 
 UUID = "5e3a0f7c-1b2d-4c6e-9f80-1234567890ab"
@@ -122,15 +122,7 @@ def test_204_and_blank_body_mean_no_downlink():
     assert (r.outcome, r.downlink, r.error) == (client.ACCEPTED, [], None)
 
 
-def _need_senml():
-    try:
-        from kpnthings import senml  # noqa: F401
-    except ImportError:
-        raise Skip("kpnthings.senml not written yet") from None
-
-
 def test_200_with_downlink():
-    _need_senml()
     down = ('[{"bn":"urn:dev:DVNUUID:%s:","n":"led","vb":true}]' % UUID).encode()
     r, _ = _send(_answer(200, down))
     assert r.status == 200
@@ -140,7 +132,6 @@ def test_200_with_downlink():
 
 
 def test_malformed_downlink_is_reported_not_raised():
-    _need_senml()
     for bad in (b"<html>captive</html>", b"[{", b'[{"n":"x","v":1,"vs":"y"}]', b"\xff\xfe"):
         r, _ = _send(_answer(200, bad))
         assert r.outcome == client.ACCEPTED
@@ -251,7 +242,6 @@ def test_garbage_reply_is_retry():
 
 
 def test_chunked_reply_is_decoded():
-    _need_senml()
     down = ('[{"bn":"urn:dev:DVNUUID:%s:","n":"led","vb":false}]' % UUID).encode()
     framed = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
     framed += ("%x;ext=1\r\n" % 10).encode() + down[:10] + b"\r\n"
