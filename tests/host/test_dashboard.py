@@ -15,6 +15,7 @@ import os
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -180,7 +181,9 @@ class Firmware:
         self._thread.start()
 
     def _pump(self):
-        for line in iter(self.proc.stdout.readline, ""):
+        stdout = self.proc.stdout
+        assert stdout is not None
+        for line in iter(stdout.readline, ""):
             with self._lock:
                 self.lines.append(line.rstrip("\n"))
 
@@ -214,6 +217,13 @@ def _launch(playwright, profile):
         args=CHROMIUM_ARGS,
         viewport={"width": 1400, "height": 1000},
     )
+
+
+def _shown(page, selector):
+    """The element once the page shows it (30 s at most)."""
+    handle = page.wait_for_selector(selector, timeout=WAIT_MS)
+    assert handle is not None, selector
+    return handle
 
 
 def _count(page, name):
@@ -275,7 +285,7 @@ def test_dashboard_shows_the_running_firmware_and_switches_its_led(server, tmp_p
                 latest = page.inner_text(".chart-card:has(.chart[data-name=temperature]) .latest")
                 assert latest.endswith("°C") and float(latest.split()[0]) > 0
                 # A boolean reading is shown as its latest value.
-                door = page.wait_for_selector('#values tr[data-name="door"]', timeout=WAIT_MS)
+                door = _shown(page, '#values tr[data-name="door"]')
                 assert door.get_attribute("data-value") in ("true", "false")
 
                 # A wrong token and an unknown device are visible at a glance. The bad-token
@@ -289,16 +299,20 @@ def test_dashboard_shows_the_running_firmware_and_switches_its_led(server, tmp_p
                 body = json.dumps(pack, separators=(",", ":")).encode()
                 assert b"<img" in body
                 assert _uplink(server.url, body, auth.message_token(body, "y" * 40)) == 404
-                bad = page.wait_for_selector(
-                    '.device[data-dvnuuid="%s"][data-outcome="unauthorized"]' % other,
-                    timeout=WAIT_MS,
+                bad = _shown(
+                    page, '.device[data-dvnuuid="%s"][data-outcome="unauthorized"]' % other
                 )
                 assert "bad token" in bad.inner_text()
                 assert "✗ mismatch" in bad.inner_text()
-                unknown = page.wait_for_selector(
-                    '.device.unregistered[data-dvnuuid="%s"]' % stranger, timeout=WAIT_MS
-                )
+                unknown = _shown(page, '.device.unregistered[data-dvnuuid="%s"]' % stranger)
                 assert "unknown device" in unknown.inner_text()
+                # A body too broken to name a device still shows up, as malformed.
+                assert _uplink(server.url, b"readings?", "0" * 64) == 400
+                broken = _shown(
+                    page, '.device.unregistered[data-dvnuuid=""][data-outcome="malformed"]'
+                )
+                assert "400 malformed" in broken.inner_text()
+                assert "not JSON" in broken.inner_text()
                 shown = page.inner_text('#log tr[data-outcome="unknown device"] td:nth-child(6)')
                 assert shown == body.decode()
                 assert page.query_selector_all("img") == []
@@ -306,6 +320,15 @@ def test_dashboard_shows_the_running_firmware_and_switches_its_led(server, tmp_p
 
                 # Queue led on through the form.
                 page.fill("#dl-name", "led")
+                for typed, sent in (
+                    ("42", '{"n":"led","v":42}'),
+                    ("-0.5e1", '{"n":"led","v":-5}'),
+                    ("on", '{"n":"led","vs":"on"}'),
+                    ('"true"', '{"n":"led","vs":"true"}'),
+                    ("FALSE", '{"n":"led","vb":false}'),
+                ):
+                    page.fill("#dl-value", typed)
+                    assert page.inner_text("#dl-preview") == "[%s]" % sent, typed
                 page.fill("#dl-value", "true")
                 assert page.inner_text("#dl-preview") == '[{"n":"led","vb":true}]'
                 page.click("#dl-submit")
@@ -322,11 +345,9 @@ def test_dashboard_shows_the_running_firmware_and_switches_its_led(server, tmp_p
 
                 # The simulated board applies it, the page sees it delivered and echoed.
                 assert firmware.wait_for_line("[pin] LED -> 1"), firmware.output()
-                row = page.wait_for_selector('#queue tr[data-id="1"][data-state="delivered"]')
+                row = _shown(page, '#queue tr[data-id="1"][data-state="delivered"]')
                 assert "led = true" in row.inner_text()
-                echo = page.wait_for_selector(
-                    '#actuators tr[data-name="led"][data-echoed="true"]', timeout=WAIT_MS
-                )
+                echo = _shown(page, '#actuators tr[data-name="led"][data-echoed="true"]')
                 assert "✓ true" in echo.inner_text()
                 # The chart does not mistake the actuator's echo for a measurement.
                 assert page.query_selector('.chart[data-name="led"]') is None

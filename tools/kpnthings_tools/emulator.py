@@ -763,6 +763,10 @@ class _Handler(BaseHTTPRequestHandler):
         if page is not None:
             self._static(page)
             return
+        if split.path == "/":
+            # An install without the package data: say so rather than a bare 404.
+            self._respond(404, "the dashboard files (kpnthings_tools/static) are not installed\n")
+            return
         parts = self._api_parts(split.path)
         query = parse_qs(split.query)
         try:
@@ -816,7 +820,7 @@ class _Handler(BaseHTTPRequestHandler):
         if origin is None:
             return True
         host = self.headers.get("Host") or ""
-        scheme = "https" if self.server.ssl_context is not None else "http"
+        scheme = "https" if getattr(self.server, "ssl_context", None) is not None else "http"
         return origin == "%s://%s" % (scheme, host)
 
     def _discard_body(self):

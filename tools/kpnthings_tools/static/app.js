@@ -149,10 +149,10 @@ function absorb(message) {
     const name = shortName(rec.n, message.dvnuuid);
     const t = typeof rec.t === "number" ? rec.t : fallback;
     let value;
+    let key = name;
     if (typeof rec.v === "number") value = rec.v;
-    else if (typeof rec.s === "number") value = rec.s;
+    else if (typeof rec.s === "number") [value, key] = [rec.s, name + " (sum)"];
     if (value !== undefined) {
-      const key = typeof rec.v === "number" ? name : name + " (sum)";
       let series = data.series.get(key);
       if (!series) {
         series = { xs: [], ys: [], unit: rec.u || "" };
@@ -166,9 +166,9 @@ function absorb(message) {
     else if (typeof rec.vs === "string") [latest, kind] = [rec.vs, "string"];
     else if (typeof rec.vd === "string") [latest, kind] = [rec.vd, "bytes"];
     if (latest === undefined) continue;
-    const prev = data.latest.get(name);
+    const prev = data.latest.get(key);
     if (!prev || prev.t <= t) {
-      data.latest.set(name, { value: latest, kind, unit: rec.u || "", t, messageId: message.id });
+      data.latest.set(key, { value: latest, kind, unit: rec.u || "", t, messageId: message.id });
     }
   }
 }
