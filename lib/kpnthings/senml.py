@@ -133,7 +133,7 @@ def format_float(x):
                     if x >= 1:
                         q = _P10[n]
                         return "%s%d.%0*d" % (sign, d // q, n, d % q)
-                    if d * 1000 >= _P10[n]:  # x >= 1e-4: plain notation
+                    if d * 10000 >= _P10[n]:  # x >= 1e-4: plain notation
                         return "%s0.%0*d" % (sign, n, d)
                 s = str(d)
                 return _fmt(neg, s, len(s) - 1 - n)
