@@ -3,6 +3,7 @@
 # GP23-25 and GP29 belong to the wireless chip on the Pico W; "LED" is the CYW43's LED pin.
 PINS = set(range(0, 23)) | {26, 27, 28, "LED"}
 OUTPUT_PINS = PINS
+ADC_PINS = {26, 27, 28}
 
 ACTUATORS = {"led": {"type": "digital", "pin": "LED", "active_low": False}}
 

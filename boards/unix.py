@@ -2,6 +2,7 @@
 
 PINS = set(range(0, 40)) | {"LED"}
 OUTPUT_PINS = PINS
+ADC_PINS = set(range(32, 40))
 
 ACTUATORS = {
     "led": {"type": "digital", "pin": "LED", "active_low": False},
@@ -30,3 +31,13 @@ def read_sensors():
         ("humidity", round(h, 1), "%RH"),
         ("batteryVoltage", round(b, 2), "V"),
     ]
+
+
+def sensor_machine(entries):
+    """The sensors config.json lists, simulated behind their pins (tests/fakes/simbus.py), so
+    the real drivers run on the host down to the bus and pin level."""
+    import simbus  # on MICROPYPATH with the other fakes
+
+    from kpnthings import compat
+
+    return simbus.world_for(entries, compat).machine()

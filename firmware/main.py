@@ -253,9 +253,13 @@ def main():
         _log("config error (%s): %s" % (path, e))
         sys.exit(1)
 
+    if cfg["transport"] == "mqtt":
+        where = "mqtt %s:%s" % (cfg["mqtt_host"], cfg["mqtt_port"])
+    else:
+        where = cfg["url"]
     _log(
         "[boot] kpnthings %s, board %s, device %s, %s"
-        % (__version__, cfg["board"], cfg["dvnuuid"], cfg["url"])
+        % (__version__, cfg["board"], cfg["dvnuuid"], where)
     )
     _warn_transport(cfg)
     feed = watchdog.feed if watchdog.enabled else None

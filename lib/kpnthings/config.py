@@ -36,7 +36,7 @@ EXTENSION_PREFIXES = ("mqtt_",)
 LOG_LEVELS = ("debug", "info", "warning", "error")
 # Every blocking step must end before the RP2040 watchdog (about 8.3 s) fires.
 MAX_TIMEOUT_S = 8
-_SECRET_KEYS = ("secret", "wifi_password")
+_SECRET_KEYS = ("secret", "wifi_password", "mqtt_password")
 
 
 class ConfigError(ValueError):
