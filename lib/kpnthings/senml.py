@@ -497,6 +497,8 @@ def decode(data, now=None):
         nvals = 0
         meas = False
         for k in r:
+            if type(k) is not str:  # MicroPython's json.loads lets {true:1} through
+                raise SenMLError("input is not JSON")
             if k[-1:] == "_":  # RFC 8428 section 4.4: must-understand labels
                 raise _err(i, k, "label ending in '_' is not understood")
             if k in _KIND:

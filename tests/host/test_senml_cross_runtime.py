@@ -58,3 +58,25 @@ def test_the_cases_cover_what_they_claim():
     # Forced float32 text differs from float64 text for a typical value.
     f = [line.split(" ") for line in lines if line[0] == "f" and line[1].isdigit()]
     assert any(a != b and b != "ERR" for _, a, b in f)
+
+
+def test_decode_fuzz_on_cpython_raises_only_senml_error():
+    assert list(senml_cases.fuzz(20000)) == []
+
+
+@pytest.mark.parametrize("runtime", ["micropython-src", "mpy-xtensawin", "mpy-armv6m"])
+def test_decode_fuzz_on_micropython_raises_only_senml_error(runtime, mp_env, request):
+    # MicroPython's json.loads is laxer than CPython's ({true:1} parses), so the same mutated
+    # packs are thrown at it too.
+    if runtime != "micropython-src":
+        request.getfixturevalue("mpy_built")
+    proc = subprocess.run(
+        [MICROPYTHON, "-c", "import senml_cases; senml_cases.fuzz_main()"],
+        cwd=ROOT,
+        env=mp_env(runtime, extra_path=["tests/host"]),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr + proc.stdout[-2000:]
+    assert proc.stdout.splitlines()[-1] == "fuzz-other 0", proc.stdout[-2000:]

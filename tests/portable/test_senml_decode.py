@@ -176,6 +176,12 @@ def test_not_json_not_array_or_empty():
         assert _msg(e) in ("input is not JSON", "pack must be a non-empty JSON array"), _msg(e)
 
 
+def test_lax_json_of_micropython_is_still_refused():
+    # MicroPython's json.loads parses these; CPython's does not. Both must end in SenMLError.
+    for text in ('[{true:1,"n":"a","v":1}]', '[{1:1,"n":"a","v":1}]', '[{"n":"a","v":1,null:2}]'):
+        _rejects(text)
+
+
 def test_records_must_be_objects():
     _rejects('[{"n":"a","v":1},1]', "record 1: must be a JSON object")
     _rejects('[{"n":"a","v":1},"x"]', "record 1: must be a JSON object")
