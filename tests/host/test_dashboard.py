@@ -137,23 +137,28 @@ def test_only_the_static_files_can_be_fetched(server):
 def test_downlinks_from_another_site_are_refused(server):
     dvnuuid = server.devices[0][0]
     body = json.dumps([{"n": "led", "vb": True}])
-    for origin, expected in (
-        ("http://evil.example", 403),
-        ("null", 403),
-        (server.url, 201),  # the dashboard itself
-        (None, 201),  # tools and scripts send no Origin
+    localhost = "localhost:%d" % server.port
+    for origin, host, expected in (
+        ("http://evil.example", None, 403),
+        ("null", None, 403),
+        ("http://evil.example:%d" % server.port, "evil.example:%d" % server.port, 403),  # rebinding
+        (server.url, None, 201),  # the dashboard itself
+        ("http://" + localhost, localhost, 201),  # the same, opened as localhost
+        (None, None, 201),  # tools and scripts send no Origin
     ):
         conn = http.client.HTTPConnection(server.host, server.port, timeout=5)
         headers = {"Content-Type": "application/json"}
         if origin is not None:
             headers["Origin"] = origin
+        if host is not None:
+            headers["Host"] = host
         conn.request("POST", "/api/devices/%s/downlinks" % dvnuuid, body, headers)
         resp = conn.getresponse()
         resp.read()
         conn.close()
         assert resp.status == expected, (origin, resp.status)
     queue = server.emulator.downlinks(dvnuuid)
-    assert len(queue) == 2
+    assert len(queue) == 3
 
 
 # -- the page in Chromium, with the firmware running -------------------------------------------

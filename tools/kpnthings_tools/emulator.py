@@ -48,6 +48,7 @@ a value can make the emulator show it.
 
 import base64
 import hmac
+import ipaddress
 import json
 import re
 import socket
@@ -741,7 +742,10 @@ class _Handler(BaseHTTPRequestHandler):
         parts = self._api_parts(path)
         if parts is not None and len(parts) == 3 and parts[2] == "downlinks":
             if not self._same_origin():
-                reason = "downlinks may be queued from the emulator's own page only"
+                reason = (
+                    "downlinks may be queued from the emulator's own page only, opened at"
+                    " its IP address or localhost"
+                )
                 self._discard_body()
                 self._respond(403, reason + "\n", close=True, note="cross-origin refused")
                 return
@@ -814,14 +818,25 @@ class _Handler(BaseHTTPRequestHandler):
 
         Browsers put ``Origin`` on every POST; a page elsewhere on the web could otherwise
         queue downlinks to a bench device through the visitor's browser. Tools and devices
-        send no ``Origin`` and are not affected.
+        send no ``Origin`` and are not affected. The page must also be addressed by an IP
+        address or ``localhost``: a site that re-points its own name at 127.0.0.1 (DNS
+        rebinding) would otherwise count as the same origin.
         """
         origin = self.headers.get("Origin")
         if origin is None:
             return True
         host = self.headers.get("Host") or ""
         scheme = "https" if getattr(self.server, "ssl_context", None) is not None else "http"
-        return origin == "%s://%s" % (scheme, host)
+        if origin != "%s://%s" % (scheme, host):
+            return False
+        name = urlsplit(origin).hostname or ""
+        if name == "localhost":
+            return True
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return False
+        return True
 
     def _discard_body(self):
         # A body we did not read would be parsed as the next request: read it away (so the
