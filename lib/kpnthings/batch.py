@@ -89,19 +89,28 @@ def build_pack(base_name, records, max_body, extra=()):
         n = k
     if n:
         # Adding a reading never shrinks the pack (bt can only move earlier, bu can only go), so
-        # the size grows with the count: try all first (the usual case), then bisect.
-        body = _encode(base_name, records[:n], extra)
-        if len(body) <= max_body:
-            return body, n
-        lo, hi, best = 1, n - 1, None
-        while lo <= hi:
-            mid = (lo + hi) // 2
-            body = _encode(base_name, records[:mid], extra)
-            if len(body) <= max_body:
-                best, lo = (body, mid), mid + 1
-            else:
-                hi = mid - 1
+        # the size grows with the count. Double the count until it no longer fits, then bisect:
+        # no encode is much larger than max_body, which keeps a small heap unfragmented.
+        best = None
+        k = 1
+        while True:
+            body = _encode(base_name, records[:k], extra)
+            if len(body) > max_body:
+                break
+            best = (body, k)
+            if k == n:
+                return best
+            k = min(n, 2 * k)
+        body = None
         if best is not None:
+            lo, hi = best[1] + 1, k - 1
+            while lo <= hi:
+                mid = (lo + hi) // 2
+                body = _encode(base_name, records[:mid], extra)
+                if len(body) <= max_body:
+                    best, lo = (body, mid), mid + 1
+                else:
+                    hi = mid - 1
             return best
     if extra:
         body = _encode(base_name, (), extra)

