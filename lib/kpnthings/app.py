@@ -1,0 +1,103 @@
+"""The firmware itself: firmware/main.py only calls main() here, so it ships as .mpy.
+
+Compiling a long main.py on the board costs tens of KB of heap at every boot; this module is
+loaded as bytecode instead. Everything that is needed only once (config checks, building the
+transport, the board and the outbox) lives in kpnthings.wiring and is unloaded before the loop
+starts; what stays here is what the loop keeps calling.
+"""
+
+import gc
+import sys
+
+# ticks between NTP attempts while the clock is not set
+NTP_RETRY_MS = 600000
+
+
+def log(line):
+    print(line)
+
+
+class Readings:
+    """Board readings plus configured sensors; a configured sensor's name wins over the
+    board's own reading of the same name (the unix board simulates temperature too)."""
+
+    def __init__(self, board, sensors_mod, drivers):
+        self.board = board
+        self.CLOCK_TRUSTED = getattr(board, "CLOCK_TRUSTED", False)
+        self._sensors = sensors_mod
+        self._drivers = drivers
+
+    def read_sensors(self):
+        readings, errors = self._sensors.read_all(self._drivers)
+        if errors:
+            for driver in self._drivers:
+                if getattr(driver, "last_error", None):
+                    log("[kpn] sensor failed: %s" % driver.last_error)
+        taken = set(r[0] for r in readings)
+        try:
+            own = [r for r in self.board.read_sensors() if r[0] not in taken]
+        except Exception as e:  # the board's sensor must not hide the others
+            log("[kpn] board sensors failed: %s" % (e,))
+            own = []
+            errors += 1
+        out = own + readings
+        if errors:
+            out.append(("sensorErrors", errors, None))
+        return out
+
+
+def clock_checker(clock, link, feed, retry_ms=NTP_RETRY_MS):
+    """A callable saying whether readings may carry a time; until NTP has answered once it
+    retries (at most every retry_ms, and only while the link is up), so a board that booted
+    without a network still gets its clock set later."""
+    from kpnthings.compat import ticks_diff, ticks_ms
+
+    last = []  # ticks of the last NTP attempt, once there was one
+
+    def trusted():
+        if clock.trusted or link is None or link.state != "up":
+            return clock.trusted
+        now = ticks_ms()
+        if last and ticks_diff(now, last[0]) < retry_ms:
+            return False
+        last[:] = [now]
+        if feed is not None:
+            feed()  # NTP waits up to its own timeout, well below the watchdog's
+        if clock.sync():
+            log("[clock] set by NTP")
+        else:
+            log("[clock] not set (%s): readings go without a time" % clock.last_error)
+        return clock.trusted
+
+    return trusted
+
+
+def unload(*names):
+    """Drop boot-only modules so their bytecode is garbage (several KB each)."""
+    import kpnthings
+
+    for name in names:
+        sys.modules.pop("kpnthings." + name, None)
+        if name in kpnthings.__dict__:  # importing a submodule also binds it in its package
+            delattr(kpnthings, name)
+    gc.collect()
+
+
+def main():
+    """Boot from config.json (see kpnthings.wiring), then run the device loop."""
+    from kpnthings import wiring
+
+    try:
+        device, transport = wiring.boot(log)
+    except wiring.BootFailed:
+        sys.exit(1)
+    finally:
+        unload("wiring", "config")
+    cfg = device.config
+    try:
+        device.run(cycles=cfg["cycles"], interval_s=cfg["interval_s"])
+    finally:
+        close = getattr(transport, "close", None)
+        if close is not None:
+            close()
+    log("[boot] done after %d cycles" % device.cycles_done)

@@ -1,0 +1,242 @@
+"""Boot-time wiring: config.json -> board, transport, actuators, outbox, Wi-Fi, clock, Device.
+
+Used once per boot by kpnthings.app, which unloads this module (and kpnthings.config) before
+the loop starts, so none of it holds heap while the device runs. The same code runs on an
+ESP32, a Pico W and the MicroPython unix port with "board": "unix" (fake machine/network from
+tests/fakes, Wi-Fi skipped, config path taken from the KPN_CONFIG environment variable). A bad
+config stops the boot with one line naming the field (never the secret).
+"""
+
+CONFIG_PATH = "config.json"
+# Total time to wait for a trusted Wi-Fi link at boot; each step inside is far shorter, and
+# the loop keeps going (readings queue up) if the network is not there yet.
+WIFI_BOOT_WAIT_MS = 20000
+DEFAULT_OUTBOX_BYTES = 32768
+DEFAULT_DEAD_BYTES = 8192
+
+
+class BootFailed(Exception):
+    """The config is unusable; the reason has been logged already."""
+
+
+def _config_path():
+    import os
+
+    getenv = getattr(os, "getenv", None)  # the unix port and CPython have it, boards do not
+    path = getenv("KPN_CONFIG") if getenv is not None else None
+    return path or CONFIG_PATH
+
+
+def _dirname(path):
+    i = path.rfind("/")
+    return path[:i] if i > 0 else ("/" if i == 0 else "")
+
+
+def load_board(name):
+    """The board module: boards.<name> (a package, so boards.esp32 never hides the built-in
+    esp32 module), or a flat <name> module as the host test paths provide."""
+    from kpnthings.config import ConfigError
+
+    mod = None
+    try:
+        mod = getattr(__import__("boards." + name), name, None)
+    except ImportError:
+        pass
+    if mod is None:
+        try:
+            mod = __import__(name)
+        except ImportError:
+            mod = None
+    # A built-in module of the same name (esp32, rp2) is not a board definition.
+    if mod is None or not hasattr(mod, "read_sensors"):
+        raise ConfigError("board: no board definition %r on this device" % name)
+    return mod
+
+
+def configure(path, log):
+    """(config, board) from the file at `path`; ConfigError names the field."""
+    from kpnthings import config
+
+    raw = config.load_config(path)
+    name = raw.get("board")
+    if not isinstance(name, str) or not name:
+        config.validate(raw)  # raises, naming the first bad field (board at the latest)
+    # The board decides what else is required (Wi-Fi) and which pins exist, so it comes first.
+    board = load_board(name)
+    cfg = config.validate(raw, board)
+    for key in config.unknown_keys(raw):
+        log("[boot] config: ignoring unknown key %r" % key)
+    return cfg, board
+
+
+def _read_ca(cfg):
+    from kpnthings.config import ConfigError
+
+    path = cfg["ca_file"]
+    if path is None:
+        return None
+    base = _dirname(_config_path())
+    if base and not path.startswith("/"):
+        path = base.rstrip("/") + "/" + path  # relative to config.json, as a user expects
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        raise ConfigError("ca_file: cannot read %s" % path) from None
+
+
+def make_transport(cfg):
+    """The uplink: HTTPS (or HTTP) Client, or MQTT when config says transport "mqtt"."""
+    from kpnthings.config import ConfigError
+
+    cadata = _read_ca(cfg)
+    try:
+        if cfg["transport"] == "mqtt":
+            from kpnthings import mqtt_transport
+
+            return mqtt_transport.MQTTTransport(cfg, cadata=cadata)
+        from kpnthings.client import Client
+
+        return Client(
+            cfg["dvnuuid"],
+            cfg["secret"],
+            cfg["url"],
+            timeout=cfg["timeout_s"],
+            cadata=cadata,
+            insecure=cfg["tls_insecure"],
+        )
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _warn_transport(cfg, log):
+    if cfg["tls_insecure"]:
+        log(
+            "WARNING: tls_insecure is true: the server certificate is NOT verified, so anyone on"
+            " the network path can read and forge this device's traffic. Set ca_file instead."
+        )
+    url = cfg["url"]
+    if cfg["transport"] == "http" and url.startswith("http://"):
+        host = url[7:].split("/", 1)[0].split(":", 1)[0]
+        if host not in ("127.0.0.1", "localhost"):
+            log("WARNING: url is plain http://: readings and downlinks travel unencrypted.")
+
+
+def make_reader(cfg, board):
+    """The readings source: the board's own sensors plus the ones config.json lists."""
+    if not cfg.get("sensors"):
+        return board
+    from kpnthings import sensors
+    from kpnthings.app import Readings
+
+    return Readings(board, sensors, sensors.build(cfg["sensors"], board))
+
+
+def make_outbox(cfg, log):
+    """The persistent outbox, beside config.json, or None if this firmware has none."""
+    try:
+        from kpnthings.outbox import Outbox
+    except ImportError:
+        return None
+    where = cfg.get("outbox_dir")
+    if not where:
+        base = _dirname(_config_path())
+        where = (base + "/outbox") if base and base != "/" else "outbox"
+    try:
+        return Outbox(
+            where,
+            max_bytes=cfg.get("outbox_max_bytes") or DEFAULT_OUTBOX_BYTES,
+            dead_max_bytes=cfg.get("dead_max_bytes") or DEFAULT_DEAD_BYTES,
+        )
+    except (OSError, ValueError) as e:
+        # A broken or read-only filesystem must not keep the device from reporting at all.
+        log("[boot] outbox unavailable (%s): readings are sent without being stored" % (e,))
+        return None
+
+
+def connect_wifi(cfg, feed, log):
+    """Bring Wi-Fi up, waiting at most WIFI_BOOT_WAIT_MS; returns the supervisor (or None)."""
+    from kpnthings import wifi
+
+    link = wifi.WiFi(cfg["wifi_ssid"], cfg["wifi_password"])
+    log("[wifi] connecting to %r" % cfg["wifi_ssid"])
+    if link.wait(WIFI_BOOT_WAIT_MS, feed):
+        log("[wifi] up, ip %s" % link.ip())
+    else:
+        log(
+            "[wifi] no link after %d s; readings queue until it comes" % (WIFI_BOOT_WAIT_MS // 1000)
+        )
+    return link
+
+
+def _build(path, log):
+    from kpnthings.config import ConfigError
+    from kpnthings.downlink import Actuators
+
+    cfg, board = configure(path, log)
+    spec = cfg["actuators"] if cfg["actuators"] is not None else board.ACTUATORS
+    pins = getattr(board, "OUTPUT_PINS", getattr(board, "PINS", None))
+    try:
+        actuators = Actuators(spec, valid_pins=pins)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    transport = make_transport(cfg)
+    reader = make_reader(cfg, board)
+    from kpnthings.watchdog import Watchdog
+
+    try:
+        watchdog = Watchdog(cfg.get("wdt_ms"))
+    except ValueError as e:
+        raise ConfigError("wdt_ms: %s" % e) from None
+    return cfg, board, actuators, transport, reader, watchdog
+
+
+def boot(log):
+    """Everything the loop needs, as (Device, transport); BootFailed after logging a bad config."""
+    from kpnthings import __version__
+    from kpnthings.app import clock_checker
+    from kpnthings.config import ConfigError
+
+    path = _config_path()
+    try:
+        cfg, board, actuators, transport, reader, watchdog = _build(path, log)
+    except ConfigError as e:
+        log("config error (%s): %s" % (path, e))
+        raise BootFailed() from None
+
+    if cfg["transport"] == "mqtt":
+        where = "mqtt %s:%s" % (cfg["mqtt_host"], cfg["mqtt_port"])
+    else:
+        where = cfg["url"]
+    log(
+        "[boot] kpnthings %s, board %s, device %s, %s"
+        % (__version__, cfg["board"], cfg["dvnuuid"], where)
+    )
+    _warn_transport(cfg, log)
+    feed = watchdog.feed if watchdog.enabled else None
+
+    link = None
+    from kpnthings.clock import Clock
+
+    # The board knows best (a simulated Wi-Fi board on the host says False); else Clock decides.
+    clock = Clock(trusted=getattr(board, "CLOCK_TRUSTED", None))
+    if getattr(board, "HAS_WIFI", False):
+        link = connect_wifi(cfg, feed, log)
+    clock_trusted = clock_checker(clock, link, feed)
+    clock_trusted()
+
+    from kpnthings.device import Device
+
+    device = Device(
+        cfg,
+        reader,
+        transport,
+        actuators,
+        outbox=make_outbox(cfg, log),
+        now=clock.unix_time,
+        log=log,
+        clock_trusted=clock_trusted,
+        feed=feed,
+        link_ready=link.poll if link is not None else None,
+    )
+    return device, transport
