@@ -3,6 +3,7 @@ real mpremote deploy into the MicroPython unix port standing in for a board (soc
 PROTOCOL.md), after which the firmware starts from the folder the files landed in.
 """
 
+import io
 import json
 import os
 import shlex
@@ -503,3 +504,61 @@ def test_firmware_starts_from_the_deployed_files(tmp_path, board_standin):
         assert [m["outcome"] for m in messages] == ["accepted", "accepted"]
     finally:
         server.shutdown()
+
+
+def _fake_tool(tmp_path, body):
+    """A stand-in for mpremote/ampy that logs its argv, one JSON line per call."""
+    script = tmp_path / "fake_tool.py"
+    script.write_text(
+        "#!%s\nimport json, sys, time\nlog = %r\n"
+        "with open(log, 'a') as f:\n    f.write(json.dumps(sys.argv[1:]) + '\\n')\n%s\n"
+        % (sys.executable, str(tmp_path / "calls.log"), body)
+    )
+    script.chmod(0o755)
+    return script
+
+
+def _calls(tmp_path):
+    path = tmp_path / "calls.log"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_ampy_execution_runs_each_command_in_order(tmp_path, ca_der):
+    cfg = tmp_path / "device.json"
+    _write_config(cfg, "esp32")
+    plan = deploy.make_plan(
+        "esp32", cfg, port="/dev/null", ca=ca_der, tool="ampy", build_dir=tmp_path / "b"
+    )
+    tool = _fake_tool(tmp_path, "print('ok')")
+    deploy.execute(plan, timeout=60, out=io.StringIO(), executable=str(tool))
+    assert _calls(tmp_path) == [argv[1:] for argv in plan.commands()]
+
+
+def test_execution_stops_at_the_first_failure(tmp_path, ca_der):
+    cfg = tmp_path / "device.json"
+    _write_config(cfg, "esp32")
+    plan = deploy.make_plan(
+        "esp32", cfg, port="/dev/null", ca=ca_der, tool="ampy", build_dir=tmp_path / "b"
+    )
+    tool = _fake_tool(
+        tmp_path,
+        "if sys.argv[3] == 'put' and sys.argv[5] == 'lib/kpnthings/auth.mpy':\n"
+        "    sys.exit('Error: could not enter raw repl')",
+    )
+    with pytest.raises(deploy.DeployError) as info:
+        deploy.execute(plan, timeout=60, out=io.StringIO(), executable=str(tool))
+    assert "ampy failed (exit 1): Error: could not enter raw repl" in str(info.value)
+    calls = _calls(tmp_path)
+    assert calls[-1][-1] == "lib/kpnthings/auth.mpy" and len(calls) < len(plan.commands())
+
+
+def test_a_hung_transfer_ends_at_the_timeout(tmp_path, ca_der):
+    cfg = tmp_path / "device.json"
+    _write_config(cfg, "esp32")
+    plan = deploy.make_plan("esp32", cfg, port="/dev/null", ca=ca_der, build_dir=tmp_path / "b")
+    tool = _fake_tool(tmp_path, "time.sleep(60)")
+    with pytest.raises(deploy.DeployError) as info:
+        deploy.execute(plan, timeout=1, out=io.StringIO(), executable=str(tool))
+    assert "did not finish within 1 s" in str(info.value)

@@ -39,7 +39,8 @@ BOARD_CONFIG_PATH = "config.json"
 BOARD_LIB = "lib/kpnthings"
 BOARD_BOARDS = "lib/boards"
 PORT_PLACEHOLDER = "PORT"
-# A whole deploy copies ~100 KB; over a 115200 baud raw REPL that is well under a minute.
+# A whole deploy copies ~100 KB: about a minute over a 115200 baud raw REPL. Five times that
+# means the board or the port is stuck.
 DEFAULT_TIMEOUT_S = 300
 
 
@@ -437,10 +438,13 @@ def tool_executable(name):
     )
 
 
-def execute(plan, timeout=DEFAULT_TIMEOUT_S, out=None):
-    """Run the plan's commands; raise DeployError on the first failure."""
+def execute(plan, timeout=DEFAULT_TIMEOUT_S, out=None, executable=None):
+    """Run the plan's commands; raise DeployError on the first failure.
+
+    `executable` replaces the tool's path (tests use a stand-in that records its arguments).
+    """
     out = out or sys.stdout
-    exe = tool_executable(plan.tool)
+    exe = executable or tool_executable(plan.tool)
     for argv in plan.commands():
         out.write("$ %s\n" % render_command(argv))
         out.flush()
