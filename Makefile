@@ -16,7 +16,7 @@ help:
 	@echo "make test    lint, then every test under CPython, MicroPython (.py) and MicroPython (.mpy)"
 	@echo "make lint    ruff + type check of lib/, firmware/, boards/ against the ESP32 and rp2 stubs"
 	@echo "make bench   benchmarks (wire bytes, CPU, heap, flash) against micropython-senml"
-	@echo "make deploy  BOARD=esp32|pico_w PORT=/dev/ttyUSB0 CONFIG=device.json [CA=kpn-ca.der]"
+	@echo "make deploy  BOARD=esp32|pico_w PORT=/dev/ttyUSB0 CONFIG=device.json [CA=kpn-ca.der] [DRY_RUN=1] [TOOL=ampy]"
 
 # The venv, the host package (editable) and its dev tools; the MicroPython stubs go into
 # separate folders because the ESP32 and rp2 stubs define the same modules differently.
@@ -51,7 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python -m kpnthings_tools.bench
 
 deploy: $(STAMP)
-	$(BIN)/kpnthings deploy --board $(BOARD) --port "$(PORT)" --config $(CONFIG) $(if $(CA),--ca $(CA))
+	$(BIN)/kpnthings deploy --board $(BOARD) --port "$(PORT)" --config $(CONFIG) $(if $(CA),--ca $(CA)) $(if $(DRY_RUN),--dry-run) $(if $(TOOL),--tool $(TOOL))
 
 clean:
 	rm -rf build .pytest_cache .hypothesis
