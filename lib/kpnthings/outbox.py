@@ -138,7 +138,8 @@ def decode_record(payload):
     if kind > 5:
         raise ValueError("unknown value kind")
     pos = 2 + payload[1]
-    rec = {"n": bytes(payload[2:pos]).decode()}
+    rec = {}
+    rec["n"] = bytes(payload[2:pos]).decode()
     if flags & 0x10:
         end = pos + 1 + payload[pos]
         rec["u"] = bytes(payload[pos + 1 : end]).decode()
@@ -227,6 +228,7 @@ class Outbox:
         self._max = max_bytes
         self._seg_max = max(512, min(4096, max_bytes // 8))
         self._dead_max = dead_max_bytes
+        self._lost_since_peek = 0
         _makedirs(self._dir)
         self._load()
 
@@ -330,6 +332,7 @@ class Outbox:
 
     def peek(self, max_count):
         """Up to max_count undelivered readings, oldest first, as dicts."""
+        self._lost_since_peek = 0
         out = []
         for fr in self._walk(max_count, True):
             try:
@@ -379,7 +382,9 @@ class Outbox:
         self._counts[-1] += 1
 
     def _drop_head_segment(self):
-        self.dropped += self._counts[0] - self._head_idx
+        lost = self._counts[0] - self._head_idx
+        self.dropped += lost
+        self._lost_since_peek += lost
         self._advance_to(1, 0, 0)
 
     def _advance_to(self, seg_index, off, head_idx):
@@ -402,6 +407,10 @@ class Outbox:
         self._head_idx = head_idx
 
     def _consume(self, count, dead):
+        # Readings dropped for the bound since the last peek were among the peeked ones: they
+        # are gone already, and acking `count` from the new head would remove unsent readings.
+        count -= self._lost_since_peek
+        self._lost_since_peek = 0
         if count <= 0:
             return
         frames = self._walk(count, dead)
@@ -417,7 +426,11 @@ class Outbox:
         self._advance_to(last[0], last[2], passed)
 
     def ack(self, count):
-        """The oldest `count` readings were accepted by KPN: remove them."""
+        """The oldest `count` readings were accepted by KPN: remove them.
+
+        `count` refers to the last peek: readings the bound dropped since then are not
+        removed twice, so an append between peek and ack cannot lose an unsent reading.
+        """
         self._consume(count, False)
 
     def dead_letter(self, count):

@@ -371,3 +371,28 @@ def test_append_writes_one_frame_and_never_rewrites_the_queue():
         assert written == frame_len
     finally:
         _rmtree(d)
+
+
+def test_drops_between_peek_and_ack_never_remove_unsent_readings():
+    d = _tmpdir()
+    try:
+        q = Outbox(d, max_bytes=2048)
+        i = 0
+        while q.dropped == 0:  # fill to the bound
+            q.append(_rec(i))
+            i += 1
+        q.clear_dropped(q.dropped)
+        sent = _names(q.peek(10))
+        before = len(q)
+        while q.dropped == 0:  # appends during the send push the peeked ones out
+            q.append(_rec(i))
+            i += 1
+        assert len(q) <= before
+        q.ack(len(sent))
+        kept = _names(q.peek(1000))
+        # Whatever was neither sent nor dropped is still queued, in order, up to the newest.
+        first_kept = int(kept[0][1:])
+        assert kept == ["r%d" % k for k in range(first_kept, i)]
+        assert first_kept == max(int(sent[-1][1:]) + 1, q.dropped + int(sent[0][1:]))
+    finally:
+        _rmtree(d)
