@@ -28,14 +28,12 @@ _BIG = 10**20  # larger integers are refused both ways: bounded work, and no JSO
 _ORDER = ("bn", "bt", "bu", "bv", "bs", "bver", "n", "u", "v", "vs", "vb", "vd", "s", "t", "ut")
 _STR, _NUM, _INT, _BOOL, _DATA = "snibd"
 _KIND = {}
-_RANK = {}
-_LAB = {}
-_LABC = {}
+_INFO = {}  # label -> (kind, role, label text first in a record, label text after a field)
 for _i, _k in enumerate(_ORDER):
     _KIND[_k] = "snsnnissnsbdnnn"[_i]
-    _RANK[_k] = _i
-    _LAB[_k] = '"' + _k + '":'
-    _LABC[_k] = ',"' + _k + '":'
+    # role 0: base field; 1: makes a record a measurement (n u s t ut); 2: a value (v vs vb vd)
+    _INFO[_k] = (_KIND[_k], (_i > 5) + (7 < _i < 12), '"' + _k + '":', ',"' + _k + '":')
+_INF = float("inf")
 _VALUES = ("v", "vs", "vb", "vd")
 _QC = {}  # str -> JSON literal, bounded cache (see _q)
 _NC = {}  # str -> holds only name characters, bounded cache (see _chars_ok)
@@ -289,40 +287,44 @@ def encode(records):
             x = r.get(k)
             if x is None:
                 continue
-            kind = _check(i, k, x)
-            if kind == _NUM:
-                if type(x) is int:
-                    text = str(x)
-                else:
-                    try:
-                        text = format_float(x)
-                    except SenMLError:  # finite, but not once rounded to float32
-                        raise _err(i, k, "not a finite float32") from None
-            elif kind == _STR:
-                text = _q(x)
-                if k == "bn":
-                    bn = x
-                elif k == "n":
-                    name = x
-            elif kind == _BOOL:
-                text = "true" if x else "false"
-            elif kind == _DATA:
-                import binascii
-
-                b = binascii.b2a_base64(bytes(x))
-                text = '"' + b.replace(b"+", b"-").replace(b"/", b"_").rstrip(b"=\n").decode() + '"'
-            else:
-                if ver is not None and x != ver:
-                    raise _err(i, k, "differs from an earlier bver")
-                ver = x
+            kind, role, lab, labc = _INFO[k]
+            t = type(x)
+            # The common valid cases inline; anything else goes through _check, which raises.
+            if kind == _NUM and t is float and -_INF < x < _INF:
+                try:
+                    text = format_float(x)
+                except SenMLError:  # finite, but not once rounded to float32
+                    raise _err(i, k, "not a finite float32") from None
+            elif kind == _NUM and t is int and -_BIG < x < _BIG:
                 text = str(x)
-            if _RANK[k] > 5:  # n, u, a value, s, t, ut: a measurement, not base fields only
+            elif kind == _STR and t is str:
+                text = _q(x)
+                if k == "n":
+                    name = x
+                elif k == "bn":
+                    bn = x
+            else:
+                kind = _check(i, k, x)
+                if kind == _BOOL:
+                    text = "true" if x else "false"
+                elif kind == _DATA:
+                    import binascii
+
+                    b = binascii.b2a_base64(bytes(x))
+                    b = b.replace(b"+", b"-").replace(b"/", b"_").rstrip(b"=\n")
+                    text = '"' + b.decode() + '"'
+                else:
+                    if ver is not None and x != ver:
+                        raise _err(i, k, "differs from an earlier bver")
+                    ver = x
+                    text = str(x)
+            if role:  # a measurement, not base fields only
                 meas = True
-                if k in _VALUES:
+                if role == 2:
                     nvals += 1
                     if nvals > 1:
                         raise _err(i, k, _ONE)
-            out.append(_LAB[k] if first else _LABC[k])
+            out.append(labc if not first else lab)
             out.append(text)
             first = False
         if first:
@@ -507,9 +509,10 @@ def decode(data, now=None):
                         raise _err(i, k, "must be a string")
                 else:
                     _check(i, k, r[k])
-                if _RANK[k] > 5:
+                role = _INFO[k][1]
+                if role:
                     meas = True
-                    if k in _VALUES:
+                    if role == 2:
                         nvals += 1
         x = r.get("bver")
         if x is not None:
