@@ -55,9 +55,6 @@ class Response:
         self.status = status
         self.body = body
 
-    def __repr__(self):
-        return "<Response %d, %d bytes>" % (self.status, len(self.body))
-
 
 def _err(cls, msg, status=None):
     e = cls(msg)
@@ -322,9 +319,6 @@ class _Reader:
                 return
             self._fill()
 
-    def leftover(self):
-        return len(self._buf)
-
     def readline(self):
         """One line without its CRLF (a bare LF is tolerated), at most MAX_LINE bytes."""
         while True:
@@ -367,20 +361,16 @@ class _Reader:
         raise _err(HTTPError, "response body over %d bytes" % cap, self.status)
 
 
+_DIGITS = {10: b"0123456789", 16: b"0123456789abcdefABCDEF"}
+
+
 def _number(digits, base, what, status):
-    """Strict unsigned integer from ASCII bytes: no sign, no spaces, no underscores."""
-    if not digits or len(digits) > 9:
+    """Strict unsigned integer from ASCII bytes: no sign, no spaces, no underscores, no 0x."""
+    # strip() with the allowed characters leaves something exactly when another one is there:
+    # one C-level pass, then int() (which alone would accept " +0x_1").
+    if not digits or len(digits) > 9 or digits.strip(_DIGITS[base]):
         raise _err(HTTPError, "bad %s" % what, status)
-    value = 0
-    for c in digits:
-        if 48 <= c <= 57:
-            d = c - 48
-        elif base == 16 and 97 <= (c | 32) <= 102:
-            d = (c | 32) - 87
-        else:
-            raise _err(HTTPError, "bad %s" % what, status)
-        value = value * base + d
-    return value
+    return int(digits, base)
 
 
 def _parse_status_line(line):
@@ -400,12 +390,7 @@ def _parse_status_line(line):
 
 def _strip(value):
     # Optional white space around a header value (RFC 9110 5.5): spaces and tabs only.
-    start, end = 0, len(value)
-    while start < end and value[start] in (32, 9):
-        start += 1
-    while end > start and value[end - 1] in (32, 9):
-        end -= 1
-    return value[start:end]
+    return value.strip(b" \t")
 
 
 def _has_token(value, token):
@@ -526,7 +511,7 @@ def read_response(reader, cap):
         # so a large or broken one must not turn a clear 4xx into a retry.
         return Response(status, b""), False
     body = b"".join(parts)
-    if reader.leftover():
+    if reader._buf:
         keep_alive = False  # bytes nobody asked for: do not trust this connection further
     return Response(status, body), keep_alive
 
@@ -564,11 +549,6 @@ class Connection:
         self._transport = None
         # The scheme's own port is left out of Host, as browsers do.
         self._host_header = (host if port in (80, 443) else "%s:%d" % (host, port)).encode()
-
-    def __repr__(self):
-        scheme = "https" if self._tls is not None else "http"
-        state = "open" if self._transport is not None else "idle"
-        return "<Connection %s://%s:%d %s>" % (scheme, self.host, self.port, state)
 
     def _open(self, deadline):
         if self._connect is not None:
