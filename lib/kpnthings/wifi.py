@@ -29,14 +29,27 @@ class WiFi:
         backoff=None,
         ticks=ticks_ms,
         sleep=sleep_ms,
+        fail_states=None,
     ):
         if not ssid:
             raise ValueError("wifi_ssid must not be empty")
-        if wlan is None:
-            import network
-
-            wlan = network.WLAN(network.STA_IF)
+        if wlan is None or fail_states is None:
+            try:
+                import network
+            except ImportError:
+                if wlan is None:
+                    raise
+                network = None
+            if wlan is None:
+                wlan = network.WLAN(network.STA_IF)
+            if fail_states is None:
+                # A refused password or a missing access point ends the attempt at once (ESP32
+                # and Pico W report them through status()) instead of waiting for the timeout.
+                names = ("STAT_WRONG_PASSWORD", "STAT_NO_AP_FOUND", "STAT_CONNECT_FAIL")
+                fail_states = tuple(getattr(network, k) for k in names if hasattr(network, k))
+        self._fail_states = fail_states
         self._wlan = wlan
+        self.last_status = None  # the driver's status at the last failed attempt
         self._ssid = ssid
         self._password = password
         self.connect_timeout_ms = connect_timeout_ms
@@ -75,7 +88,7 @@ class WiFi:
             if connected:
                 self.state = SETTLING
                 self._since = now
-            elif ticks_diff(now, self._since) >= self.connect_timeout_ms:
+            elif ticks_diff(now, self._since) >= self.connect_timeout_ms or self._refused():
                 self.failures += 1
                 self._go_down(now)
             return False
@@ -101,6 +114,16 @@ class WiFi:
             if left <= 0:
                 return False
             self._sleep(min(step_ms, left))
+
+    def _refused(self):
+        if not self._fail_states:
+            return False
+        try:
+            status = self._wlan.status()
+        except (OSError, AttributeError, TypeError):
+            return False
+        self.last_status = status
+        return status in self._fail_states
 
     def drop(self):
         """Treat the link as failed (e.g. repeated network timeouts): reconnect after backoff."""

@@ -141,15 +141,37 @@ def test_drop_forces_a_fresh_association():
 
 
 def test_default_wlan_comes_from_the_network_module():
+    import sys
+
+    added = False
     try:
         import network  # tests/fakes/network.py, first on MICROPYPATH
-    except ImportError:  # CPython: the same fake, found beside this file
-        import sys
-
+    except ImportError:  # CPython: the same fake, found beside this file, for this test only
         sys.path.append(data_path("../fakes"))
+        added = True
         import network
+    try:
+        network.WLAN.fail = False
+        network.WLAN.connect_polls = 0
+        w = WiFi("home", "pw", connect_timeout_ms=1000, stable_ms=0)
+        assert w.wait(3000) is True
+        assert network.STAT_WRONG_PASSWORD in w._fail_states
+    finally:
+        if added:
+            sys.path.remove(data_path("../fakes"))
+            del sys.modules["network"]
 
-    w = WiFi("home", "pw", connect_timeout_ms=1000, stable_ms=0)
-    network.WLAN.fail = False
-    network.WLAN.connect_polls = 0
-    assert w.wait(3000) is True
+
+def test_a_refused_password_ends_the_attempt_before_the_timeout():
+    class _Refusing(_Wlan):
+        def status(self):
+            return -3  # network.STAT_WRONG_PASSWORD
+
+    clk, wlan = _Clock(), _Refusing()
+    w = _make(wlan, clk, fail_states=(-3, -2, -1))
+    w.poll()
+    assert w.state == CONNECTING
+    clk.now += 100
+    w.poll()
+    assert w.state == DOWN and w.failures == 1
+    assert w.last_status == -3
