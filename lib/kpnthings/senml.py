@@ -28,12 +28,13 @@ _BIG = 10**20  # larger integers are refused both ways: bounded work, and no JSO
 _ORDER = ("bn", "bt", "bu", "bv", "bs", "bver", "n", "u", "v", "vs", "vb", "vd", "s", "t", "ut")
 _STR, _NUM, _INT, _BOOL, _DATA = "snibd"
 _KIND = {}
-_INFO = {}  # label -> (kind, role, label text first in a record, label text after a field)
+_INFO = {}  # label -> (role, label text first in a record, label text after a field)
 for _i, _k in enumerate(_ORDER):
     _KIND[_k] = "snsnnissnsbdnnn"[_i]
     # role 0: base field; 1: makes a record a measurement (n u s t ut); 2: a value (v vs vb vd)
-    _INFO[_k] = (_KIND[_k], (_i > 5) + (7 < _i < 12), '"' + _k + '":', ',"' + _k + '":')
+    _INFO[_k] = ((_i > 5) + (7 < _i < 12), '"' + _k + '":', ',"' + _k + '":')
 _INF = float("inf")
+_SUR = chr(0xD800)
 _VALUES = ("v", "vs", "vb", "vd")
 _QC = {}  # str -> JSON literal, bounded cache (see _q)
 _NC = {}  # str -> holds only name characters, bounded cache (see _chars_ok)
@@ -188,11 +189,14 @@ def _exact(neg, x, f32):
         n += 1
 
 
-def _q(s):
+def _q(s, i=0, k="vs"):
     # JSON string literal. Names and units repeat in every message, so their literals are
-    # cached (bounded); the scan for characters to escape then runs once per distinct string.
+    # cached (bounded); the scans for characters to escape or refuse run once per string.
     t = _QC.get(s)
     if t is None:
+        # A lone surrogate has no UTF-8 form (MicroPython would write CESU bytes ED A0..BF).
+        if s and max(s) >= _SUR and _surrogate(s):
+            raise _err(i, k, "string holds a lone surrogate, not valid UTF-8")
         t = s
         if '"' in s or "\\" in s or (s and min(s) < " "):
             out = []
@@ -261,6 +265,31 @@ def _check(i, k, x):
     return kind
 
 
+def _text(i, k, x):
+    # Validated JSON text of value x for label k. The common valid cases come first, inline;
+    # anything else goes through _check, which raises with the record and field.
+    t = type(x)
+    kind = _KIND.get(k)
+    if kind == _NUM and t is float and -_INF < x < _INF:
+        try:
+            return format_float(x)
+        except SenMLError:  # finite, but not once rounded to float32
+            raise _err(i, k, "not a finite float32") from None
+    if kind == _NUM and t is int and -_BIG < x < _BIG:
+        return str(x)
+    if kind == _STR and t is str:
+        return _q(x, i, k)
+    kind = _check(i, k, x)
+    if kind == _BOOL:
+        return "true" if x else "false"
+    if kind == _DATA:
+        import binascii
+
+        b = binascii.b2a_base64(bytes(x)).replace(b"+", b"-").replace(b"/", b"_")
+        return '"' + b.rstrip(b"=\n").decode() + '"'
+    return str(x)  # bver
+
+
 def encode(records):
     """Encode a list of record dicts (RFC 8428 labels) to compact SenML JSON bytes.
 
@@ -287,37 +316,16 @@ def encode(records):
             x = r.get(k)
             if x is None:
                 continue
-            kind, role, lab, labc = _INFO[k]
-            t = type(x)
-            # The common valid cases inline; anything else goes through _check, which raises.
-            if kind == _NUM and t is float and -_INF < x < _INF:
-                try:
-                    text = format_float(x)
-                except SenMLError:  # finite, but not once rounded to float32
-                    raise _err(i, k, "not a finite float32") from None
-            elif kind == _NUM and t is int and -_BIG < x < _BIG:
-                text = str(x)
-            elif kind == _STR and t is str:
-                text = _q(x)
-                if k == "n":
-                    name = x
-                elif k == "bn":
-                    bn = x
-            else:
-                kind = _check(i, k, x)
-                if kind == _BOOL:
-                    text = "true" if x else "false"
-                elif kind == _DATA:
-                    import binascii
-
-                    b = binascii.b2a_base64(bytes(x))
-                    b = b.replace(b"+", b"-").replace(b"/", b"_").rstrip(b"=\n")
-                    text = '"' + b.decode() + '"'
-                else:
-                    if ver is not None and x != ver:
-                        raise _err(i, k, "differs from an earlier bver")
-                    ver = x
-                    text = str(x)
+            role, lab, labc = _INFO[k]
+            text = _text(i, k, x)
+            if k == "n":
+                name = x
+            elif k == "bn":
+                bn = x
+            elif k == "bver":
+                if ver is not None and x != ver:
+                    raise _err(i, k, "differs from an earlier bver")
+                ver = x
             if role:  # a measurement, not base fields only
                 meas = True
                 if role == 2:
@@ -335,19 +343,7 @@ def encode(records):
             _name(i, "bn" if name is None else "n", bn, name or "")
         out.append("}")
     out.append("]")
-    text = "".join(out)
-    try:
-        data = text.encode()
-    except UnicodeError:  # CPython: a lone surrogate cannot be UTF-8
-        data = b"\xed\xa0"
-    # MicroPython writes a lone surrogate as CESU bytes ED A0..BF xx: not valid UTF-8.
-    if b"\xed" in data and _surrogate(data):
-        for i, r in enumerate(records):
-            for k in r:
-                if type(r[k]) is str and _surrogate(r[k]):
-                    raise _err(i, k, "string holds a lone surrogate, not valid UTF-8")
-        raise SenMLError("not valid UTF-8")
-    return data
+    return "".join(out).encode()
 
 
 def _surrogate(x):
@@ -372,29 +368,74 @@ class Pack:
     """
 
     def __init__(self, base_name=None, base_time=None, base_unit=None):
+        self._base = (base_name, base_time, base_unit)
+        self._nb = 0 if self._base == (None, None, None) else 1
         self.records = []
-        if base_name is not None or base_time is not None or base_unit is not None:
-            self.records.append({"bn": base_name, "bt": base_time, "bu": base_unit})
 
     def add(self, name, value=None, unit=None, time=None, sum=None):
-        r = {"n": name, "u": unit, "t": time, "s": sum}
-        if value is not None:
-            t = type(value)
-            if t is bool:
-                r["vb"] = value
-            elif t is int or t is float:
-                r["v"] = value
-            elif t is str:
-                r["vs"] = value
-            elif t is bytes or t is bytearray:
-                r["vd"] = value
-            else:
-                raise _err(len(self.records), "v", "value must be int, float, bool, str or bytes")
-        self.records.append(r)
+        if value is not None and type(value) not in _VK:
+            i = len(self.records) + self._nb
+            raise _err(i, "v", "value must be int, float, bool, str or bytes")
+        self.records.append((name, value, unit, time, sum))
         return self
 
     def encode(self):
-        return encode(self.records)
+        out = ["["]
+        if self._nb:
+            sep = "{"
+            for j in range(3):  # bn, bt, bu are the first three labels of _ORDER
+                x = self._base[j]
+                if x is not None:
+                    k = _ORDER[j]
+                    out.append(sep)
+                    out.append(_INFO[k][1])
+                    out.append(_text(0, k, x))
+                    sep = ","
+            out.append("}")
+        bn = self._base[0] or ""
+        i = self._nb
+        for name, value, unit, time, sum in self.records:
+            # A sensor's record starts the same in every message: '"n":"temperature","u":"Cel",
+            # "v":'. That head is checked and built once, then reused (bounded cache).
+            if type(name) is not str or (unit is not None and type(unit) is not str):
+                _text(i, "n", name)
+                _text(i, "u", unit)
+            vk = None if value is None else _VK[type(value)]
+            e = _PC.get(name)  # keyed by name alone: no key tuple to allocate per record
+            if e is None or e[0] != bn or e[1] != unit or e[2] != vk:
+                _name(i, "n", bn, name)
+                head = '"n":' + _q(name, i, "n")
+                if unit is not None:
+                    head += ',"u":' + _q(unit, i, "u")
+                if vk:
+                    head += ',"' + vk + '":'
+                e = (bn, unit, vk, head)
+                if len(name) <= 64:
+                    if len(_PC) >= 16:
+                        _PC.clear()
+                    _PC[name] = e
+            out.append(",{" if i else "{")
+            out.append(e[3])
+            if vk:
+                out.append(_text(i, vk, value))
+            elif sum is None:
+                raise _err(i, "v", _NOVAL)
+            if sum is not None:
+                out.append(',"s":')
+                out.append(_text(i, "s", sum))
+            if time is not None:
+                out.append(',"t":')
+                out.append(_text(i, "t", time))
+            out.append("}")
+            i += 1
+        if i == 0:
+            raise SenMLError("a pack needs at least one record")
+        out.append("]")
+        return "".join(out).encode()
+
+
+_VK = {bool: "vb", int: "v", float: "v", str: "vs", bytes: "vd", bytearray: "vd"}
+_PC = {}  # n -> (bn, u, value label, checked record head); see Pack.encode
 
 
 def _scan(data):
@@ -509,7 +550,7 @@ def decode(data, now=None):
                         raise _err(i, k, "must be a string")
                 else:
                     _check(i, k, r[k])
-                role = _INFO[k][1]
+                role = _INFO[k][0]
                 if role:
                     meas = True
                     if role == 2:

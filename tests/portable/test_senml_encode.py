@@ -405,6 +405,22 @@ def test_pack_shape_is_checked():
     raises(SenMLError, Pack().encode)
 
 
+def test_pack_record_head_cache_follows_base_name_unit_and_kind():
+    # Pack reuses the checked '"n":..,"u":..,"v":' head of a sensor; it must not outlive what
+    # it was checked against.
+    assert Pack("a:").add("-t", 1, "V").encode() == b'[{"bn":"a:"},{"n":"-t","u":"V","v":1}]'
+    e = raises(SenMLError, Pack().add("-t", 1, "V").encode)
+    assert _msg(e) == "record 0: field 'n': name '-t' is not a valid SenML name"
+    assert Pack("a:").add("-t", 2, "A").encode() == b'[{"bn":"a:"},{"n":"-t","u":"A","v":2}]'
+    assert Pack("a:").add("-t", 2).encode() == b'[{"bn":"a:"},{"n":"-t","v":2}]'
+    assert Pack("a:").add("-t", "x").encode() == b'[{"bn":"a:"},{"n":"-t","vs":"x"}]'
+    assert Pack("a:").add("-t", sum=3).encode() == b'[{"bn":"a:"},{"n":"-t","s":3}]'
+    e = raises(SenMLError, Pack("a:").add("-t", 1, 5).encode)
+    assert _msg(e) == "record 1: field 'u': must be a string"
+    e = raises(SenMLError, Pack("a:").add(7, 1).encode)
+    assert _msg(e) == "record 1: field 'n': must be a string"
+
+
 def test_pack_add_refuses_unsupported_value_types_at_once():
     p = Pack(BN).add("a", 1)
     e = raises(SenMLError, p.add, "b", [1, 2])
