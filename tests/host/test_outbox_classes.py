@@ -75,7 +75,7 @@ def _fix_later_and_check(tmp_path, cfg_over, fix, outcome, uuid=UUID):
         }
         cfg.update(cfg_over)
         driver = _Async(cfg)
-        time.sleep(1.0)
+        time.sleep(1.5)
         fix(emulator)  # e.g. the secret corrected in the Portal
         events = driver.finish()
         got = [
