@@ -35,10 +35,12 @@ TARGET_CPU = 0.5
 TARGET_FULL_CYCLE_HEAP = 32 * 1024
 TARGET_FLASH = 24 * 1024
 
-# The modules a board needs for the default HTTPS path; MQTT and sensor drivers are deployed
-# with the rest of lib/ but only imported when config.json asks for them.
+# The modules a board needs for the default HTTPS path (app and wiring are the firmware that
+# main.py starts); MQTT and sensor drivers are deployed with the rest of lib/ but only imported
+# when config.json asks for them.
 CORE_MODULES = (
     "__init__",
+    "app",
     "auth",
     "backoff",
     "batch",
@@ -53,6 +55,7 @@ CORE_MODULES = (
     "senml",
     "watchdog",
     "wifi",
+    "wiring",
 )
 
 SAMPLE_EVERY_S = 60

