@@ -21,7 +21,8 @@ uPlot chart library); it reads the JSON API below, for people and for tests:
 - ``GET  /api/devices/<uuid>/messages``        requests from that device, oldest first;
 - ``GET  /api/messages``                       every request, also those no device owns;
 - ``GET  /api/devices/<uuid>/downlinks``       the queue: queued or delivered, and when;
-- ``POST /api/devices/<uuid>/downlinks``       queue a SenML JSON pack (201).
+- ``POST /api/devices/<uuid>/downlinks``       queue a SenML JSON pack (201); from a browser
+  (a request with ``Origin``) only when sent by the page itself, opened by IP or localhost (403).
 
 The message lists take ``?since=<id>`` (only newer messages, for polling) and ``?limit=<n>``
 (default 100, at most 1000; the newest ``n`` are returned, oldest first).
