@@ -376,6 +376,7 @@ def _cmd_mock_server(args):
         signal.signal(signal.SIGINT, on_signal)
     # The first line names the URL: scripts and tests read it to find a port-0 server.
     print("KPN Things emulator listening on %s" % server.url, flush=True)
+    print("dashboard: %s/" % server.url.rstrip("/"), flush=True)
     for dvnuuid in emu.device_ids():
         print("device %s registered" % dvnuuid, flush=True)
     try:
