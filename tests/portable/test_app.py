@@ -1,0 +1,95 @@
+"""kpnthings.app: what the firmware keeps after boot (readings merge, NTP retry, unloading)."""
+
+import sys
+
+import kpnthings
+from kpnthings import app
+
+
+class Clock:
+    def __init__(self, answers):
+        self.trusted = False
+        self.last_error = "no answer"
+        self.answers = list(answers)
+        self.syncs = 0
+
+    def sync(self):
+        self.syncs += 1
+        self.trusted = self.answers.pop(0) if self.answers else False
+        return self.trusted
+
+
+class Link:
+    state = "up"
+
+
+def test_clock_checker_tries_ntp_while_the_link_is_up_then_trusts_it():
+    clock, link, fed = Clock([False, True]), Link(), []
+    trusted = app.clock_checker(clock, link, lambda: fed.append(1), retry_ms=0)
+    assert trusted() is False
+    assert trusted() is True
+    assert trusted() is True
+    assert clock.syncs == 2  # once set, NTP is not asked again
+    assert len(fed) == 2  # the watchdog is fed before each NTP wait
+
+
+def test_clock_checker_waits_retry_ms_between_attempts_and_skips_a_down_link():
+    clock, link = Clock([False, True]), Link()
+    trusted = app.clock_checker(clock, link, None, retry_ms=3600000)
+    assert trusted() is False
+    assert trusted() is False  # within retry_ms: no second attempt
+    assert clock.syncs == 1
+    link.state = "down"
+    clock2 = Clock([True])
+    assert app.clock_checker(clock2, link, None, retry_ms=0)() is False
+    assert clock2.syncs == 0
+    assert app.clock_checker(clock2, None, None)() is False  # no Wi-Fi at all (unix board)
+
+
+class Board:
+    CLOCK_TRUSTED = True
+
+    def __init__(self, fail=False):
+        self.fail = fail
+
+    def read_sensors(self):
+        if self.fail:
+            raise OSError("bus")
+        return [("temperature", 20.0, "Cel"), ("led", 1, None)]
+
+
+class Sensors:
+    def __init__(self, readings, errors):
+        self.result = (readings, errors)
+
+    def read_all(self, drivers):
+        return list(self.result[0]), self.result[1]
+
+
+class Driver:
+    last_error = "sensors[0] (dht): timeout"
+
+
+def test_readings_merge_board_and_sensors_and_count_errors():
+    logged = []
+    old, app.log = app.log, logged.append
+    try:
+        r = app.Readings(Board(), Sensors([("temperature", 21.5, "Cel")], 0), [Driver()])
+        assert r.CLOCK_TRUSTED is True
+        assert r.read_sensors() == [("led", 1, None), ("temperature", 21.5, "Cel")]
+        r = app.Readings(Board(fail=True), Sensors([("humidity", 40, "%RH")], 1), [Driver()])
+        out = r.read_sensors()
+    finally:
+        app.log = old
+    assert out == [("humidity", 40, "%RH"), ("sensorErrors", 2, None)]
+    assert "[kpn] sensor failed: sensors[0] (dht): timeout" in logged
+    assert any(line.startswith("[kpn] board sensors failed") for line in logged)
+
+
+def test_unload_drops_the_module_and_the_package_attribute():
+    probe = Link()  # stands in for a module object (MicroPython cannot make one by hand)
+    sys.modules["kpnthings._unload_probe"] = probe
+    setattr(kpnthings, "_unload_probe", probe)  # noqa: B010 - as an import binds it
+    app.unload("_unload_probe", "not_loaded")
+    assert "kpnthings._unload_probe" not in sys.modules
+    assert not hasattr(kpnthings, "_unload_probe")
