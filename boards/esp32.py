@@ -24,3 +24,10 @@ def read_sensors():
     if read is not None:
         return [("mcuTemperature", round((read() - 32) / 1.8, 1), "Cel")]
     return []
+
+
+def signal(outcome):
+    """A refused or unknown device blinks the on-board LED (kpnthings.status_led)."""
+    from kpnthings import status_led
+
+    status_led.show(2, outcome)

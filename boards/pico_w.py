@@ -18,3 +18,10 @@ def read_sensors():
 
     volts = machine.ADC(4).read_u16() * 3.3 / 65535
     return [("mcuTemperature", round(27 - (volts - 0.706) / 0.001721, 1), "Cel")]
+
+
+def signal(outcome):
+    """A refused or unknown device blinks the on-board LED (kpnthings.status_led)."""
+    from kpnthings import status_led
+
+    status_led.show("LED", outcome)

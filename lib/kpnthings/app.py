@@ -24,6 +24,7 @@ class Readings:
     def __init__(self, board, sensors_mod, drivers):
         self.board = board
         self.CLOCK_TRUSTED = getattr(board, "CLOCK_TRUSTED", False)
+        self.signal = getattr(board, "signal", None)
         self._sensors = sensors_mod
         self._drivers = drivers
 

@@ -29,7 +29,27 @@ REQUIRED = ("dvnuuid", "secret", "board")
 # EXTENSION_KEYS so unknown_keys() can point at typos without refusing their keys.
 CORE_KEYS = set(DEFAULTS) | set(REQUIRED)
 EXTENSION_KEYS = set(
-    ("sensors", "outbox_dir", "outbox_max_bytes", "dead_max_bytes", "max_body", "wdt_ms")
+    (
+        "sensors",
+        "outbox_dir",
+        "outbox_max_bytes",
+        "dead_max_bytes",
+        "max_body",
+        "wdt_ms",
+        "retry_base_s",
+        "retry_cap_s",
+        "auth_retry_s",
+    )
+)
+# Optional whole-number settings: (key, smallest, largest). The outbox needs room for at least
+# one segment; a body below 256 bytes cannot hold a base name and a reading.
+_INT_LIMITS = (
+    ("outbox_max_bytes", 2048, 1 << 24),
+    ("dead_max_bytes", 512, 1 << 24),
+    ("max_body", 256, 16384),
+    ("retry_base_s", 1, 86400),
+    ("retry_cap_s", 1, 86400),
+    ("auth_retry_s", 10, 86400),
 )
 # Whole families of keys owned by one module (mqtt_config.py checks every mqtt_* key).
 EXTENSION_PREFIXES = ("mqtt_",)
@@ -164,12 +184,25 @@ def _optional_module(name):
         raise
 
 
+def _check_limits(cfg):
+    for key, lo, hi in _INT_LIMITS:
+        x = cfg.get(key)
+        if x is None:
+            continue
+        if type(x) is not int or not lo <= x <= hi:
+            raise ConfigError("%s: must be a whole number from %d to %d" % (key, lo, hi))
+    base, cap = cfg.get("retry_base_s"), cfg.get("retry_cap_s")
+    if base is not None and cap is not None and cap < base:
+        raise ConfigError("retry_cap_s: must not be below retry_base_s")
+
+
 def _validate_extensions(cfg, board):
     """Hook points: keys owned by optional modules are validated by those modules.
 
     Each hook gets the merged config (and the board's pin set where pins matter) and raises
     ValueError naming its field; the result replaces the raw value.
     """
+    _check_limits(cfg)
     if cfg.get("sensors") is not None:
         mod = _optional_module("sensors")
         if mod is None:

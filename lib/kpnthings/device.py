@@ -19,6 +19,12 @@ except ImportError:
 
 ACCEPTED = "accepted"
 MALFORMED = "malformed"
+RETRY = "retry"
+# PROTOCOL.md's response table: transient failures back off exponentially (with jitter, up to a
+# cap); 401/403/404 keep the data and wait long, since only a fix in the Portal can help.
+RETRY_BASE_S = 10
+RETRY_CAP_S = 600
+AUTH_RETRY_S = 900
 # Largest body one request carries; KPN has no documented limit, boards have little RAM.
 DEFAULT_MAX_BODY = 1024
 # Backlog packs sent per cycle after an accepted one, so a long outage drains over a few cycles
@@ -76,8 +82,10 @@ class Device:
         sleep_ms=None,
         feed=None,
         link_ready=None,
+        signal=None,
     ):
         from kpnthings import auth
+        from kpnthings.backoff import Backoff, FixedBackoff
 
         self.config = config
         self.board = board
@@ -99,6 +107,15 @@ class Device:
         self._level = _LEVELS.get(config.get("log_level", "info"), 1)
         self.cycles_done = 0
         self.last_result = None
+        # signal(outcome): a board's way to show a refused device (an LED pattern), if it has one.
+        self.signal = signal if signal is not None else getattr(board, "signal", None)
+        self._retry = Backoff(
+            int(config.get("retry_base_s") or RETRY_BASE_S) * 1000,
+            int(config.get("retry_cap_s") or RETRY_CAP_S) * 1000,
+        )
+        self._auth_wait = FixedBackoff(int(config.get("auth_retry_s") or AUTH_RETRY_S) * 1000)
+        self._hold_until = None  # ticks_ms before which nothing is sent (backing off)
+        self._held_by = None
 
     # -- logging -----------------------------------------------------------------------------
     # config log_level: "debug"/"info" log every uplink, "warning" only what went wrong,
@@ -189,14 +206,72 @@ class Device:
             if self.feed is not None:
                 self.feed()
             return None
+        wait_ms = self._holding()
+        if wait_ms:
+            kept = 0
+            if self.outbox is not None:
+                for rec in readings:
+                    self._store(rec)
+                kept = len(self.outbox)
+            self._info(
+                "[kpn] uplink %d: backing off after %s, next try in %d s; %d readings queued"
+                % (n, self._held_by, (wait_ms + 999) // 1000, kept)
+            )
+            if self.feed is not None:
+                self.feed()
+            return None
         if self.outbox is None:
             result = self._send_direct(n, readings)
         else:
             result = self._send_outbox(n, readings)
+        if result is not None:
+            self._after(result)
         self.last_result = result
         if self.feed is not None:
             self.feed()
         return result
+
+    def retry_now(self):
+        """Forget the current backoff wait: the next cycle sends (e.g. after a config fix)."""
+        self._hold_until = None
+
+    def _holding(self):
+        """ms left before the next send may be tried (0: send now)."""
+        if self._hold_until is None:
+            return 0
+        from kpnthings.compat import ticks_diff, ticks_ms
+
+        left = ticks_diff(self._hold_until, ticks_ms())
+        if left <= 0:
+            self._hold_until = None
+            return 0
+        return left
+
+    def _after(self, result):
+        """Backoff bookkeeping after a send, by response class."""
+        outcome = result.outcome
+        if outcome == ACCEPTED or outcome == MALFORMED:
+            # The server answered sensibly: the path works, so no reason to wait.
+            self._retry.reset()
+            self._auth_wait.reset()
+            return
+        from kpnthings.compat import ticks_add, ticks_ms
+
+        if outcome == RETRY:
+            delay = self._retry.next_delay()
+        else:  # unauthorized, unknown device: only a fix in the Portal helps
+            delay = self._auth_wait.next_delay()
+            self._error(
+                "[kpn] KPN Things refused the device (%s): check its DvnUUID and secret in the"
+                " Portal; readings are kept, next try in %d s" % (outcome, delay // 1000)
+            )
+            if self.signal is not None:
+                try:
+                    self.signal(outcome)
+                except Exception as e:  # a broken LED must not stop the device
+                    self._warn("[kpn] signal failed: %s" % (e,))
+        self._hold_until = ticks_add(ticks_ms(), delay)
+        self._held_by = outcome
 
     def _send_direct(self, n, readings):
         states = self.state_records()

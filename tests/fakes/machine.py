@@ -60,6 +60,9 @@ class Pin:
 
     def value(self, v=None):
         if v is None:
+            # A real output pin reads back the level it drives, whichever Pin object set it.
+            if self._mode != self.IN:
+                return states.get(self.id, self._value)
             return self._value
         self._value = 1 if v else 0
         if self._mode != self.IN:

@@ -242,12 +242,56 @@ def test_outbox_keeps_readings_until_accepted():
     )
     dev.cycle()
     assert len(box) == 3
+    dev.retry_now()  # skip the backoff wait (tested below)
     dev.cycle()
     assert len(box) == 6
+    dev.retry_now()
     dev.cycle()  # accepted: the backlog goes out too
     assert len(box) == 0
     sent = [r["n"] for r in tr.pack(len(tr.bodies) - 1) if "n" in r]
     assert sent.count("temperature") >= 1
+
+
+def _next_try_s(line):
+    # "... next try in N s; ..." -> N
+    return int(line.split("next try in ")[1].split(" ")[0])
+
+
+def test_transient_failures_back_off_exponentially_and_keep_readings():
+    box = MemOutbox()
+    fail = Result(None, "retry", None, "connection refused")
+    dev, tr, _, logs, _ = make(fail, fail, fail, outbox=box)
+    waits = []
+    for _ in range(3):
+        dev.cycle()  # sends, fails, starts a wait
+        sent = len(tr.bodies)
+        dev.cycle()  # inside the wait: nothing is sent, the readings are queued
+        assert len(tr.bodies) == sent
+        waits.append(_next_try_s(logs[-1]))
+        dev.retry_now()
+    assert len(box) == 18  # every reading kept
+    # Equal jitter: the n-th wait lies in [c/2, c] with c = 10 s * 2**n, capped at 600 s.
+    assert 5 <= waits[0] <= 10 and 10 <= waits[1] <= 20 and 20 <= waits[2] <= 40, waits
+    assert "backing off after retry" in logs[-1]
+    dev.cycle()  # accepted: the whole backlog goes out, and the backoff starts over
+    assert len(box) == 0
+    assert dev._retry.attempt == 0
+
+
+def test_unauthorized_keeps_data_waits_long_and_signals():
+    box = MemOutbox()
+    dev, tr, _, logs, _ = make(Result(401, "unauthorized", None, "HTTP 401"), outbox=box)
+    shown = []
+    dev.signal = shown.append
+    dev.cycle()
+    assert shown == ["unauthorized"]
+    assert len(box) == 3
+    refused = [line for line in logs if "refused the device (unauthorized)" in line]
+    assert refused and "Portal" in refused[0]
+    dev.cycle()
+    assert len(tr.bodies) == 1  # no second try inside the long wait
+    assert 900 <= _next_try_s(logs[-1]) <= 990
+    assert len(box) == 6
 
 
 def test_outbox_dead_letters_malformed_and_reports_dropped():
@@ -321,6 +365,7 @@ def test_with_the_real_outbox_on_this_filesystem():
         dev, tr, _, _, _ = make(Result(None, "retry", None, "refused"), outbox=box)
         dev.cycle()
         assert len(box) == 3
+        dev.retry_now()
         dev.cycle()  # accepted: both cycles' readings in one pack, then acknowledged
         assert len(box) == 0
         names = [r["n"] for r in tr.pack(1) if "n" in r]
@@ -358,3 +403,27 @@ def test_outbox_failures_flash_full_is_sent_anyway_invalid_is_dropped():
     assert any(line.startswith("[kpn] outbox append failed") for line in logs)
     assert "[kpn] reading counter dropped: record counter is invalid" in logs
     assert len(box) == 0
+
+
+def test_status_led_flashes_and_restores_the_led():
+    from _support import Skip
+
+    try:
+        import machine  # tests/fakes/machine.py, first on MICROPYPATH
+    except ImportError:
+        raise Skip("the machine fake is on MICROPYPATH only") from None
+    if not hasattr(machine, "events"):
+        raise Skip("the built-in machine module is not the fake")
+    from kpnthings import status_led
+
+    machine.reset_events()
+    machine.Pin(7, machine.Pin.OUT).value(1)  # the led actuator was switched on
+    status_led.ON_MS = status_led.OFF_MS = 0
+    status_led.show(7, "unauthorized")
+    levels = [v for pin, kind, v in machine.events if pin == 7]
+    assert levels[1:] == [1, 0, 1, 0, 1, 0, 1], levels  # 3 flashes, then the old level back
+    assert machine.states[7] == 1
+    del machine.events[:]
+    status_led.show(7, "accepted")  # no pattern: the pin is not touched
+    assert machine.events == []
+    assert status_led.FLASHES["unknown device"] == 4
