@@ -45,7 +45,7 @@ def signal(outcome):
 def sensor_machine(entries):
     """The sensors config.json lists, simulated behind their pins (tests/fakes/simbus.py), so
     the real drivers run on the host down to the bus and pin level."""
-    import simbus  # on MICROPYPATH with the other fakes
+    import simbus  # type: ignore  # on MICROPYPATH with the other fakes (tests/fakes)
 
     from kpnthings import compat
 
