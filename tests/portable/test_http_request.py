@@ -55,6 +55,9 @@ def test_request_bytes_exact_http():
     )
     assert t.sent_bytes() == expected
     assert net.opened[0][:2] == ("127.0.0.1", 8080)
+    # One write per request: small writes would wait for delayed ACKs (Nagle) and, over TLS,
+    # each would be a record of its own.
+    assert len(t.sent) == 1
 
 
 def test_request_bytes_exact_https_default_port():
