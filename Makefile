@@ -35,12 +35,12 @@ pytest: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check lib firmware boards tools tests
+	$(BIN)/ruff format --check lib firmware boards tools tests bench
 	$(BIN)/pyright -p lint/pyright-esp32.json
 	$(BIN)/pyright -p lint/pyright-rp2.json
 
 format: $(STAMP)
-	$(BIN)/ruff format lib firmware boards tools tests
+	$(BIN)/ruff format lib firmware boards tools tests bench
 	$(BIN)/ruff check --fix .
 
 # DEMO_CONFIG=examples/sensors.json merges extra keys (a sensors list, say) into the demo config.
