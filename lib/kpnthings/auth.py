@@ -8,20 +8,30 @@ values once, at boot, with messages that say what is wrong but never echo the se
 import binascii
 import hashlib
 
-_HEX = "0123456789abcdefABCDEF"
+_HEXCH = "0123456789abcdefABCDEF"
 _UUID_GROUPS = (8, 4, 4, 4, 12)
+_HEX = hasattr(b"", "hex")
+try:
+    hashlib.sha256("")  # MicroPython hashes a str as its UTF-8 bytes; CPython refuses one
+    _HASH_STR = True
+except TypeError:
+    _HASH_STR = False
 
 
 def message_token(body, secret):
     """Return the 64-character lowercase hex token for `body` (bytes or str) and `secret`."""
-    if isinstance(body, str):
-        body = body.encode()
-    if isinstance(secret, str):
-        secret = secret.encode()
+    # Every uplink pays for this: on MicroPython a str goes into the hash as its UTF-8 bytes
+    # directly, and bytes.hex() makes the text in one step (no encode, hexlify, decode copies).
+    if not _HASH_STR:
+        if isinstance(body, str):
+            body = body.encode()
+        if isinstance(secret, str):
+            secret = secret.encode()
     h = hashlib.sha256(body)
     h.update(secret)
-    # MicroPython's hashlib has no hexdigest().
-    return binascii.hexlify(h.digest()).decode()
+    d = h.digest()
+    # MicroPython's hashlib has no hexdigest(); a build without bytes.hex() gets hexlify.
+    return d.hex() if _HEX else binascii.hexlify(d).decode()
 
 
 def _is_alnum(ch):
@@ -51,7 +61,7 @@ def check_dvnuuid(value):
     pos = 0
     for size in _UUID_GROUPS:
         for ch in value[pos : pos + size]:
-            if ch not in _HEX:
+            if ch not in _HEXCH:
                 raise ValueError("dvnuuid must hold hex digits in groups 8-4-4-4-12")
         pos += size
         if pos < 36:
