@@ -1,0 +1,73 @@
+"""Shared pieces of the tests that run the real firmware (firmware/main.py -> kpnthings.app) on
+the unix port with the test-only "crashtest" board (tests/host/boards_crash/crashtest.py)."""
+
+import json
+import subprocess
+from pathlib import Path
+
+from _outbox_support import SECRET, UUID
+
+from kpnthings_tools import demo
+
+ROOT = Path(__file__).resolve().parents[2]
+BOARD_DIR = Path(__file__).resolve().parent / "boards_crash"
+FIRMWARE = str(ROOT / "firmware" / "main.py")
+
+
+def firmware_cmd(heapsize=None):
+    cmd = [demo.micropython_binary()]
+    if heapsize:
+        cmd += ["-X", "heapsize=%s" % heapsize]
+    return cmd + [FIRMWARE]
+
+
+def write_config(path, url, **changes):
+    """config.json for the crashtest board against `url`; returns its path."""
+    cfg = {
+        "dvnuuid": UUID,
+        "secret": SECRET,
+        "url": url,
+        "board": "crashtest",
+        "interval_s": 1,  # the smallest config allows; the board shrinks the idle wait
+        "timeout_s": 2,
+        "retry_base_s": 1,
+        "retry_cap_s": 2,
+    }
+    cfg.update(changes)
+    Path(path).write_text(json.dumps(cfg))
+    return Path(path)
+
+
+def env_for(mp_env, runtime, config_path, **board):
+    """The environment: the runtime's MICROPYPATH with the crashtest board in front, the config
+    path, and the board's KPN_CRASHTEST_* settings (given as state=..., per_cycle=...)."""
+    env = mp_env(runtime, extra_path=[str(BOARD_DIR)])
+    env["KPN_CONFIG"] = str(config_path)
+    for key, value in board.items():
+        env["KPN_CRASHTEST_" + key.upper()] = str(value)
+    return env
+
+
+def lines(text):
+    """Complete lines only: a SIGKILL may cut the last one."""
+    return text.split("\n")[:-1]
+
+
+def appended(out_lines):
+    return [int(x[2:]) for x in out_lines if x.startswith("A ")]
+
+
+def pack_sizes(out_lines):
+    """Readings per uplink, from the device's '[kpn] uplink N: K readings + ...' lines."""
+    out = []
+    for x in out_lines:
+        if x.startswith("[kpn] uplink ") and " readings + " in x:
+            out.append(int(x.split(": ", 1)[1].split(" ", 1)[0]))
+    return out
+
+
+def run_to_end(cmd, env, timeout):
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr[-3000:]
+    return proc

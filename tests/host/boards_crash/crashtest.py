@@ -1,0 +1,102 @@
+"""Test-only board "crashtest": the real firmware (kpnthings.app, Device, Outbox, Client) on the
+unix port, with readings a test can account for one by one. Never shipped to a board.
+
+Each reading is ("seq", n, None) with n unique and increasing across restarts: the next n is
+kept in a small state file, renamed into place before read_sensors returns, so a SIGKILL never
+hands out a number twice. A number handed out whose process then died before Outbox.append
+returned was never appended; the test finds those by the lines below.
+
+What the board changes, and why (all of it set up at import, before wiring builds the Device):
+- Outbox.append is wrapped to print "A <n>" after the real append returned: a printed reading is
+  on "flash", exactly as in the outbox driver's crash test.
+- kpnthings.compat.sleep_ms sleeps KPN_CRASHTEST_MS_PER_S real ms per configured second
+  (config's interval_s is at least 1 s): the idle wait between cycles shrinks, nothing else does
+  (backoff waits are measured in ticks and stay real).
+
+Lines on stdout, one print each (a SIGKILL may cut only the last one):
+  R <first> <count>          numbers first..first+count-1 handed out (state file already updated)
+  A <n>                      reading n appended
+  H <cycle> <mem_alloc> <mem_free>   heap after gc.collect(), every KPN_CRASHTEST_HEAP_EVERY cycles
+
+Environment: KPN_CRASHTEST_STATE (state file; unset: count from 0 in RAM),
+KPN_CRASHTEST_PER_CYCLE (readings per cycle, default 1), KPN_CRASHTEST_HEAP_EVERY (0: never),
+KPN_CRASHTEST_MS_PER_S (default 1).
+"""
+
+import gc
+import os
+
+PINS = set(range(0, 40)) | {"LED"}
+OUTPUT_PINS = PINS
+ACTUATORS = {}
+HAS_WIFI = False
+CLOCK_TRUSTED = True
+
+
+def _env_int(name, default):
+    getenv = getattr(os, "getenv", None)
+    v = getenv(name) if getenv is not None else None
+    return int(v) if v else default
+
+
+_STATE = (getattr(os, "getenv", lambda name: None))("KPN_CRASHTEST_STATE")
+_PER_CYCLE = _env_int("KPN_CRASHTEST_PER_CYCLE", 1)
+_HEAP_EVERY = _env_int("KPN_CRASHTEST_HEAP_EVERY", 0)
+_MS_PER_S = _env_int("KPN_CRASHTEST_MS_PER_S", 1)
+_counter = [0, 0]  # next number, cycles
+
+
+def _load():
+    if _STATE is None:
+        return 0
+    try:
+        with open(_STATE) as f:
+            return int(f.read())
+    except OSError:  # first boot of a test run
+        return 0
+
+
+def _save(n):
+    # Written whole to a temporary file and renamed: a kill leaves the old or the new number.
+    tmp = _STATE + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(str(n))
+    os.rename(tmp, _STATE)
+
+
+def read_sensors():
+    n = _counter[0]
+    _counter[0] = n + _PER_CYCLE
+    _counter[1] += 1
+    if _STATE is not None:
+        _save(n + _PER_CYCLE)
+    print("R %d %d" % (n, _PER_CYCLE))
+    if _HEAP_EVERY and _counter[1] % _HEAP_EVERY == 0:
+        gc.collect()
+        print("H %d %d %d" % (_counter[1], gc.mem_alloc(), gc.mem_free()))
+    return [("seq", n + i, None) for i in range(_PER_CYCLE)]
+
+
+def _install():
+    from kpnthings import compat
+    from kpnthings.outbox import Outbox
+
+    real_append = Outbox.append
+    real_sleep = compat.sleep_ms
+
+    def append(self, record):
+        real_append(self, record)
+        if record.get("n") == "seq":
+            print("A %d" % record["v"])
+
+    def sleep_ms(ms):
+        ms = ms * _MS_PER_S // 1000
+        if ms > 0:
+            real_sleep(ms)
+
+    Outbox.append = append
+    compat.sleep_ms = sleep_ms
+
+
+_counter[0] = _load()
+_install()
