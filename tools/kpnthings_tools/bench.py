@@ -10,6 +10,8 @@ ratios against that baseline; nothing here fails on speed.
 """
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -58,6 +60,8 @@ CORE_MODULES = (
     "wifi",
     "wiring",
 )
+
+CPU_ROUNDS = 3
 
 SAMPLE_EVERY_S = 60
 FLUSH_EVERY_S = 600
@@ -253,8 +257,14 @@ def measure_wire(ours_dir, base_dir):
 
 
 def measure_cpu_heap(ours_dir, base_dir):
-    cpu_o = mp_json([ours_dir], "ours", "cpu")["us_per_message"]
-    cpu_b = mp_json([base_dir], "baseline", "cpu")["us_per_message"]
+    # Alternate the two a few times and keep each one's best: a busy machine slows whichever
+    # runs during the busy moment, and a single pair would put that into the ratio.
+    cpu_o = cpu_b = None
+    for _ in range(CPU_ROUNDS):
+        o = mp_json([ours_dir], "ours", "cpu")["us_per_message"]
+        b = mp_json([base_dir], "baseline", "cpu")["us_per_message"]
+        cpu_o = o if cpu_o is None else min(cpu_o, o)
+        cpu_b = b if cpu_b is None else min(cpu_b, b)
     heap_o = mp_json([ours_dir], "ours", "heap")
     heap_b = mp_json([base_dir], "baseline", "heap")
     return {
@@ -365,7 +375,8 @@ def romfs_image(ours_dir):
     for mpy in (OUT / "fakes" / ours_dir.name).glob("*.mpy"):
         shutil.copy(mpy, tree / mpy.name)
     image = OUT / "romfs" / (ours_dir.name + ".img")
-    image.write_bytes(make_romfs(str(tree), mpy_cross=False))
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints the whole tree
+        image.write_bytes(make_romfs(str(tree), mpy_cross=False))
     return image
 
 
