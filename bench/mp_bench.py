@@ -2,7 +2,8 @@
 
     micropython bench/mp_bench.py ours|baseline wire|cpu|heap
 
-ours:     kpnthings.senml.Pack + encode + kpnthings.auth.message_token (name checks included)
+ours:     kpnthings.senml.Pack + encode + kpnthings.auth.message_token (name checks included);
+          also the firmware's path (reading dicts through kpnthings.batch.build_pack + token)
 baseline: micropython-senml (KPN's library as published in micropython-lib): SenmlPack +
           SenmlRecord + to_json, then the same SHA-256 token with hashlib
 Prints one JSON object.
@@ -60,6 +61,16 @@ def ours_batch(readings=None):
 
 def ours_device_single():
     return ours_batch([(n, u, v, BT) for n, u, v in READINGS])
+
+
+def ours_device_signed():
+    # The firmware's own path for one cycle: the outbox's reading dicts through batch.build_pack
+    # (base fields merged into the first record), then the token.
+    from kpnthings.auth import message_token
+    from kpnthings.batch import build_pack
+
+    body, _ = build_pack(BN, [{"n": n, "u": u, "v": v, "t": BT} for n, u, v in READINGS], 1024)
+    return body, message_token(body, SECRET)
 
 
 def baseline_single():
@@ -147,8 +158,12 @@ def main():
     elif what == "cpu":
         single()
         out = {"us_per_message": _us_per_call(single, 300)}
+        if impl == "ours":
+            out["us_device_path"] = _us_per_call(ours_device_signed, 300)
     elif what == "heap":
         out = {"bytes_per_message": _bytes_per_call(single)}
+        if impl == "ours":
+            out["bytes_device_path"] = _bytes_per_call(ours_device_signed)
         if impl == "baseline":
             out["bytes_build_to_json"] = _bytes_per_call(baseline_build_to_json)
     else:
