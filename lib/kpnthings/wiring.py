@@ -191,6 +191,17 @@ def _build(path, log):
     return cfg, board, actuators, transport, reader, watchdog
 
 
+def _scrubbed(msg, path):
+    # Errors raised outside config.validate (board, ca_file) quote the value, and a secret
+    # pasted into such a field must not reach the log either.
+    from kpnthings import config
+
+    try:
+        return config._scrub(msg, config.load_config(path))
+    except config.ConfigError:
+        return msg
+
+
 def boot(log):
     """Everything the loop needs, as (Device, transport); BootFailed after logging a bad config."""
     from kpnthings import __version__
@@ -201,7 +212,7 @@ def boot(log):
     try:
         cfg, board, actuators, transport, reader, watchdog = _build(path, log)
     except ConfigError as e:
-        log("config error (%s): %s" % (path, e))
+        log("config error (%s): %s" % (path, _scrubbed(str(e), path)))
         raise BootFailed() from None
 
     if cfg["transport"] == "mqtt":
