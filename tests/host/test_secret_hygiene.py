@@ -153,6 +153,10 @@ def _scenarios(tmp, urls, pki, broker_port):
         "mqtt_password_without_user": (dict(mqtt_cfg, mqtt_username=""), False),
         "mqtt_password_not_string": (dict(mqtt_cfg, mqtt_password=12345678), False),
         "interval_bad": (dict(wifi, interval_s=0), True),
+        # The secret pasted into the wrong field: still never printed.
+        "secret_as_board": (dict(good, board=SECRET), False),
+        "secret_as_ca_file": (dict(good, url=urls["tls"], ca_file=SECRET), False),
+        "secret_as_url": (dict(good, url="https://" + SECRET), False),
         # unterminated string right after the secret: every JSON parser refuses this
         "json_invalid": (json.dumps(wifi)[:-1] + ', "note": "' + SECRET, True),
     }
@@ -175,6 +179,9 @@ BAD_CONFIGS = {
     "mqtt_password_without_user": "mqtt_password:",
     "mqtt_password_not_string": "mqtt_password:",
     "interval_bad": "interval_s:",
+    "secret_as_board": "board:",
+    "secret_as_ca_file": "ca_file:",
+    "secret_as_url": "ca_file",
     "json_invalid": "not valid JSON",
 }
 # What a bad value would look like if echoed (beyond the watched values).
