@@ -44,7 +44,8 @@ A message is ``{"id", "received_at", "dvnuuid", "status", "outcome", "reason", "
 
 Secrets are kept in memory only, never written to the database, and every line this module
 logs and every API answer is scrubbed of them, so not even a device that sends its own secret as
-a value can make the emulator show it.
+a value can make the emulator show it: ``body_base64`` is scrubbed as bytes, and a body whose
+JSON strings spell a secret with escapes is listed decoded, scrubbed.
 """
 
 import base64
@@ -395,7 +396,7 @@ class Emulator:
                 (registered, bytes(body), now),
             )
             row = self._db.execute(_DOWNLINK_SELECT + " WHERE id = ?", (cur.lastrowid,)).fetchone()
-        return _downlink_dict(row)
+        return self._scrub_raw(_downlink_dict(row))
 
     def _checked_downlink(self, dvnuuid, body):
         try:
@@ -427,7 +428,7 @@ class Emulator:
             rows = self._db.execute(
                 _DOWNLINK_SELECT + " WHERE dvnuuid = ? ORDER BY id", (registered,)
             ).fetchall()
-        return [_downlink_dict(r) for r in rows]
+        return [self._scrub_raw(_downlink_dict(r)) for r in rows]
 
     # -- listings ------------------------------------------------------------------------------
 
@@ -449,9 +450,24 @@ class Emulator:
                 ).fetchall()
         return [self._scrub_raw(_message_dict(r)) for r in reversed(rows)]
 
+    def _unescaped_scrub(self, text):
+        # A secret written with JSON escapes ("\u0053eCr...") passes a plain text scrub: when the
+        # decoded JSON holds a secret, show the decoded form, scrubbed, instead of the raw text.
+        if "\\" not in text:
+            return text
+        try:
+            flat = json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":"))
+        except (ValueError, RecursionError):
+            return text
+        scrubbed = self.scrub(flat)
+        return scrubbed if scrubbed != flat else text
+
     def _scrub_raw(self, message):
         # body_base64 is the raw body, which the text scrub of an API answer cannot see into:
         # scrub it as bytes, or a device that sent its secret in a non-UTF-8 body would show it.
+        for key in ("body", "response_body"):
+            if key in message:
+                message[key] = self._unescaped_scrub(message[key])
         raw = message.get("body_base64")
         if raw is not None:
             data = base64.b64decode(raw)
