@@ -554,8 +554,12 @@ def test_mock_server_logs_and_api_never_show_a_secret(tmp_path):
 
         good = ('[{"bn":"%s","n":"temperature","v":21.5}]' % bn).encode()
         own = ('[{"bn":"%s","n":"leak","vs":"%s"}]' % (bn, SECRET)).encode()
+        # The same, with the secret's first letter JSON-escaped: a text scrub alone misses it.
+        escaped = '[{"bn":"%s","n":"leak","vs":"\\u%04x%s"}]' % (bn, ord(SECRET[0]), SECRET[1:])
+        escaped = escaped.encode()
         assert post("/ingestion/ip/senml/v1", good, auth.message_token(good, SECRET)) == 200
         assert post("/ingestion/ip/senml/v1", own, auth.message_token(own, SECRET)) == 200
+        assert post("/ingestion/ip/senml/v1", escaped, auth.message_token(escaped, SECRET)) == 200
         assert post("/ingestion/ip/senml/v1", good, "0" * 64) == 401
         assert post("/ingestion/ip/senml/v1", good, SECRET) == 401  # the secret as the token
         assert post("/ingestion/ip/senml/v1", good) == 401
@@ -563,6 +567,8 @@ def test_mock_server_logs_and_api_never_show_a_secret(tmp_path):
         assert post("/ingestion/ip/senml/v1", b"[" + SECRET.encode() * 60 + b"]") == 413
         assert post("/ingestion/ip/senml/v1", b"\xff" + SECRET.encode()) == 400
         down = ('[{"n":"led","vs":"%s"}]' % SECRET).encode()
+        assert post("/api/devices/%s/downlinks" % UUID, down) == 201
+        down = ('[{"n":"led","vs":"\\u%04x%s"}]' % (ord(SECRET[0]), SECRET[1:])).encode()
         assert post("/api/devices/%s/downlinks" % UUID, down) == 201
         for path in (
             "/api/devices",
@@ -577,7 +583,7 @@ def test_mock_server_logs_and_api_never_show_a_secret(tmp_path):
         ):
             get(path)
         listing = json.loads(get("/api/messages"))
-        assert len(listing) == 8
+        assert len(listing) == 9
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=10)
@@ -586,6 +592,19 @@ def test_mock_server_logs_and_api_never_show_a_secret(tmp_path):
     assert_clean("mock-server stdout/stderr", out, err)
     for data in seen:
         assert_clean("mock-server answer", data)
+        try:  # JSON answers once more with every string unescaped
+            flat = json.dumps(json.loads(data), ensure_ascii=False)
+        except ValueError:
+            continue
+        assert_clean("mock-server answer, unescaped", flat)
+        for item in json.loads(data) if isinstance(json.loads(data), list) else ():
+            for key in ("body", "response_body"):
+                if isinstance(item, dict) and isinstance(item.get(key), str):
+                    try:
+                        inner = json.dumps(json.loads(item[key]), ensure_ascii=False)
+                    except ValueError:
+                        continue
+                    assert_clean("mock-server listing %s, unescaped" % key, inner)
     # Raw bodies that are not UTF-8 are listed base64-encoded as well: no secret inside either.
     for message in listing:
         raw = message.get("body_base64")
