@@ -2,8 +2,9 @@
 
 An HTTP answer whose body is a (mostly near-valid) SenML downlink pack goes through the real
 client over a fake transport, and Result.downlink is applied to an allow-list of actuators whose
-pins record every call (tests/portable/_downlink_case.py). 10 000 generated cases in all.
-For each one:
+pins record every call (tests/portable/_downlink_case.py); every body a 2xx answer delivered
+also goes through the MQTT downlink path (MQTTTransport), which must do exactly the same.
+10 000 generated cases in all. For each one:
 
 - nothing raises: the client returns a Result, Actuators.apply a list of results;
 - an oracle written here, independently of kpnthings.downlink, says for every decoded record
@@ -473,6 +474,12 @@ def run_checked(body, status=200, framing="length", resolved=None, cap=4096):
     # The oracle sees the records as decoded (bytes for vd, as Actuators gets them).
     raw = [dict(r, vd=b"") if "vd" in r else r for r in records]
     check_applied(raw, out)
+    if status != 204:
+        # The MQTT downlink path must do exactly what the HTTP one did with the same pack.
+        mq = case.run_mqtt(body)
+        for key in ("error", "downlink", "applied", "pins", "state"):
+            assert mq[key] == out[key], (key, body, mq[key], out[key])
+        assert case.SECRET not in mq["result_repr"]
     return out
 
 

@@ -2,15 +2,17 @@
 
 An HTTP answer carrying `body` goes through a Client over a fake transport, and the downlink in
 the Result is applied to an allow-list of actuators whose pins only record what is done to
-them. Shared by tests/host/test_downlink_fuzz.py (hypothesis, CPython) and
-tests/portable/test_downlink_corpus.py (the saved corpus, every runtime).
+them. `run_mqtt` hands the same body to MQTTTransport as a received PUBLISH payload instead
+(the MQTT downlink path), for the same actuators. Shared by tests/host/test_downlink_fuzz.py
+(hypothesis, CPython) and tests/portable/test_downlink_corpus.py (the saved corpus, every
+runtime).
 """
 
 import binascii
 
 from _http_fake import FakeNetwork, FakeTransport
 
-from kpnthings import client, downlink
+from kpnthings import client, downlink, mqtt_transport
 
 UUID = "5e3a0f7c-1b2d-4c6e-9f80-1234567890ab"
 SECRET = "Dl9fUzzSecretNeverPrinted0x7Qk2Wm4"
@@ -89,4 +91,36 @@ def run(body, status=200, framing="length", cap=4096):
         "pins": log,
         "state": [[n, v] for n, v in acts.state_records()],
         "result_repr": repr(r),
+    }
+
+
+MQTT_CONFIG = {
+    "dvnuuid": UUID,
+    "secret": SECRET,
+    "transport": "mqtt",
+    "mqtt_host": "127.0.0.1",
+    "mqtt_tls": False,
+    "mqtt_uplink_topic": "kpn/{dvnuuid}/up",
+    "mqtt_downlink_topic": "kpn/{dvnuuid}/down",
+}
+
+
+def run_mqtt(body):
+    """The same body as a PUBLISH payload on the downlink topic (no network: the client's
+    on_message callback is what a received PUBLISH calls), applied like the HTTP case."""
+    log = []
+    t = mqtt_transport.MQTTTransport(MQTT_CONFIG, connect=lambda *a: None)
+    t.client.on_message(("kpn/%s/down" % UUID).encode(), body)
+    records = t.poll(0)
+    acts = downlink.Actuators(
+        SPEC, pin_factory=lambda kind, pin, entry: RecordingPin(log, kind, pin)
+    )
+    applied = acts.apply(records, BN)
+    return {
+        "error": t.downlink_error,
+        "downlink": plain(records),
+        "applied": [[n, ok, reason] for n, ok, reason in applied],
+        "pins": log,
+        "state": [[n, v] for n, v in acts.state_records()],
+        "result_repr": repr(t),
     }

@@ -16,7 +16,7 @@ trailing commas, overlong UTF-8) decode on MicroPython's lax parser: those cases
 import binascii
 import gc
 
-from _downlink_case import SECRET, run
+from _downlink_case import SECRET, run, run_mqtt
 
 from _support import is_micropython, load_json
 
@@ -72,3 +72,23 @@ def test_every_record_gets_the_same_verdict():
 
 def test_result_and_decoded_records_match():
     _replay(("outcome", "status", "error", "downlink"))
+
+
+def test_mqtt_downlink_path_does_the_same():
+    # The same packs as MQTT PUBLISH payloads: same records, verdicts and pin calls.
+    mp = is_micropython()
+    checked = 0
+    for case in _cases():
+        want = case["expect"]
+        if want["outcome"] != "accepted" or case["status"] == 204:
+            continue
+        got = run_mqtt(binascii.unhexlify(case["body"]))
+        lax = case.get("expect_micropython") if mp else None
+        for key in ("applied", "pins", "state"):
+            exp = lax[key] if lax is not None else want[key]
+            assert _same(got[key], exp), (case["name"], key, got[key], exp)
+        assert (got["error"] is None) == (want["error"] is None or lax is not None), case["name"]
+        assert SECRET not in got["result_repr"]
+        checked += 1
+        gc.collect()
+    assert checked >= 80
