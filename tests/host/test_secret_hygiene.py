@@ -26,7 +26,6 @@ import ssl
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 
@@ -729,4 +728,3 @@ def test_sweep_finds_a_planted_leak():
     assert leaks("pw=" + WIFI_PW[len(WIFI_PW) // 2 :])
     assert leaks("Qx7Wp3z", extra=("Qx7Wp3z",))
     assert not leaks("config error: secret: must be 30-100 letters or digits")
-    time.sleep(0)
