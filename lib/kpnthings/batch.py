@@ -62,10 +62,11 @@ def _pack_records(base_name, readings, extra):
     return out
 
 
-def _encode(base_name, readings, extra):
+def _encode(base_name, readings, extra, limit):
+    """The pack's bytes, or None when it would be longer than `limit` (never assembled)."""
     from kpnthings.senml import encode
 
-    return encode(_pack_records(base_name, readings, extra))
+    return encode(_pack_records(base_name, readings, extra), limit)
 
 
 def build_pack(base_name, records, max_body, extra=()):
@@ -94,8 +95,8 @@ def build_pack(base_name, records, max_body, extra=()):
         best = None
         k = 1
         while True:
-            body = _encode(base_name, records[:k], extra)
-            if len(body) > max_body:
+            body = _encode(base_name, records[:k], extra, max_body)
+            if body is None:
                 break
             best = (body, k)
             if k == n:
@@ -106,14 +107,14 @@ def build_pack(base_name, records, max_body, extra=()):
             lo, hi = best[1] + 1, k - 1
             while lo <= hi:
                 mid = (lo + hi) // 2
-                body = _encode(base_name, records[:mid], extra)
-                if len(body) <= max_body:
+                body = _encode(base_name, records[:mid], extra, max_body)
+                if body is not None:
                     best, lo = (body, mid), mid + 1
                 else:
                     hi = mid - 1
             return best
     if extra:
-        body = _encode(base_name, (), extra)
-        if len(body) <= max_body:
+        body = _encode(base_name, (), extra, max_body)
+        if body is not None:
             return body, 0
     return b"", 0

@@ -290,15 +290,20 @@ def _text(i, k, x):
     return str(x)  # bver
 
 
-def encode(records):
+def encode(records, limit=None):
     """Encode a list of record dicts (RFC 8428 labels) to compact SenML JSON bytes.
 
     Base fields are written as given; a field whose value is None is left out. Raises
-    SenMLError naming the record index and field.
+    SenMLError naming the record index and field. With `limit`, a pack that would be longer
+    than `limit` bytes is not assembled at all: None is returned instead (batch.build_pack
+    probes sizes this way without ever allocating an oversize body).
     """
     if not isinstance(records, (list, tuple)) or not records:
         raise SenMLError("a pack needs at least one record")
-    out = ["["]
+    # One string per record in `out`: a list of every piece of a full pack would need one
+    # large contiguous block, which a fragmented heap may not have (seen at 1 KB packs).
+    out = []
+    total = 1  # the closing "]"
     bn = ""
     ver = None
     for i, r in enumerate(records):
@@ -307,7 +312,7 @@ def encode(records):
         for k in r:
             if k not in _KIND:
                 raise _err(i, k, "unknown field")
-        out.append("{" if i == 0 else ",{")
+        rec = ["[{" if i == 0 else ",{"]
         first = True
         nvals = 0
         meas = False
@@ -332,8 +337,8 @@ def encode(records):
                     nvals += 1
                     if nvals > 1:
                         raise _err(i, k, _ONE)
-            out.append(labc if not first else lab)
-            out.append(text)
+            rec.append(labc if not first else lab)
+            rec.append(text)
             first = False
         if first:
             raise SenMLError("record %d: is empty" % i)
@@ -341,9 +346,17 @@ def encode(records):
             if not nvals and r.get("s") is None:
                 raise _err(i, "v", _NOVAL)
             _name(i, "bn" if name is None else "n", bn, name or "")
-        out.append("}")
-    out.append("]")
-    return "".join(out).encode()
+        rec.append("}")
+        # Bytes per record, joined once at the end: the only block as large as the pack is
+        # the body itself (no full-size str first, then its bytes).
+        part = "".join(rec).encode()
+        rec = None
+        total += len(part)
+        if limit is not None and total > limit:
+            return None
+        out.append(part)
+    out.append(b"]")
+    return b"".join(out)
 
 
 def _surrogate(x):
