@@ -7,6 +7,7 @@ runtime's precision, and `decode` turns every bad or hostile input into `SenMLEr
 """
 
 import json
+import sys
 
 # Upper bound on decode input, in bytes (or characters for str): the parse cost and heap stay
 # bounded whatever a server or attacker sends. Raise it here if a deployment needs larger packs.
@@ -497,6 +498,57 @@ def _scan(data):
                 depth -= 1
 
 
+def _bad_utf8(b):
+    # What MicroPython's str(b, "utf-8") lets through: bytes that never occur in UTF-8, and
+    # overlong or out-of-range sequences (E0 80..9F, F0 80..8F, F4 90..BF).
+    for x in (0xC0, 0xC1, 0xF5, 0xF6, 0xF7, 0xF8, 0xF9, 0xFA, 0xFB, 0xFC, 0xFD, 0xFE, 0xFF):
+        if x in b:
+            return True
+    for lead, lo, hi in ((0xE0, 0x80, 0x9F), (0xF0, 0x80, 0x8F), (0xF4, 0x90, 0xBF)):
+        i = b.find(bytes((lead,)))
+        while i >= 0:
+            if i + 1 < len(b) and lo <= b[i + 1] <= hi:
+                return True
+            i = b.find(bytes((lead,)), i + 1)
+    return False
+
+
+def _num_ok(t):
+    # JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+    if t[:1] == "-":
+        t = t[1:]
+    m, _, e = t.replace("E", "e").partition("e")
+    i, dot, f = m.partition(".")
+    if not i.isdigit() or (len(i) > 1 and i[0] == "0") or (dot and not f.isdigit()):
+        return False
+    if _:
+        if e[:1] in ("+", "-"):
+            e = e[1:]
+        return e.isdigit()
+    return True
+
+
+def _strict(data):
+    # MicroPython's json.loads accepts what JSON does not ([01], [1.], trailing commas): check
+    # the text outside strings first, so both runtimes refuse the same inputs.
+    if "\\" in data:
+        data = data.replace("\\\\", "").replace('\\"', "")
+    parts = data.split('"')
+    # Each string becomes the token "\x01", so what is left is the pack's syntax.
+    out = "\x01".join([parts[i] for i in range(0, len(parts), 2)])
+    for c in " \t\r\n":
+        out = out.replace(c, "")
+    for bad in (",]", ",}", "[,", "{,", ",,", ":,", ",:", "::"):
+        if bad in out:
+            raise SenMLError("input is not JSON")
+    for c in "[]{},:":
+        out = out.replace(c, " ")
+    for t in out.split():
+        if t not in ("\x01", "true", "false", "null") and not _num_ok(t):
+            raise SenMLError("input is not JSON")
+
+
+_LAX_JSON = sys.implementation.name == "micropython"
 _DEEP = "nested deeper than a SenML pack"
 _ONE = "a record holds exactly one of v, vs, vb, vd"
 _NOVAL = "record has no value (v, vs, vb, vd) and no sum (s)"
@@ -530,6 +582,8 @@ def decode(data, now=None):
             # MicroPython lets CESU surrogates (ED A0..BF) through; they are not UTF-8 either.
             if b"\xed" in data and _surrogate(bytes(data)):
                 raise ValueError
+            if _LAX_JSON and _bad_utf8(bytes(data)):
+                raise ValueError
             data = str(data, "utf-8")
         except Exception:
             raise SenMLError("input is not valid UTF-8") from None
@@ -538,6 +592,8 @@ def decode(data, now=None):
     if len(data) > MAX_INPUT:
         raise SenMLError("input longer than %d characters" % MAX_INPUT)
     _scan(data)
+    if _LAX_JSON:
+        _strict(data)
     try:
         pack = json.loads(data)
     except Exception:  # ValueError, and RecursionError/MemoryError on deep nesting

@@ -734,19 +734,6 @@ _SEED_STATUS = [
 ]
 
 
-# MicroPython's json.loads and utf-8 decoding are lax where CPython's are strict: these bodies
-# are refused on CPython but decode on MicroPython as the equivalent body given here, and are
-# then applied like it. The record that reaches the allow-list is the same valid record, so no
-# pin is touched that the oracle would not allow; the corpus keeps both expectations.
-_MP_LAX = {
-    "lax json 01": '[{"n":"led","v":1}]',
-    "lax json 1.": '[{"n":"led","v":1.0}]',
-    "trailing comma": '[{"n":"led","vb":true}]',
-    "trailing comma in record": '[{"n":"led","vb":true}]',
-    "overlong utf-8 in unit": '[{"n":"led","vb":true,"u":"x"}]',
-}
-
-
 def _entry(name, body, status=200, framing="length"):
     out = run_checked(body, status, framing)
     keys = ("outcome", "status", "error", "downlink", "applied", "pins", "state")
@@ -757,11 +744,6 @@ def _entry(name, body, status=200, framing="length"):
         "framing": framing,
         "expect": {k: out[k] for k in keys},
     }
-    if name in _MP_LAX:
-        assert out["error"].startswith("downlink refused"), name
-        lax = run_checked(_MP_LAX[name].encode(), status, framing)
-        assert lax["error"] is None and lax["pins"], name
-        entry["expect_micropython"] = {k: lax[k] for k in ("applied", "pins", "state")}
     return entry
 
 

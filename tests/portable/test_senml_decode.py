@@ -348,3 +348,30 @@ def test_truncated_packs():
     text = '[{"bn":"a:","bt":1700000000},{"n":"temperature","u":"Cel","v":21.5}]'
     for i in range(len(text)):
         _rejects(text[:i])
+
+
+def test_json_that_only_a_lax_parser_takes_is_refused_everywhere():
+    # MicroPython's json.loads takes all of these; CPython's refuses them. decode must refuse
+    # them on every runtime, with SenMLError.
+    for bad in (
+        '[{"n":"a","v":01}]',
+        '[{"n":"a","v":1.}]',
+        '[{"n":"a","v":.5}]',
+        '[{"n":"a","v":1e}]',
+        '[{"n":"a","v":-}]',
+        '[{"n":"a","v":1},]',
+        '[{"n":"a","v":1,}]',
+        '[,{"n":"a","v":1}]',
+        '[{"n":"a",,"v":1}]',
+        '[{"n":"a","v"::1}]',
+        '[{"n":"a","v":True}]',
+        b'[{"n":"a","u":"\xc0\xaf","v":1}]',
+        b'[{"n":"a","u":"\xe0\x80\xaf","v":1}]',
+        b'[{"n":"a","u":"\xf0\x80\x80\xaf","v":1}]',
+        b'[{"n":"a","u":"\xf4\x90\x80\x80","v":1}]',
+    ):
+        raises(SenMLError, decode, bad)
+    # ... while what JSON allows still decodes: exponents, signs, escapes, white space.
+    got = decode(' [ {"n" : "a" , "v" : -1.5E+2 } , {"n":"c","vs":"x\\"]\\\\,:"} ] ')
+    assert got[0]["v"] == -150.0 and got[1]["vs"] == 'x"]\\,:'
+    assert decode(b'[{"n":"a","vs":"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"}]')[0]["vs"] == "é€😀"
