@@ -96,6 +96,16 @@ def _split_url(url):
     return tls, host, port, prefix
 
 
+def body_bytes(pack_or_bytes):
+    """The exact bytes to send and sign: bytes as given, str as UTF-8, a Pack encoded once."""
+    body = pack_or_bytes
+    if not isinstance(body, (bytes, bytearray, str)):
+        body = body.encode()
+    if isinstance(body, str):
+        body = body.encode()
+    return bytes(body)
+
+
 class Client:
     """Signs and POSTs SenML packs for one device.
 
@@ -155,12 +165,7 @@ class Client:
         """POST one body (bytes, str, or an object with .encode() such as senml.Pack)."""
         from kpnthings import http_client
 
-        body = pack_or_bytes
-        if not isinstance(body, (bytes, bytearray, str)):
-            body = body.encode()
-        if isinstance(body, str):
-            body = body.encode()
-        body = bytes(body)
+        body = body_bytes(pack_or_bytes)
         headers = (
             ("Content-Type", "application/json"),
             ("Things-Message-Token", auth.message_token(body, self._secret)),

@@ -26,7 +26,7 @@ uplink topic at `{token}` (or appends `/<token>`); `"wrapper"` sends
 """
 
 from kpnthings import auth, mqtt
-from kpnthings.client import ACCEPTED, RETRY, UNAUTHORIZED, Result
+from kpnthings.client import ACCEPTED, RETRY, UNAUTHORIZED, Result, body_bytes
 
 
 def _read_file(path, field):
@@ -145,12 +145,7 @@ class MQTTTransport:
 
     def send(self, pack_or_bytes):
         """Publish one body (bytes, str, or an object with .encode() such as senml.Pack)."""
-        body = pack_or_bytes
-        if not isinstance(body, (bytes, bytearray, str)):
-            body = body.encode()
-        if isinstance(body, str):
-            body = body.encode()
-        body = bytes(body)
+        body = body_bytes(pack_or_bytes)
         topic, payload = self._payload(body)
         try:
             self._connected()
