@@ -24,17 +24,25 @@ _NATIVE32 = 1.0 + 2.0**-30 == 1.0
 _P10 = [10**i for i in range(23)]
 _P = [float(i) for i in _P10]
 _BIG = 10**20  # larger integers are refused both ways: bounded work, and no JSON reader chokes
+_NBIG = -_BIG  # a constant: writing -_BIG in a check would allocate a big integer each time
 
 # Encoding order of RFC 8428 labels and the kind of value each holds.
 _ORDER = ("bn", "bt", "bu", "bv", "bs", "bver", "n", "u", "v", "vs", "vb", "vd", "s", "t", "ut")
 _STR, _NUM, _INT, _BOOL, _DATA = "snibd"
 _KIND = {}
-_INFO = {}  # label -> (role, label text first in a record, label text after a field)
+_ROLE = {}  # 0: base field; 1: makes a record a measurement (n u s t ut); 2: a value
+_LAB = {}  # label -> its JSON text '"n":' (one string each: module heap counts on a board)
 for _i, _k in enumerate(_ORDER):
     _KIND[_k] = "snsnnissnsbdnnn"[_i]
-    # role 0: base field; 1: makes a record a measurement (n u s t ut); 2: a value (v vs vb vd)
-    _INFO[_k] = ((_i > 5) + (7 < _i < 12), '"' + _k + '":', ',"' + _k + '":')
+    _ROLE[_k] = (_i > 5) + (7 < _i < 12)
+    _LAB[_k] = '"' + _k + '":'
+# No loop names left behind: MicroPython grows a module's table of globals only once it is full,
+# and a full table makes every lookup of a builtin (type, round, str) scan it whole.
+del _i, _k
 _INF = float("inf")
+_NINF = -_INF  # a constant: -_INF in a check would allocate a float each time
+# Largest exact integer candidate and most decimals tried, at the native float width.
+_LIM = (16777216, 10) if _NATIVE32 else (9007199254740992, 22)
 _SUR = chr(0xD800)
 _VALUES = ("v", "vs", "vb", "vd")
 _QC = {}  # str -> JSON literal, bounded cache (see _q)
@@ -89,26 +97,36 @@ def format_float(x):
     reads back to that float32 is returned. NaN and infinities raise SenMLError.
     """
     f32 = FLOAT32
-    if f32 is None:
-        f32 = _NATIVE32
-    host32 = f32 and not _NATIVE32
-    if host32:
-        x = _r32(x)
-    if x != x or x - x:
-        raise SenMLError("%r is not a finite number" % x)
-    if x == 0:
-        return "-0.0" if str(x)[0] == "-" else "0.0"
-    neg = x < 0
-    if neg:
-        x = -x
+    if f32 is None and 0 < x < _INF:
+        # A positive finite float at native precision (most readings) skips the set-up below,
+        # which would come to the same values.
+        f32 = host32 = neg = False
+        lim, top = _LIM
+    else:
+        if f32 is None:
+            f32 = _NATIVE32
+        host32 = f32 and not _NATIVE32
+        if host32:
+            x = _r32(x)
+        if not _NINF < x < _INF:  # comparisons allocate nothing; x - x would (a boxed float)
+            raise SenMLError("%r is not a finite number" % x)
+        if x == 0:
+            return "-0.0" if str(x)[0] == "-" else "0.0"
+        neg = x < 0
+        if neg:
+            x = -x
+        lim, top = (16777216, 10) if f32 else (9007199254740992, 22)
     # Fast path: d / 10**n with d and 10**n both exact floats is one correctly rounded IEEE
     # division, i.e. exactly what a correct reader computes from the text "d e-n". So it proves
     # the round trip without trusting the runtime's float parser, which on MicroPython can be
     # one unit off. Candidates with n < 0 are never needed here: below 2**53 (2**24) a float
     # that equals an integer is that integer, and the trailing zeros are stripped anyway.
-    lim, top = (16777216, 10) if f32 else (9007199254740992, 22)
+    if x >= lim:  # too large for an exact candidate (and for any fraction)
+        return _exact(neg, x, f32)
+    if x == int(x):  # n = 0: an integer, no float to allocate
+        return "%s%d.0" % ("-" if neg else "", int(x))
     p = _P
-    n = 0 if x >= 1 else 1
+    n = 1
     while n <= top:
         d = round(x * p[n])
         if d >= lim:
@@ -127,8 +145,6 @@ def format_float(x):
             if y == x:
                 # Common shapes in one %-format each (heap per message counts on a board).
                 sign = "-" if neg else ""
-                if not n:
-                    return "%s%d.0" % (sign, d)
                 if d % 10:
                     if x >= 1:
                         q = _P10[n]
@@ -247,7 +263,7 @@ def _check(i, k, x):
                 raise _err(i, k, "%r is not a finite number" % x)
         elif t is not int:
             raise _err(i, k, "must be a number")
-        elif not -_BIG < x < _BIG:
+        elif not _NBIG < x < _BIG:
             raise _err(i, k, "integer out of range")
     elif kind == _STR:
         if t is not str:
@@ -271,12 +287,12 @@ def _text(i, k, x):
     # anything else goes through _check, which raises with the record and field.
     t = type(x)
     kind = _KIND.get(k)
-    if kind == _NUM and t is float and -_INF < x < _INF:
+    if kind == _NUM and t is float and _NINF < x < _INF:
         try:
             return format_float(x)
         except SenMLError:  # finite, but not once rounded to float32
             raise _err(i, k, "not a finite float32") from None
-    if kind == _NUM and t is int and -_BIG < x < _BIG:
+    if kind == _NUM and t is int and _NBIG < x < _BIG:
         return str(x)
     if kind == _STR and t is str:
         return _q(x, i, k)
@@ -322,7 +338,7 @@ def encode(records, limit=None):
             x = r.get(k)
             if x is None:
                 continue
-            role, lab, labc = _INFO[k]
+            role = _ROLE[k]
             text = _text(i, k, x)
             if k == "n":
                 name = x
@@ -338,7 +354,9 @@ def encode(records, limit=None):
                     nvals += 1
                     if nvals > 1:
                         raise _err(i, k, _ONE)
-            rec.append(labc if not first else lab)
+            if not first:
+                rec.append(",")
+            rec.append(_LAB[k])
             rec.append(text)
             first = False
         if first:
@@ -378,78 +396,193 @@ class Pack:
     """A pack under construction: base fields, then one record per `add`.
 
     `encode()` writes the base fields as a record of their own (record 0, as KPN's examples
-    do) followed by the added records, so error messages count that base record.
+    do) followed by the added records, so error messages count that base record. With
+    merge=True the base fields open the first added record instead (a few bytes less, as
+    kpnthings.batch sends them); such a pack needs at least one added record.
+
+    A reading of the usual shape (a name valid after the base name, a number or a boolean, an
+    integer time or none, no sum) becomes JSON text as it is added: a cached, checked head per
+    sensor, the value text and a closing brace, so encode() only joins. Anything else is kept
+    as given and checked by encode(), which raises the SenMLError that names its record.
     """
 
-    def __init__(self, base_name=None, base_time=None, base_unit=None):
-        self._base = (base_name, base_time, base_unit)
-        self._nb = 0 if self._base == (None, None, None) else 1
-        self.records = []
+    _h0 = 3  # which head of a _PC entry record 0 starts with (see _record)
+
+    def __init__(self, base_name=None, base_time=None, base_unit=None, merge=False):
+        # JSON pieces in order; a tuple stands for a record that encode() still has to check.
+        parts = ["["]  # type: list
+        self._parts = parts
+        self._slow = False
+        self._n = 0
+        if base_name is None and base_time is None and base_unit is None:
+            self._bn = ""
+            return
+        if merge:
+            self._h0 = 5  # the first record continues the open base record
+        else:
+            self._n = 1
+        self._bn = base_name if type(base_name) is str else None
+        bt = base_time
+        bnt = None if base_name is None else _base_text(0, base_name)
+        but = None if base_unit is None else _base_text(1, base_unit)
+        if (
+            (base_name is None or bnt is not None)
+            and (bt is None or (type(bt) is int and _NBIG < bt < _BIG))
+            and (base_unit is None or but is not None)
+        ):
+            sep = "{"
+            if bnt is not None:
+                parts.append(bnt)
+                sep = ","
+            if bt is not None:
+                parts.append('{"bt":' if sep == "{" else ',"bt":')
+                parts.append(str(bt))
+                sep = ","
+            if but is not None:
+                parts.append(but if sep == "," else "{" + but[1:])
+            if not merge:
+                parts.append("}")
+        else:
+            self._base = (base_name, base_time, base_unit)
+            self._slow = True
+            parts.append(_SLOWM if merge else _SLOW)
 
     def add(self, name, value=None, unit=None, time=None, sum=None):
+        i = self._n
+        self._n = i + 1
+        # The fast way: a sensor seen before (its head checked and cached), a finite float, an
+        # integer or a boolean, an integer time or none, no sum.
+        e = _PC.get(name) if type(name) is str else None  # keyed by name: no tuple to allocate
+        if (
+            e is not None
+            and e[1] == unit
+            and e[0] == self._bn
+            and sum is None
+            and (time is None or (type(time) is int and _NBIG < time < _BIG))
+        ):
+            text = None
+            if type(value) is float:
+                if e[2] == "v" and _NINF < value < _INF:
+                    try:
+                        text = format_float(value)
+                    except SenMLError:  # finite, but not as a float32: checked below
+                        pass
+            elif type(value) is int:
+                if e[2] == "v" and _NBIG < value < _BIG:
+                    text = str(value)
+            elif value is True or value is False:
+                if e[2] == "vb":
+                    text = "true" if value else "false"
+            if text is not None:
+                parts = self._parts
+                parts.append(e[4] if i else e[self._h0])
+                parts.append(text)
+                parts.append("}" if time is None else ',"t":%d}' % time)
+                if len(parts) > 31 and not self._slow:
+                    # A long pack (a backlog) is joined as it grows: a list of every piece
+                    # would need a large contiguous block, which a fragmented heap may lack.
+                    text = "".join(parts)
+                    parts.clear()
+                    parts.append(text)
+                return self
         if value is not None and type(value) not in _VK:
-            i = len(self.records) + self._nb
+            self._n = i
             raise _err(i, "v", "value must be int, float, bool, str or bytes")
-        self.records.append((name, value, unit, time, sum))
+        self._parts.append((i, name, value, unit, time, sum))
+        self._slow = True
         return self
 
     def encode(self):
-        out = ["["]
-        if self._nb:
-            sep = "{"
-            for j in range(3):  # bn, bt, bu are the first three labels of _ORDER
-                x = self._base[j]
-                if x is not None:
-                    k = _ORDER[j]
-                    out.append(sep)
-                    out.append(_INFO[k][1])
-                    out.append(_text(0, k, x))
-                    sep = ","
-            out.append("}")
-        bn = self._base[0] or ""
-        i = self._nb
-        for name, value, unit, time, sum in self.records:
-            # A sensor's record starts the same in every message: '"n":"temperature","u":"Cel",
-            # "v":'. That head is checked and built once, then reused (bounded cache).
-            if type(name) is not str or (unit is not None and type(unit) is not str):
-                _text(i, "n", name)
-                _text(i, "u", unit)
-            vk = None if value is None else _VK[type(value)]
-            e = _PC.get(name)  # keyed by name alone: no key tuple to allocate per record
-            if e is None or e[0] != bn or e[1] != unit or e[2] != vk:
-                _name(i, "n", bn, name)
-                head = '"n":' + _q(name, i, "n")
-                if unit is not None:
-                    head += ',"u":' + _q(unit, i, "u")
-                if vk:
-                    head += ',"' + vk + '":'
-                e = (bn, unit, vk, head)
-                if len(name) <= 64:
-                    if len(_PC) >= 16:
-                        _PC.clear()
-                    _PC[name] = e
-            out.append(",{" if i else "{")
-            out.append(e[3])
-            if vk:
-                out.append(_text(i, vk, value))
-            elif sum is None:
-                raise _err(i, "v", _NOVAL)
-            if sum is not None:
-                out.append(',"s":')
-                out.append(_text(i, "s", sum))
-            if time is not None:
-                out.append(',"t":')
-                out.append(_text(i, "t", time))
-            out.append("}")
-            i += 1
-        if i == 0:
+        if not self._n:
             raise SenMLError("a pack needs at least one record")
+        parts = self._parts
+        if not self._slow:
+            parts.append("]")
+            text = "".join(parts)  # only checked ASCII pieces: nothing to escape
+            parts.pop()
+            return text.encode()
+        out = []
+        bn = self._bn or ""
+        for p in parts:
+            if p is _SLOW or p is _SLOWM:
+                bn = self._base_record(out, p is _SLOW)
+            elif type(p) is tuple:
+                _record(out, bn, self._h0, *p)
+            else:
+                out.append(p)
         out.append("]")
         return "".join(out).encode()
 
+    def _base_record(self, out, close):
+        sep = "{"
+        for j in range(3):  # bn, bt, bu are the first three labels of _ORDER
+            x = self._base[j]
+            if x is not None:
+                k = _ORDER[j]
+                out.append(sep)
+                out.append(_LAB[k])
+                out.append(_text(0, k, x))
+                sep = ","
+        if close:
+            out.append("}")
+        return self._base[0] or ""
+
+
+_SLOW = ("base",)  # marks the base record that encode() checks
+_SLOWM = ("base", "merged")  # the same, left open for the first record
+_BT = [None, None, None, None]  # type: list  # (bn, '{"bn":"..."', bu, ',"bu":"..."'): one pack's worth
+
+
+def _base_text(j, s):
+    # '{"bn":"<bn>"' (j 0) or ',"bu":"<bu>"' (j 1) if s is plain text, else None. One entry
+    # each: a device keeps its base name, and the check scans the whole string.
+    if _BT[2 * j] != s:
+        if type(s) is not str or len(s) > 256 or s.strip(_PLAIN):
+            return None
+        _BT[2 * j + 1] = ('{"bn":"%s"' if j == 0 else ',"bu":"%s"') % s
+        _BT[2 * j] = s
+    return _BT[2 * j + 1]
+
+
+def _record(out, bn, h0, i, name, value, unit, time, sum):
+    # One added record, checked: the same head cache as the fast path fills it.
+    if type(name) is not str or (unit is not None and type(unit) is not str):
+        _text(i, "n", name)
+        _text(i, "u", unit)
+    vk = None if value is None else _VK[type(value)]
+    e = _PC.get(name)
+    if e is None or e[0] != bn or e[1] != unit or e[2] != vk:
+        _name(i, "n", bn, name)
+        head = '"n":' + _q(name, i, "n")
+        if unit is not None:
+            head += ',"u":' + _q(unit, i, "u")
+        if vk:
+            head += ',"' + vk + '":'
+        e = (bn, unit, vk, "{" + head, ",{" + head, "," + head)
+        if len(name) <= 64:
+            if len(_PC) >= 16:
+                _PC.clear()
+            _PC[name] = e
+    out.append(e[4] if i else e[h0])
+    if vk:
+        out.append(_text(i, vk, value))
+    elif sum is None:
+        raise _err(i, "v", _NOVAL)
+    if sum is not None:
+        out.append(',"s":')
+        out.append(_text(i, "s", sum))
+    if time is not None:
+        out.append(',"t":')
+        out.append(_text(i, "t", time))
+    out.append("}")
+
 
 _VK = {bool: "vb", int: "v", float: "v", str: "vs", bytes: "vd", bytearray: "vd"}
-_PC = {}  # n -> (bn, u, value label, checked record head); see Pack.encode
+# n -> (bn, u, value label, and the checked head '"n":...,"u":...,"v":' opening a record, after
+# a record, and after the base fields of a merged first record); see _record
+_PC = {}
+# Printable ASCII but '"' and '\\': text made of these is its own JSON string body.
+_PLAIN = "".join([chr(c) for c in range(32, 127) if c != 34 and c != 92])
 
 
 def _scan(data):
@@ -619,7 +752,7 @@ def decode(data, now=None):
                         raise _err(i, k, "must be a string")
                 else:
                     _check(i, k, r[k])
-                role = _INFO[k][0]
+                role = _ROLE[k]
                 if role:
                     meas = True
                     if role == 2:
