@@ -67,6 +67,13 @@ MP_RUNTIMES = ("micropython-src",) + tuple("mpy-" + a for a in ARCHS)
 def build_mpy(arch):
     """Compile lib/ and boards/ with mpy-cross for `arch` into build/mpy/<arch>/ (incremental)."""
     out_root = BUILD / arch
+    # Built as deploy builds them for a board (tools/kpnthings_tools/build.py): -O3, no line
+    # numbers. A change of flags rebuilds everything.
+    flags = "-O3"
+    stamp = out_root / ".flags"
+    if not stamp.exists() or stamp.read_text() != flags:
+        for old in out_root.rglob("*.mpy"):
+            old.unlink()
     sources = [(p, p.relative_to(ROOT / "lib")) for p in (ROOT / "lib").rglob("*.py")]
     sources += [(p, Path("boards") / p.name) for p in (ROOT / "boards").glob("*.py")]
     for src, rel in sources:
@@ -75,10 +82,12 @@ def build_mpy(arch):
             continue
         dst.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [MPY_CROSS, "-march=" + arch, "-s", str(rel), "-o", str(dst), str(src)],
+            [MPY_CROSS, flags, "-march=" + arch, "-s", str(rel), "-o", str(dst), str(src)],
             check=True,
             capture_output=True,
         )
+    out_root.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(flags)
     # A module deleted from lib/ must not live on as a stale .mpy.
     wanted = {(out_root / rel.with_suffix(".mpy")) for _, rel in sources}
     for mpy in out_root.rglob("*.mpy"):
