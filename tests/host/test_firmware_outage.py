@@ -5,11 +5,12 @@ listening socket is closed), answers 503, and hangs past the client's timeout_s;
 outage it recovers, and the run ends with the server healthy.
 
 Every reading appended (the test-only "crashtest" board prints "A n" once Outbox.append
-returned) must reach the emulator at least once and, without duplicates, in time order; at the
-end nothing may be left queued. The backoff must show in the timing: within each outage the
-device's announced waits ("next try in S s") grow from retry_base_s towards retry_cap_s, and the
-time between two tries is at least the wait chosen in between (lower bounds only: equal jitter
-puts the n-th wait in [c/2, c], c = min(cap, base * 2**n); see kpnthings.backoff).
+returned) must reach the emulator at least once (here exactly once: no crash, and no reply is
+cut) and, de-duplicated, in time order; at the end nothing may be left queued. The backoff must
+show in the timing: within each outage the device's announced waits ("next try in S s") grow
+from retry_base_s towards retry_cap_s, and the time between two tries is at least the wait
+chosen in between (lower bounds only: equal jitter puts the n-th wait in [c/2, c],
+c = min(cap, base * 2**n); see kpnthings.backoff).
 
 Phases are driven by what the device does, not by the clock: an outage lasts until the device
 has failed ATTEMPTS times in that way and MIN_CYCLES cycles have passed, and the server stays
@@ -161,9 +162,12 @@ def _drive(front, proc, out, got, phases, raced):
             result = done()
             if result:
                 return result
-            assert proc.poll() is None, (
-                "the firmware ended (%d cycles) while waiting for %s: raise CYCLES" % (CYCLES, what)
-            )
+            if proc.poll() is not None:
+                tail = "\n".join(out.texts()[-5:])
+                raise AssertionError(
+                    "the firmware ended (exit %s; %d cycles configured) while waiting for %s:\n%s"
+                    % (proc.returncode, CYCLES, what, tail)
+                )
             assert time.monotonic() - started < RUN_LIMIT_S, "still waiting for " + what
             time.sleep(0.02)
 
