@@ -426,3 +426,21 @@ def test_reset_before_reply_on_reused_connection_is_resent_once():
     assert r.outcome == client.RETRY  # resent once on t2, which failed too: no third try
     assert len(net.opened) == 2
     assert t2.sent_bytes().endswith(b"[1]")
+
+
+def test_kpn_c_library_defects_do_not_recur_in_the_request():
+    # KPN's C library (STYLE.md): with bn and bu both set, Content-Length came out one byte short
+    # (so the token covered a body without its final "]"), and lines ended in bare LF.
+    from kpnthings.senml import Pack
+
+    pack = Pack("urn:dev:DVNUUID:" + UUID + ":", 1700000000, "Cel")
+    pack.add("temperature", 21.5).add("temperature", 21.6, time=60)
+    t = FakeTransport([_answer(200)])
+    c, _ = _client(t)
+    assert c.send(pack).outcome == client.ACCEPTED
+    head, body = t.sent_bytes().split(b"\r\n\r\n", 1)
+    assert body == pack.encode() and body.endswith(b"]")
+    lines = head.split(b"\r\n")
+    assert b"Content-Length: %d" % len(body) in lines
+    assert b"Things-Message-Token: " + _token(body, SECRET) in lines
+    assert not any(b"\n" in line for line in lines)  # every line ends in CRLF, none in bare LF
