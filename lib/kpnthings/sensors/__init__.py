@@ -124,6 +124,15 @@ class _Context:
         return bus
 
 
+def input_pin(machine, pin_id, pull):
+    """An input Pin with config's pull ("up", "down" or None); shared by digital and counter."""
+    Pin = machine.Pin
+    pull = {"up": Pin.PULL_UP, "down": Pin.PULL_DOWN}.get(pull)
+    if pull is None:
+        return Pin(pin_id, Pin.IN)
+    return Pin(pin_id, Pin.IN, pull)
+
+
 def _driver_class(kind):
     # Explicit imports (not __import__ of a computed name) so mpy-cross and freezing see them.
     if kind in ("dht22", "dht11"):

@@ -21,11 +21,9 @@ class Sensor:
         self._ticks_ms = ctx.clock.ticks_ms
         self._ticks_diff = ctx.clock.ticks_diff
         self._last = None
-        pull = {"up": Pin.PULL_UP, "down": Pin.PULL_DOWN}.get(entry["pull"])
-        if pull is None:
-            self._pin = Pin(entry["pin"], Pin.IN)
-        else:
-            self._pin = Pin(entry["pin"], Pin.IN, pull)
+        from kpnthings.sensors import input_pin
+
+        self._pin = input_pin(machine, entry["pin"], entry["pull"])
         edge = entry["edge"]
         if edge == "rising":
             trigger = Pin.IRQ_RISING

@@ -6,15 +6,12 @@ class Sensor:
 
     def __init__(self, entry, ctx):
         machine = ctx.machine
-        Pin = machine.Pin
         self.names = entry["names"]
         self.last_error = None
         self._invert = entry["invert"]
-        pull = {"up": Pin.PULL_UP, "down": Pin.PULL_DOWN}.get(entry["pull"])
-        if pull is None:
-            self._pin = Pin(entry["pin"], Pin.IN)
-        else:
-            self._pin = Pin(entry["pin"], Pin.IN, pull)
+        from kpnthings.sensors import input_pin
+
+        self._pin = input_pin(machine, entry["pin"], entry["pull"])
 
     def read(self):
         return [(self.names[0], bool(self._pin.value()) != self._invert, None)]
