@@ -6,7 +6,6 @@ transport, the board and the outbox) lives in kpnthings.wiring and is unloaded b
 starts; what stays here is what the loop keeps calling.
 """
 
-import gc
 import sys
 
 # ticks between NTP attempts while the clock is not set
@@ -73,20 +72,9 @@ def clock_checker(clock, link, feed, retry_ms=NTP_RETRY_MS):
     return trusted
 
 
-def unload(*names):
-    """Drop boot-only modules so their bytecode is garbage (several KB each)."""
-    import kpnthings
-
-    for name in names:
-        sys.modules.pop("kpnthings." + name, None)
-        if name in kpnthings.__dict__:  # importing a submodule also binds it in its package
-            delattr(kpnthings, name)
-    gc.collect()
-
-
 def main():
     """Boot from config.json (see kpnthings.wiring), then run the device loop."""
-    from kpnthings import wiring
+    from kpnthings import unload, wiring
 
     try:
         device, transport = wiring.boot(log)

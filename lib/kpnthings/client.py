@@ -189,12 +189,15 @@ def _with_downlink(status, body):
     # An empty body (or only white space) means no downlink is pending.
     if not body.strip():
         return Result(status, ACCEPTED)
-    from kpnthings import senml
+    # The parser is loaded for this answer only: most answers carry no downlink.
+    from kpnthings import senml_decode, unload
 
     try:
-        records = senml.decode(body)
+        records = senml_decode.decode(body)
     except Exception as e:
         return Result(
             status, ACCEPTED, None, "downlink refused: %s" % (str(e)[:120] or type(e).__name__)
         )
-    return Result(status, ACCEPTED, list(records))
+    finally:
+        unload("senml_decode")
+    return Result(status, ACCEPTED, records)

@@ -107,7 +107,7 @@ class MQTTTransport:
         """(records, error text or None) of every pack received so far; empties the inbox."""
         if not self._inbox:
             return [], None
-        from kpnthings import senml
+        from kpnthings import senml_decode, unload
 
         packs = self._inbox
         self._inbox = []
@@ -117,9 +117,10 @@ class MQTTTransport:
             if not data.strip():
                 continue
             try:
-                records.extend(senml.decode(data))
+                records.extend(senml_decode.decode(data))
             except Exception as e:  # hostile input never escapes as an exception
                 errors.append("downlink refused: %s" % ((str(e) or type(e).__name__)[:120]))
+        unload("senml_decode")  # loaded for these packs only
         error = "; ".join(errors) if errors else None
         if error:
             self.downlink_error = error

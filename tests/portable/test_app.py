@@ -90,6 +90,6 @@ def test_unload_drops_the_module_and_the_package_attribute():
     probe = Link()  # stands in for a module object (MicroPython cannot make one by hand)
     sys.modules["kpnthings._unload_probe"] = probe
     setattr(kpnthings, "_unload_probe", probe)  # noqa: B010 - as an import binds it
-    app.unload("_unload_probe", "not_loaded")
+    kpnthings.unload("_unload_probe", "not_loaded")
     assert "kpnthings._unload_probe" not in sys.modules
     assert not hasattr(kpnthings, "_unload_probe")
