@@ -81,7 +81,7 @@ def main():
     except wiring.BootFailed:
         sys.exit(1)
     finally:
-        unload("wiring", "config")
+        unload("wiring", "config", "downlink_spec")
     cfg = device.config
     try:
         device.run(cycles=cfg["cycles"], interval_s=cfg["interval_s"])

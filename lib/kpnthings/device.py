@@ -354,7 +354,13 @@ class Device:
     def _apply(self, result):
         if result.outcome != ACCEPTED or not result.downlink or self.actuators is None:
             return
-        for name, ok, reason in self.actuators.apply(result.downlink, self.base_name):
+        from kpnthings import unload
+
+        try:
+            outcomes = self.actuators.apply(result.downlink, self.base_name)
+        finally:
+            unload("downlink_apply")  # loaded for this downlink only
+        for name, ok, reason in outcomes:
             if ok:
                 self._info("[kpn] downlink %s = %r applied" % (name, self.actuators.state(name)))
             else:
