@@ -6,6 +6,18 @@ back to the same float at the runtime's precision. `decode` (a downlink into res
 lives in kpnthings.senml_decode, which a board loads only when a downlink arrives.
 """
 
+from kpnthings import senml_text
+from kpnthings.senml_text import (
+    _BIG,
+    _INF,
+    _NBIG,
+    _NINF,
+    SenMLError,
+    _err,
+    _name,
+    _q,
+)
+
 # Upper bound on decode input, in bytes (or characters for str): the parse cost and heap stay
 # bounded whatever a server or attacker sends. Raise it here if a deployment needs larger packs.
 MAX_INPUT = 16384
@@ -14,14 +26,16 @@ MAX_INPUT = 16384
 # float32 formatting that ESP32 and rp2 use can be tested on a host with 64-bit floats.
 FLOAT32 = None
 
-# 1 + 2**-30 rounds to 1 only when floats have a 24-bit mantissa (ESP32, rp2 builds).
-_NATIVE32 = 1.0 + 2.0**-30 == 1.0
-# Powers of ten that are exact floats (10**22 is the largest exact double), built from ints so
-# that no libm pow() rounding can make runtimes differ.
-_P10 = [10**i for i in range(23)]
-_P = [float(i) for i in _P10]
-_BIG = 10**20  # larger integers are refused both ways: bounded work, and no JSON reader chokes
-_NBIG = -_BIG  # a constant: writing -_BIG in a check would allocate a big integer each time
+
+def format_float(x):
+    """Shortest decimal text that reads back to the float x at the runtime precision.
+
+    9.7 gives "9.7" on every runtime (the unix port's repr gives 9.699999999999999). With
+    float32 (native, or FLOAT32 = True) x is first rounded to float32 and the shortest text that
+    reads back to that float32 is returned. NaN and infinities raise SenMLError.
+    """
+    return senml_text.format_float(x, FLOAT32)
+
 
 # Encoding order of RFC 8428 labels and the kind of value each holds.
 _ORDER = ("bn", "bt", "bu", "bv", "bs", "bver", "n", "u", "v", "vs", "vb", "vd", "s", "t", "ut")
@@ -36,218 +50,8 @@ for _i, _k in enumerate(_ORDER):
 # No loop names left behind: MicroPython grows a module's table of globals only once it is full,
 # and a full table makes every lookup of a builtin (type, round, str) scan it whole.
 del _i, _k
-_INF = float("inf")
-_NINF = -_INF  # a constant: -_INF in a check would allocate a float each time
-# Largest exact integer candidate and most decimals tried, at the native float width.
-_LIM = (16777216, 10) if _NATIVE32 else (9007199254740992, 22)
-_SUR = chr(0xD800)
-_QC = {}  # str -> JSON literal, bounded cache (see _q)
-_NC = {}  # str -> holds only name characters, bounded cache (see _chars_ok)
-_NAMECH = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-:./_"
-_ALNUM = _NAMECH[:62]
 _ONE = "a record holds exactly one of v, vs, vb, vd"
 _NOVAL = "record has no value (v, vs, vb, vd) and no sum (s)"
-
-
-class SenMLError(ValueError):
-    """A pack that cannot be encoded or decoded; the message names the record and field."""
-
-
-def _err(i, k, msg):
-    return SenMLError("record %d: field '%s': %s" % (i, k, msg))
-
-
-def _r32(x):
-    import struct
-
-    try:
-        return struct.unpack("f", struct.pack("f", x))[0]
-    except OverflowError:  # beyond float32 range: refused as not finite
-        return x * 1e308
-
-
-def _fmt(neg, digits, k):
-    # Place the point the way CPython's repr does: plain notation for 1e-4 <= |x| < 1e16.
-    digits = digits.rstrip("0")
-    n = len(digits)
-    if -4 <= k < 16:
-        if k >= n - 1:
-            s = digits + "0" * (k - n + 1) + ".0"
-        elif k >= 0:
-            s = digits[: k + 1] + "." + digits[k + 1 :]
-        else:
-            s = "0." + "0" * (-k - 1) + digits
-    else:
-        s = (
-            digits[0]
-            + ("." + digits[1:] if n > 1 else "")
-            + ("e-%02d" % -k if k < 0 else "e+%02d" % k)
-        )
-    return "-" + s if neg else s
-
-
-def format_float(x):
-    """Shortest decimal text that reads back to the float x at the runtime precision.
-
-    9.7 gives "9.7" on every runtime (the unix port's repr gives 9.699999999999999). With
-    float32 (native, or FLOAT32 = True) x is first rounded to float32 and the shortest text that
-    reads back to that float32 is returned. NaN and infinities raise SenMLError.
-    """
-    f32 = FLOAT32
-    if f32 is None and 0 < x < _INF:
-        # A positive finite float at native precision (most readings) skips the set-up below,
-        # which would come to the same values.
-        f32 = host32 = neg = False
-        lim, top = _LIM
-    else:
-        if f32 is None:
-            f32 = _NATIVE32
-        host32 = f32 and not _NATIVE32
-        if host32:
-            x = _r32(x)
-        if not _NINF < x < _INF:  # comparisons allocate nothing; x - x would (a boxed float)
-            raise SenMLError("%r is not a finite number" % x)
-        if x == 0:
-            return "-0.0" if str(x)[0] == "-" else "0.0"
-        neg = x < 0
-        if neg:
-            x = -x
-        lim, top = (16777216, 10) if f32 else (9007199254740992, 22)
-    # Fast path: d / 10**n with d and 10**n both exact floats is one correctly rounded IEEE
-    # division, i.e. exactly what a correct reader computes from the text "d e-n". So it proves
-    # the round trip without trusting the runtime's float parser, which on MicroPython can be
-    # one unit off. Candidates with n < 0 are never needed here: below 2**53 (2**24) a float
-    # that equals an integer is that integer, and the trailing zeros are stripped anyway.
-    if x >= lim:  # too large for an exact candidate (and for any fraction)
-        return _exact(neg, x, f32)
-    if x == int(x):  # n = 0: an integer, no float to allocate
-        return "%s%d.0" % ("-" if neg else "", int(x))
-    p = _P
-    n = 1
-    while n <= top:
-        d = round(x * p[n])
-        if d >= lim:
-            break
-        if d:
-            y = d / p[n]
-            if host32:
-                y = _r32(y)
-            if y < x:
-                # Just above a power of two the gap below x is half the gap above, so the
-                # candidate above may read back as x when the nearer one below does not.
-                d += 1
-                y = d / p[n]
-                if host32:
-                    y = _r32(y)
-            if y == x:
-                # Common shapes in one %-format each (heap per message counts on a board).
-                sign = "-" if neg else ""
-                if d % 10:
-                    if x >= 1:
-                        q = _P10[n]
-                        return "%s%d.%0*d" % (sign, d // q, n, d % q)
-                    if d * 10000 >= _P10[n]:  # x >= 1e-4: plain notation
-                        return "%s0.%0*d" % (sign, n, d)
-                s = str(d)
-                return _fmt(neg, s, len(s) - 1 - n)
-        n += 1
-    return _exact(neg, x, f32)
-
-
-def _exact(neg, x, f32):
-    # Same search with exact integers, for what the fast path cannot prove (more digits than
-    # an exact float holds, far exponents). Runtime float formatting is not used: MicroPython's
-    # differs from CPython's in the 17th digit, and identical bytes everywhere is the point.
-    import struct
-
-    if f32:
-        b = struct.unpack("<I", struct.pack("<f", x))[0]
-        fb, bias = 23, 150
-    else:
-        b = struct.unpack("<Q", struct.pack("<d", x))[0]
-        fb, bias = 52, 1075
-    f = b & ((1 << fb) - 1)
-    ex = b >> fb
-    m = f | (1 << fb) if ex else f
-    e = ex - bias if ex else 1 - bias
-    # x = m * 2**e; in units of 2**(e-2) the values that read back as x lie between 4m - lo
-    # and 4m + 2 (ends included when m is even: ties round to even). Just above a power of
-    # two the gap below is half as wide.
-    lo = 1 if f == 0 and ex > 1 else 2
-    n = -int((e + fb + 1) * 0.30103) - 1
-    while True:
-        p = 10 ** abs(n)
-        num = m << e if e > 0 else m
-        den = 1 if e > 0 else 1 << -e
-        if n > 0:
-            num *= p
-        else:
-            den *= p
-        d0, r = divmod(num, den)
-        if 2 * r > den or (2 * r == den and d0 & 1):
-            d0 += 1
-        # As in the fast path, above a power of two the next candidate up may also fit.
-        for d in (d0, d0 + 1) if lo == 1 else (d0,):
-            if d:
-                a = d << (2 - e) if e < 2 else d
-                bb = 1 << (e - 2) if e > 2 else 1
-                if n < 0:
-                    a *= p
-                else:
-                    bb *= p
-                lo_ok = a > (4 * m - lo) * bb or (m & 1 == 0 and a == (4 * m - lo) * bb)
-                hi_ok = a < (4 * m + 2) * bb or (m & 1 == 0 and a == (4 * m + 2) * bb)
-                if lo_ok and hi_ok:
-                    s = str(d)
-                    return _fmt(neg, s, len(s) - 1 - n)
-        n += 1
-
-
-def _q(s, i=0, k="vs"):
-    # JSON string literal. Names and units repeat in every message, so their literals are
-    # cached (bounded); the scans for characters to escape or refuse run once per string.
-    t = _QC.get(s)
-    if t is None:
-        # A lone surrogate has no UTF-8 form (MicroPython would write CESU bytes ED A0..BF).
-        if s and max(s) >= _SUR and _surrogate(s):
-            raise _err(i, k, "string holds a lone surrogate, not valid UTF-8")
-        t = s
-        if '"' in s or "\\" in s or (s and min(s) < " "):
-            out = []
-            for c in s:
-                if c == '"' or c == "\\":
-                    out.append("\\" + c)
-                elif c < " ":
-                    out.append("\\u%04x" % ord(c))
-                else:
-                    out.append(c)
-            t = "".join(out)
-        t = '"' + t + '"'
-        if len(s) <= 64:  # long values (a vs of kilobytes) are not kept alive by the cache
-            if len(_QC) >= 32:
-                _QC.clear()
-            _QC[s] = t
-    return t
-
-
-def _chars_ok(s):
-    # True if s only holds name characters; strip() is empty exactly then (one C-level call,
-    # as MicroPython's re cannot express the class). Cached like _q: names repeat.
-    ok = _NC.get(s)
-    if ok is None:
-        ok = not s.strip(_NAMECH)
-        if len(s) <= 64:
-            if len(_NC) >= 32:
-                _NC.clear()
-            _NC[s] = ok
-    return ok
-
-
-def _name(i, k, bn, n):
-    # ^[A-Za-z0-9][A-Za-z0-9\-:./_]*$ on bn + n, without building bn + n.
-    c = bn[:1] or n[:1]
-    if c == "" or c not in _ALNUM or not _chars_ok(bn) or not _chars_ok(n):
-        raise _err(i, k, "name %r is not a valid SenML name" % (bn + n))
 
 
 def _check(i, k, x):
@@ -373,20 +177,6 @@ def encode(records, limit=None):
         out.append(part)
     out.append(b"]")
     return b"".join(out)
-
-
-def _surrogate(x):
-    if isinstance(x, str):
-        try:
-            x = x.encode()
-        except UnicodeError:
-            return True
-    i = x.find(b"\xed")
-    while i >= 0:
-        if i + 1 < len(x) and x[i + 1] >= 0xA0:
-            return True
-        i = x.find(b"\xed", i + 1)
-    return False
 
 
 class Pack:

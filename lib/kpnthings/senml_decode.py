@@ -10,18 +10,8 @@ import json
 import sys
 
 from kpnthings import senml as _senml
-from kpnthings.senml import (
-    _ALNUM,
-    _KIND,
-    _NOVAL,
-    _ONE,
-    _ROLE,
-    SenMLError,
-    _check,
-    _err,
-    _name,
-    _surrogate,
-)
+from kpnthings.senml import _KIND, _NOVAL, _ONE, _ROLE, _check
+from kpnthings.senml_text import _ALNUM, SenMLError, _err, _name, _surrogate
 
 
 def _scan(data):

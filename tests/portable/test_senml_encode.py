@@ -9,7 +9,7 @@ import json
 import struct
 
 from _support import Skip, is_micropython, raises
-from kpnthings import senml
+from kpnthings import senml, senml_text
 from kpnthings.senml import Pack, SenMLError, encode, format_float
 
 BN = "urn:dev:DVNUUID:5e3a0f7c-1b2d-4c6e-9f80-1234567890ab:"
@@ -181,7 +181,7 @@ def test_float_text_is_shortest_round_trip():
         (float(2**53), "9007199254740992.0"),
         (float(2**60), "1.152921504606847e+18"),
     ]
-    if senml._NATIVE32:
+    if senml_text._NATIVE32:
         raise Skip("64-bit float cases; this runtime has 32-bit floats")
     for x, text in cases:
         assert format_float(x) == text, (text, format_float(x))
@@ -192,7 +192,7 @@ def test_float_text_is_shortest_round_trip():
 
 
 def test_float_text_reads_back_exactly_through_json():
-    if senml._NATIVE32:
+    if senml_text._NATIVE32:
         raise Skip("64-bit floats only")
     for x in (97 / 10, 1 / 3, 1234567 / 1000, _d("7fefffffffffffff"), -(2**-30)):
         back = json.loads(encode([{"n": "f", "v": x}]))[0]["v"]
@@ -229,7 +229,7 @@ def test_forced_float32_path():
 
 
 def test_forced_float64_path():
-    if senml._NATIVE32:
+    if senml_text._NATIVE32:
         raise Skip("a 32-bit float runtime cannot hold 64-bit floats")
     old = senml.FLOAT32
     senml.FLOAT32 = False
@@ -240,7 +240,7 @@ def test_forced_float64_path():
 
 
 def test_float32_is_detected_from_the_runtime():
-    assert senml._NATIVE32 == (1.0 + 2.0**-30 == 1.0)
+    assert senml_text._NATIVE32 == (1.0 + 2.0**-30 == 1.0)
     assert senml.FLOAT32 is None
 
 
@@ -287,15 +287,15 @@ def test_lone_surrogate_is_refused():
 def test_string_caches_stay_bounded():
     for i in range(200):
         encode([{"n": "n%d" % i, "u": "u%d" % i, "vs": "s%d" % i}])
-    assert len(senml._QC) <= 32
-    assert len(senml._NC) <= 32
+    assert len(senml_text._QC) <= 32
+    assert len(senml_text._NC) <= 32
     # A long value is written but not kept alive by the cache.
     long = "x" * 5000
     assert encode([{"n": "a", "vs": long}]).count(b"x") == 5000
-    assert long not in senml._QC
+    assert long not in senml_text._QC
     long_name = "n" * 500
     assert encode([{"n": long_name, "v": 1}])
-    assert long_name not in senml._NC
+    assert long_name not in senml_text._NC
 
 
 # ---- KPN C library defects (STYLE.md): regression tests ----

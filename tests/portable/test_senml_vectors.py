@@ -3,7 +3,7 @@
 import binascii
 
 from _support import load_json
-from kpnthings import senml
+from kpnthings import senml, senml_text
 
 
 def _close(a, b, key):
@@ -12,7 +12,7 @@ def _close(a, b, key):
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        if senml._NATIVE32:
+        if senml_text._NATIVE32:
             tol = 256 if key == "t" else 1e-6 * max(1.0, abs(b))
         else:
             tol = 1e-4 if key == "t" else 1e-12 * max(1.0, abs(b))
