@@ -1,9 +1,14 @@
-"""Batching: turn the oldest queued readings into one SenML pack no larger than a body limit.
+"""Batching: the oldest queued readings as one SenML pack, written straight into a buffer.
 
 The first record carries the base fields: `bn`, an integer `bt` from the earliest timed reading
 (each record then has an integer offset `t`, left out when 0), and `bu` when every record of the
-pack has the same unit. The bytes come from `kpnthings.senml.encode`, so they are identical on
-every runtime and are exactly the bytes that get hashed and sent.
+pack has the same unit. The bytes are those kpnthings.senml.encode writes for the same records,
+identical on every runtime, and they are exactly the bytes that get hashed and sent.
+
+`write_pack` lays the pack out in a caller's bytearray, one record at a time, and stops before
+the first reading that would not fit: no list of pieces, no body string, no copy of the records.
+The device keeps one such buffer for its whole life, so a flush needs the same heap whether the
+backlog holds one reading or a thousand. `build_pack` is the same as bytes, for tests and tools.
 
 Clock rule: a reading taken before the clock was set has no absolute time. A pack never mixes the
 two kinds: it holds either a run of timed readings (with `bt`) or a run of untimed ones (no `bt`,
@@ -11,127 +16,151 @@ KPN stamps them with the arrival time), ending where the kind changes. Giving an
 `bt` would stamp it with another reading's time, which is worse than the arrival time.
 """
 
-# Up to this many readings (a cycle's worth) are first tried in one fast encode.
-AT_ONCE = 8
+from kpnthings.senml_text import _BIG, _INF, _NBIG, _NINF, _err, _name, _q, format_float
+
+_KEYS = ("v", "vb", "vs", "vd")
+# name -> (bn, unit written, value label, b'"n":"temperature","u":"Cel","v":'): a sensor's
+# checked record head, built once (bounded: a board has a handful of sensors).
+_HEADS = {}
 
 
 def _key(record):
-    for k in ("v", "vb", "vs", "vd"):
+    for k in _KEYS:
         if k in record:
             return k
     raise ValueError("record %s has no value (v, vb, vs, vd)" % record.get("n"))
 
 
-def _pack_records(base_name, readings, extra):
-    """The record dicts for one pack (base fields in the first record)."""
-    rows = list(readings) + list(extra)
-    bt = None
-    for r in readings:
+def _put(buf, i, data):
+    # Copy `data` into buf at i; -1 when it does not fit (or when i is -1 already).
+    if i < 0:
+        return -1
+    j = i + len(data)
+    if j > len(buf):
+        return -1
+    buf[i:j] = data
+    return j
+
+
+def _number(p, k, x):
+    t = type(x)
+    if t is float and _NINF < x < _INF:
+        try:
+            return format_float(x).encode()
+        except ValueError:  # finite, but not once rounded to float32
+            raise _err(p, k, "not a finite float32") from None
+    if t is int and _NBIG < x < _BIG:
+        return b"%d" % x
+    if t is float:
+        raise _err(p, k, "%r is not a finite number" % x)
+    raise _err(p, k, "must be a number" if t is not int else "integer out of range")
+
+
+def _value(p, k, x):
+    # The JSON text of value x under label k, as bytes; SenMLError names record p.
+    if k == "v":
+        return _number(p, k, x)
+    t = type(x)
+    if k == "vb":
+        if t is bool:
+            return b"true" if x else b"false"
+        raise _err(p, k, "must be a boolean")
+    if k == "vs":
+        if t is str:
+            return _q(x, p, k).encode()
+        raise _err(p, k, "must be a string")
+    if t is bytes or t is bytearray:
+        import binascii
+
+        b = binascii.b2a_base64(bytes(x)).replace(b"+", b"-").replace(b"/", b"_")
+        return b'"' + b.rstrip(b"=\n") + b'"'
+    raise _err(p, k, "must be bytes")
+
+
+def _head(p, bn, name, unit, k):
+    # '"n":...,"u":...,"<k>":' for this sensor, checked once and cached.
+    e = _HEADS.get(name) if type(name) is str else None
+    if e is None or e[0] != bn or e[1] != unit or e[2] != k:
+        if type(name) is not str:
+            raise _err(p, "n", "must be a string")
+        if unit is not None and type(unit) is not str:
+            raise _err(p, "u", "must be a string")
+        head = '"n":' + _q(name, p, "n")
+        if unit is not None:
+            head += ',"u":' + _q(unit, p, "u")
+        _name(p, "n", bn, name)
+        e = (bn, unit, k, (head + ',"' + k + '":').encode())
+        if len(name) <= 64:
+            if len(_HEADS) >= 16:
+                _HEADS.clear()
+            _HEADS[name] = e
+    return e[3]
+
+
+def _record(buf, i, p, bn, r, t, bt, bu):
+    """Record p (0 opens the pack with the base fields) at buf[i:]; the end, or -1."""
+    k = _key(r)
+    head = _head(p, bn, r["n"], None if bu is not None else r.get("u"), k)
+    value = _value(p, k, r[k])
+    if p == 0:
+        i = _put(buf, i, b'[{"bn":')
+        i = _put(buf, i, _q(bn, 0, "bn").encode())
+        if bt is not None:
+            i = _put(buf, i, b',"bt":%d' % bt)
+        if bu is not None:
+            i = _put(buf, i, b',"bu":')
+            i = _put(buf, i, _q(bu, 0, "bu").encode())
+        i = _put(buf, i, b",")
+    else:
+        i = _put(buf, i, b",{")
+    i = _put(buf, i, head)
+    i = _put(buf, i, value)
+    if t is not None and bt is not None:
+        t = t - bt
+    if t:
+        i = _put(buf, i, b',"t":')
+        i = _put(buf, i, _number(p, "t", t))
+    return _put(buf, i, b"}")
+
+
+def _readings(buf, i, bn, records, k, bt, bu):
+    for p in range(k):
+        r = records[p]
+        i = _record(buf, i, p, bn, r, r.get("t"), bt, bu)
+        if i < 0:
+            break
+    return i
+
+
+def _extras(buf, i, bn, extra, p, bt, bu, newest):
+    # The extra records (state, counters) after p readings, then the closing "]". An extra
+    # without a time describes now: the newest reading's time, or none in an untimed pack.
+    for r in extra:
         t = r.get("t")
-        if t is not None and (bt is None or t < bt):
-            bt = t
-    newest = None
-    if bt is not None:
-        for r in readings:
-            if newest is None or r["t"] > newest:
-                newest = r["t"]
-    bu = rows[0].get("u") if len(rows) > 1 else None
-    if bu is not None:
-        for r in rows:
-            if r.get("u") != bu:
-                bu = None
-                break
-    out = []
-    for i, r in enumerate(rows):
-        k = _key(r)
-        rec = {"n": r["n"], k: r[k]}
-        if bu is None and r.get("u") is not None:
-            rec["u"] = r["u"]
-        t = r.get("t")
-        if t is None and i >= len(readings) and newest is not None:
-            t = newest  # an extra (state, counters) describes now: the newest reading's time
-        if t is not None:
-            if bt is not None:
-                t = t - bt
-            if t:
-                rec["t"] = t
-        out.append(rec)
-    first = out[0]
-    first["bn"] = base_name
-    if bt is not None:
-        first["bt"] = bt
-    if bu is not None:
-        first["bu"] = bu
-    return out
+        i = _record(buf, i, p, bn, r, newest if t is None else t, bt, bu)
+        if i < 0:
+            return -1
+        p += 1
+    return _put(buf, i, b"]")
 
 
-def _encode(base_name, readings, extra, limit):
-    """The pack's bytes, or None when it would be longer than `limit` (never assembled)."""
-    from kpnthings.senml import encode
-
-    return encode(_pack_records(base_name, readings, extra), limit)
+def _unit_of(r):
+    u = r.get("u")
+    return u if u is not None else ""  # "" never equals a real unit: no common unit
 
 
-def _encode_fast(base_name, readings, extra, limit=None):
-    # senml.Pack with the base fields merged into the first record writes the same bytes as
-    # encode(_pack_records(...)) without a dict per record. A value whose type does not match
-    # its label ({"v": True}) goes the dict way, so encode() refuses it as it always did.
-    from kpnthings import senml
-
-    bt = newest = bu = None
-    for r in readings:
-        t = r.get("t")
-        if t is not None:
-            if bt is None or t < bt:
-                bt = t
-            if newest is None or t > newest:
-                newest = t
-    if len(readings) + len(extra) > 1:
-        bu = _common_unit(readings, extra)
-    p = senml.Pack(base_name, bt, bu, merge=True)
-    for group in (readings, extra):
-        for r in group:
-            k = _key(r)
-            v = r[k]
-            if senml._VK.get(type(v)) != k:  # the label Pack would pick for this value
-                return senml.encode(_pack_records(base_name, readings, extra), limit)
-            t = r.get("t")
-            if t is None and group is extra:
-                t = newest  # an extra (state, counters) describes now: the newest reading's time
-            if t is not None and bt is not None:
-                t = t - bt
-            p.add(r["n"], v, r.get("u") if bu is None else None, t or None)
-    body = p.encode()
-    return body if limit is None or len(body) <= limit else None
-
-
-def _common_unit(readings, extra):
-    # The unit every record has (and so goes into bu once), or None.
-    bu = None
-    for group in (readings, extra):
-        for r in group:
-            u = r.get("u")
-            if u is None:
-                return None
-            if bu is None:
-                bu = u
-            elif u != bu:
-                return None
-    return bu
-
-
-def build_pack(base_name, records, max_body, extra=()):
-    """One pack from the oldest `records` (outbox order): returns (body_bytes, n_used).
+def write_pack(buf, base_name, records, extra=(), start=0):
+    """Write one pack into `buf` (a bytearray) at `start`: returns (end, n_used).
 
     Uses the longest leading run of readings of one kind (timed or untimed) whose pack, with
-    every `extra` record (e.g. droppedReadings, actuator state) appended, fits in max_body bytes.
+    every `extra` record (e.g. droppedReadings, actuator state) appended, fits in the buffer.
     Extra records may carry an absolute `t`; without one they get the newest reading's time in a
     timed pack and the arrival time otherwise.
-    n_used == 0 means no reading fits: the body then holds only the extra records (b"" if there
-    are none or they do not fit either). If that happens with records given and extra=(), the
-    first reading can never be sent at this max_body: the caller should dead-letter it.
+    n_used == 0 means no reading fits: the pack then holds only the extra records (end == start
+    if there are none or they do not fit either). If that happens with records given and
+    extra=(), the first reading can never be sent at this size: the caller should dead-letter it.
+    Raises SenMLError (a ValueError) for a record that is not valid SenML, naming its position.
     """
-    extra = list(extra)
     n = len(records)
     if n:
         timed = records[0].get("t") is not None
@@ -139,38 +168,58 @@ def build_pack(base_name, records, max_body, extra=()):
         while k < n and (records[k].get("t") is not None) == timed:
             k += 1
         n = k
-    if 0 < n <= AT_ONCE:
-        # The usual case, a cycle's readings: one fast encode, kept if it fits.
-        body = _encode_fast(base_name, records[:n], extra, max_body)
-        if body is not None:
-            return body, n
-    if n:
-        # Adding a reading never shrinks the pack (bt can only move earlier, bu can only go), so
-        # the size grows with the count. Double the count until it no longer fits, then bisect:
-        # no encode is much larger than max_body, which keeps a small heap unfragmented.
-        best = None
-        k = 1
-        while True:
-            body = _encode(base_name, records[:k], extra, max_body)
-            if body is None:
-                break
-            best = (body, k)
-            if k == n:
-                return best
-            k = min(n, 2 * k)
-        body = None
-        if best is not None:
-            lo, hi = best[1] + 1, k - 1
-            while lo <= hi:
-                mid = (lo + hi) // 2
-                body = _encode(base_name, records[:mid], extra, max_body)
-                if body is not None:
-                    best, lo = (body, mid), mid + 1
-                else:
-                    hi = mid - 1
-            return best
+    # The base fields of the pack for the first k readings: bt the earliest time, the newest
+    # time for extras, bu the unit every record shares (a record alone keeps its own unit).
+    # A reading that changes them means the pack is written again; in outbox order (times
+    # rising, one sensor set) that happens at most once, at the second reading.
+    ex_unit = None
+    for r in extra:
+        u = _unit_of(r)
+        if ex_unit is None:
+            ex_unit = u
+        elif u != ex_unit:
+            ex_unit = ""
+    bt = newest = None
+    unit = ex_unit
+    end = ready = -1  # end of the pack for `used` readings; end of those readings
+    used = 0
+    while used < n:
+        r = records[used]
+        t = r.get("t")
+        nbt = t if t is not None and (bt is None or t < bt) else bt
+        nnew = t if t is not None and (newest is None or t > newest) else newest
+        u = _unit_of(r)
+        nunit = u if unit is None or unit == u else ""
+        nbu = nunit or None if used + 1 + len(extra) > 1 else None
+        obu = unit or None if used + len(extra) > 1 else None
+        append = used and nbt == bt and nbu == obu
+        if append:
+            i = _record(buf, ready, used, base_name, r, t, bt, obu)
+        else:
+            i = _readings(buf, start, base_name, records, used + 1, nbt, nbu)
+        e = _extras(buf, i, base_name, extra, used + 1, nbt, nbu, nnew) if i >= 0 else -1
+        if e < 0:
+            if used:  # put back the pack that fitted
+                if not append:
+                    ready = _readings(buf, start, base_name, records, used, bt, obu)
+                end = _extras(buf, ready, base_name, extra, used, bt, obu, newest)
+            break
+        bt, newest, unit, ready, end = nbt, nnew, nunit, i, e
+        used += 1
+    if used:
+        return end, used
     if extra:
-        body = _encode(base_name, (), extra, max_body)
-        if body is not None:
-            return body, 0
-    return b"", 0
+        bu = ex_unit or None if len(extra) > 1 else None
+        end = _extras(buf, start, base_name, extra, 0, None, bu, None)
+        # _extras writes record 0 with the base fields: the same as a pack of extras alone.
+        if end >= 0:
+            return end, 0
+    return start, 0
+
+
+def build_pack(base_name, records, max_body, extra=()):
+    """write_pack as bytes: (body, n_used) for a body of at most max_body bytes (b"" if
+    nothing fits). The device writes into its own buffer instead; this is for tests and tools."""
+    buf = bytearray(max_body)
+    end, used = write_pack(buf, base_name, records, extra)
+    return bytes(buf[:end]), used

@@ -97,13 +97,16 @@ def _split_url(url):
 
 
 def body_bytes(pack_or_bytes):
-    """The exact bytes to send and sign: bytes as given, str as UTF-8, a Pack encoded once."""
+    """The exact bytes to send and sign: bytes, bytearray or memoryview as given (no copy: the
+    device's pack buffer goes out as it is), str as UTF-8, a Pack encoded once."""
     body = pack_or_bytes
-    if not isinstance(body, (bytes, bytearray, str)):
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return body
+    if not isinstance(body, str):
         body = body.encode()
     if isinstance(body, str):
         body = body.encode()
-    return bytes(body)
+    return body
 
 
 class Client:
@@ -199,5 +202,5 @@ def _with_downlink(status, body):
             status, ACCEPTED, None, "downlink refused: %s" % (str(e)[:120] or type(e).__name__)
         )
     finally:
-        unload("senml_decode")
+        unload("senml_decode", "senml_check")
     return Result(status, ACCEPTED, records)

@@ -120,7 +120,7 @@ class MQTTTransport:
                 records.extend(senml_decode.decode(data))
             except Exception as e:  # hostile input never escapes as an exception
                 errors.append("downlink refused: %s" % ((str(e) or type(e).__name__)[:120]))
-        unload("senml_decode")  # loaded for these packs only
+        unload("senml_decode", "senml_check")  # loaded for these packs only
         error = "; ".join(errors) if errors else None
         if error:
             self.downlink_error = error
@@ -131,7 +131,9 @@ class MQTTTransport:
             return self.topic, body
         token = auth.message_token(body, self._secret)
         if self._token_in == "wrapper":  # noqa: S105 - a mode name, not a password
-            return self.topic, b"".join((b'{"token":"', token.encode(), b'","body":', body, b"}"))
+            return self.topic, b"".join(
+                (b'{"token":"', token.encode(), b'","body":', bytes(body), b"}")
+            )
         if "{token}" in self.topic:
             return self.topic.replace("{token}", token), body
         return self.topic + "/" + token, body

@@ -7,6 +7,20 @@ lives in kpnthings.senml_decode, which a board loads only when a downlink arrive
 """
 
 from kpnthings import senml_text
+from kpnthings.senml_check import (
+    _BOOL,
+    _DATA,
+    _KIND,
+    _LAB,
+    _NOVAL,
+    _NUM,
+    _ONE,
+    _ORDER,
+    _ROLE,
+    _STR,
+    MAX_INPUT,
+    _check,
+)
 from kpnthings.senml_text import (
     _BIG,
     _INF,
@@ -17,10 +31,6 @@ from kpnthings.senml_text import (
     _name,
     _q,
 )
-
-# Upper bound on decode input, in bytes (or characters for str): the parse cost and heap stay
-# bounded whatever a server or attacker sends. Raise it here if a deployment needs larger packs.
-MAX_INPUT = 16384
 
 # None: detect the runtime's float width. True/False forces the float32/float64 path, so the
 # float32 formatting that ESP32 and rp2 use can be tested on a host with 64-bit floats.
@@ -35,52 +45,6 @@ def format_float(x):
     reads back to that float32 is returned. NaN and infinities raise SenMLError.
     """
     return senml_text.format_float(x, FLOAT32)
-
-
-# Encoding order of RFC 8428 labels and the kind of value each holds.
-_ORDER = ("bn", "bt", "bu", "bv", "bs", "bver", "n", "u", "v", "vs", "vb", "vd", "s", "t", "ut")
-_STR, _NUM, _INT, _BOOL, _DATA = "snibd"
-_KIND = {}
-_ROLE = {}  # 0: base field; 1: makes a record a measurement (n u s t ut); 2: a value
-_LAB = {}  # label -> its JSON text '"n":' (one string each: module heap counts on a board)
-for _i, _k in enumerate(_ORDER):
-    _KIND[_k] = "snsnnissnsbdnnn"[_i]
-    _ROLE[_k] = (_i > 5) + (7 < _i < 12)
-    _LAB[_k] = '"' + _k + '":'
-# No loop names left behind: MicroPython grows a module's table of globals only once it is full,
-# and a full table makes every lookup of a builtin (type, round, str) scan it whole.
-del _i, _k
-_ONE = "a record holds exactly one of v, vs, vb, vd"
-_NOVAL = "record has no value (v, vs, vb, vd) and no sum (s)"
-
-
-def _check(i, k, x):
-    # Validate the value of label k; returns its kind. Shared by encode and decode.
-    kind = _KIND.get(k)
-    t = type(x)
-    if kind == _NUM:
-        if t is float:
-            if x != x or x - x:
-                raise _err(i, k, "%r is not a finite number" % x)
-        elif t is not int:
-            raise _err(i, k, "must be a number")
-        elif not _NBIG < x < _BIG:
-            raise _err(i, k, "integer out of range")
-    elif kind == _STR:
-        if t is not str:
-            raise _err(i, k, "must be a string")
-    elif kind == _BOOL:
-        if t is not bool:
-            raise _err(i, k, "must be a boolean")
-    elif kind == _INT:
-        if t is not int or not 0 < x <= 10:
-            raise _err(i, k, "must be an integer from 1 to 10")
-    elif kind == _DATA:
-        if not isinstance(x, (bytes, bytearray, memoryview)):
-            raise _err(i, k, "must be bytes")
-    else:
-        raise _err(i, k, "unknown field")
-    return kind
 
 
 def _text(i, k, x):
@@ -380,4 +344,4 @@ def decode(data, now=None):
     """
     from kpnthings.senml_decode import decode
 
-    return decode(data, now)
+    return decode(data, now, MAX_INPUT)

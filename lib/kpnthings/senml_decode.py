@@ -9,8 +9,7 @@ input becomes `SenMLError`.
 import json
 import sys
 
-from kpnthings import senml as _senml
-from kpnthings.senml import _KIND, _NOVAL, _ONE, _ROLE, _check
+from kpnthings.senml_check import _KIND, _NOVAL, _ONE, _ROLE, MAX_INPUT, _check
 from kpnthings.senml_text import _ALNUM, SenMLError, _err, _name, _surrogate
 
 
@@ -130,7 +129,7 @@ def _vd(i, s):
         raise _err(i, "vd", "not base64url") from None
 
 
-def decode(data, now=None):
+def decode(data, now=None, max_input=MAX_INPUT):
     """Parse a SenML JSON pack (bytes or str) into resolved records (RFC 8428 section 4.6).
 
     Each record is a dict with n, u (if any), one of v/vs/vb/vd (vd as bytes), s (if a sum),
@@ -138,8 +137,8 @@ def decode(data, now=None):
     and ut. Any bad or hostile input raises SenMLError and nothing else.
     """
     if isinstance(data, (bytes, bytearray, memoryview)):
-        if len(data) > _senml.MAX_INPUT:
-            raise SenMLError("input longer than %d bytes" % _senml.MAX_INPUT)
+        if len(data) > max_input:
+            raise SenMLError("input longer than %d bytes" % max_input)
         try:
             # MicroPython lets CESU surrogates (ED A0..BF) through; they are not UTF-8 either.
             if b"\xed" in data and _surrogate(bytes(data)):
@@ -151,8 +150,8 @@ def decode(data, now=None):
             raise SenMLError("input is not valid UTF-8") from None
     elif not isinstance(data, str):
         raise SenMLError("input must be bytes or str")
-    if len(data) > _senml.MAX_INPUT:
-        raise SenMLError("input longer than %d characters" % _senml.MAX_INPUT)
+    if len(data) > max_input:
+        raise SenMLError("input longer than %d characters" % max_input)
     _scan(data)
     if _LAX_JSON:
         _strict(data)
