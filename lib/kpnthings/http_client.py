@@ -187,92 +187,6 @@ def _describe(e):
     return text[:120]
 
 
-def _resolve(host, port, deadline):
-    import socket
-
-    try:
-        infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
-    except OSError as e:
-        raise _err(HTTPError, "DNS lookup of %s failed: %s" % (host, _describe(e))) from None
-    if not infos:
-        raise _err(HTTPError, "DNS lookup of %s found no address" % host)
-    if ticks_diff(deadline, ticks_ms()) <= 0:
-        raise _err(HTTPTimeout, "timed out resolving %s" % host)
-    return infos[0]
-
-
-def open_socket(host, port, tls_context, deadline):
-    """Connect to host:port, with TLS when `tls_context` is given, before `deadline`."""
-    import errno
-    import select
-    import socket
-
-    family, type_, proto, _, addr = _resolve(host, port, deadline)
-    sock = socket.socket(family, type_, proto)
-    transport = None
-    try:
-        sock.setblocking(False)
-        try:
-            sock.connect(addr)
-        except OSError as e:
-            code = e.args[0] if e.args else None
-            if code not in (errno.EINPROGRESS, errno.EAGAIN) and not _blocked_on(e):
-                msg = "connect to %s:%d failed: %s" % (host, port, _describe(e))
-                raise _err(HTTPError, msg) from None
-        transport = SocketTransport(sock)
-        ev = transport.wait(select.POLLOUT, deadline)
-        if ev & (select.POLLERR | select.POLLHUP):
-            # Linux and lwIP both flag a refused connect this way; MicroPython has no SO_ERROR.
-            raise _err(HTTPError, "connect to %s:%d refused" % (host, port))
-        if tls_context is not None:
-            try:
-                wrapped = tls_context.wrap_socket(
-                    sock, server_hostname=host, do_handshake_on_connect=False
-                )
-            except (OSError, ValueError) as e:
-                raise _err(HTTPError, "TLS setup failed: %s" % _describe(e)) from None
-            sock = wrapped
-            transport = SocketTransport(wrapped)
-            transport.handshake(deadline)
-        return transport
-    except BaseException:
-        if transport is not None:
-            transport.close()
-        try:
-            sock.close()
-        except (OSError, ValueError):
-            pass
-        raise
-
-
-def make_tls_context(cadata=None, insecure=False):
-    """An SSL context that verifies the server against `cadata` (DER bytes), or, only when
-    `insecure` is true, verifies nothing. Raises ValueError for a missing or unusable CA."""
-    if insecure:
-        import ssl
-
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        # CPython refuses CERT_NONE while check_hostname is on; MicroPython has no such flag.
-        if hasattr(ctx, "check_hostname"):
-            setattr(ctx, "check_hostname", False)  # noqa: B010 - absent from MicroPython stubs
-        ctx.verify_mode = ssl.CERT_NONE
-        return ctx
-    if not cadata:
-        raise ValueError(
-            "TLS needs a CA certificate (config 'ca_file') or an explicit 'tls_insecure': true"
-        )
-    import ssl
-
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    try:
-        ctx.load_verify_locations(cadata=bytes(cadata))
-    except (OSError, ValueError) as e:
-        msg = "CA certificate (config 'ca_file') must be DER: %s" % _describe(e)
-        raise ValueError(msg) from None
-    return ctx
-
-
 # ---------------------------------------------------------------------------------------------
 # Response parsing.
 
@@ -561,8 +475,13 @@ class Connection:
     def _open(self, deadline):
         if self._connect is not None:
             self._transport = self._connect(self.host, self.port, deadline)
-        else:
-            self._transport = open_socket(self.host, self.port, self._tls, deadline)
+            return
+        from kpnthings import dial, unload
+
+        try:
+            self._transport = dial.open_socket(self.host, self.port, self._tls, deadline)
+        finally:
+            unload("dial")  # needed again only when this connection is gone
 
     def _write(self, method, path, headers, body, deadline):
         # One write per request: written piece by piece, the small writes wait for the

@@ -6,7 +6,7 @@ forever (and trips the watchdog). It also has no deadline on DNS, connect or CON
 retransmits, checks the broker's packets with `assert`, cannot take a verifying SSL context for
 every port, and is not in the unix port we test on. Making it safe means rewriting it, so this is
 a client of our own, built on the same deadline-aware sockets as the HTTPS uplink
-(`http_client.open_socket`, `make_tls_context`):
+(`dial.open_socket`, `dial.make_tls_context`):
 
 - every blocking step ends at a deadline (`timeout_ms`, below the RP2040's 8.3 s watchdog):
   DNS (checked right after the lookup; an IP literal needs none), TCP connect, TLS handshake,
@@ -323,8 +323,8 @@ class MQTTClient:
 
     `on_message(topic, payload_bytes)` is called for every PUBLISH received (from `poll`,
     `publish` or `subscribe`, which all read the socket). `tls_context` is an SSL context (see
-    `http_client.make_tls_context`) or None for plain TCP. `connect` replaces
-    `http_client.open_socket(host, port, tls_context, deadline)` in tests.
+    `dial.make_tls_context`) or None for plain TCP. `connect` replaces
+    `dial.open_socket(host, port, tls_context, deadline)` in tests.
     """
 
     def __init__(
@@ -537,7 +537,12 @@ class MQTTClient:
                 if self._connect is not None:
                     self._t = self._connect(self.host, self.port, self._tls, deadline)
                 else:
-                    self._t = http_client.open_socket(self.host, self.port, self._tls, deadline)
+                    from kpnthings import dial, unload
+
+                    try:
+                        self._t = dial.open_socket(self.host, self.port, self._tls, deadline)
+                    finally:
+                        unload("dial")
             except http_client.HTTPTimeout:
                 raise MQTTTimeout(
                     "timed out connecting to %s:%d" % (self.host, self.port)

@@ -58,8 +58,6 @@ class MQTTTransport:
         timeout_s = s.get("timeout_s", 5)
         tls_context = None
         if s["mqtt_tls"]:
-            from kpnthings import http_client
-
             insecure = bool(s.get("tls_insecure", False))
             if s["mqtt_ca_file"] and not insecure:
                 # The broker's own CA wins over the HTTPS one the firmware passes as cadata.
@@ -72,7 +70,12 @@ class MQTTTransport:
                     )
                 cadata = _read_file(s["ca_file"], "ca_file")
             if connect is None:
-                tls_context = http_client.make_tls_context(cadata, insecure)
+                from kpnthings import dial, unload
+
+                try:
+                    tls_context = dial.make_tls_context(cadata, insecure)
+                finally:
+                    unload("dial")
         self._inbox = []
         self.max_downlinks = max_downlinks
         self.dropped_downlinks = 0

@@ -1,0 +1,102 @@
+"""Dialling a server: DNS, TCP connect and the TLS handshake, each bounded by one deadline;
+and the TLS context that verifies the server (kpnthings.http_client's and kpnthings.mqtt's).
+
+Loaded when a connection is opened and dropped again after (a kept-alive connection is opened
+once in many requests), and at boot for the TLS context.
+"""
+
+from kpnthings.compat import ticks_diff, ticks_ms
+from kpnthings.http_client import (
+    HTTPError,
+    HTTPTimeout,
+    SocketTransport,
+    _blocked_on,
+    _describe,
+    _err,
+)
+
+
+def _resolve(host, port, deadline):
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    except OSError as e:
+        raise _err(HTTPError, "DNS lookup of %s failed: %s" % (host, _describe(e))) from None
+    if not infos:
+        raise _err(HTTPError, "DNS lookup of %s found no address" % host)
+    if ticks_diff(deadline, ticks_ms()) <= 0:
+        raise _err(HTTPTimeout, "timed out resolving %s" % host)
+    return infos[0]
+
+
+def open_socket(host, port, tls_context, deadline):
+    """Connect to host:port, with TLS when `tls_context` is given, before `deadline`."""
+    import errno
+    import select
+    import socket
+
+    family, type_, proto, _, addr = _resolve(host, port, deadline)
+    sock = socket.socket(family, type_, proto)
+    transport = None
+    try:
+        sock.setblocking(False)
+        try:
+            sock.connect(addr)
+        except OSError as e:
+            code = e.args[0] if e.args else None
+            if code not in (errno.EINPROGRESS, errno.EAGAIN) and not _blocked_on(e):
+                msg = "connect to %s:%d failed: %s" % (host, port, _describe(e))
+                raise _err(HTTPError, msg) from None
+        transport = SocketTransport(sock)
+        ev = transport.wait(select.POLLOUT, deadline)
+        if ev & (select.POLLERR | select.POLLHUP):
+            # Linux and lwIP both flag a refused connect this way; MicroPython has no SO_ERROR.
+            raise _err(HTTPError, "connect to %s:%d refused" % (host, port))
+        if tls_context is not None:
+            try:
+                wrapped = tls_context.wrap_socket(
+                    sock, server_hostname=host, do_handshake_on_connect=False
+                )
+            except (OSError, ValueError) as e:
+                raise _err(HTTPError, "TLS setup failed: %s" % _describe(e)) from None
+            sock = wrapped
+            transport = SocketTransport(wrapped)
+            transport.handshake(deadline)
+        return transport
+    except BaseException:
+        if transport is not None:
+            transport.close()
+        try:
+            sock.close()
+        except (OSError, ValueError):
+            pass
+        raise
+
+
+def make_tls_context(cadata=None, insecure=False):
+    """An SSL context that verifies the server against `cadata` (DER bytes), or, only when
+    `insecure` is true, verifies nothing. Raises ValueError for a missing or unusable CA."""
+    if insecure:
+        import ssl
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        # CPython refuses CERT_NONE while check_hostname is on; MicroPython has no such flag.
+        if hasattr(ctx, "check_hostname"):
+            setattr(ctx, "check_hostname", False)  # noqa: B010 - absent from MicroPython stubs
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    if not cadata:
+        raise ValueError(
+            "TLS needs a CA certificate (config 'ca_file') or an explicit 'tls_insecure': true"
+        )
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    try:
+        ctx.load_verify_locations(cadata=bytes(cadata))
+    except (OSError, ValueError) as e:
+        msg = "CA certificate (config 'ca_file') must be DER: %s" % _describe(e)
+        raise ValueError(msg) from None
+    return ctx
