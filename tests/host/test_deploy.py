@@ -1,11 +1,19 @@
-"""`kpnthings deploy`: the plan and exact command lines for both boards, every user error, and a
+"""`kpnthings deploy`: the plan and exact command lines for both boards, every user error, a
 real mpremote deploy into the MicroPython unix port standing in for a board (socat bridge,
-PROTOCOL.md), after which the firmware starts from the folder the files landed in.
+PROTOCOL.md), after which the firmware starts from the folder the files landed in, and the firmware
+booted from exactly the module set a plan copies, for every example config and for MQTT.
+
+ROMFS: the board's answer to `mpremote romfs query` decides between a ROMFS image and .mpy
+files. The unix port answers for real (it has no ROMFS partition: .mpy files); a board with a
+partition is the recorded output below, whose format this mpremote's own query code reproduces.
+The image itself is mounted on the unix port (vfs.VfsRom) and the firmware boots from it.
 """
 
+import contextlib
 import io
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -18,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from kpnthings_tools import build, deploy, provision
+from kpnthings_tools import board_romfs, build, demo, deploy, emulator, modules, provision
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -59,8 +67,13 @@ def esp32_config(tmp_path):
     return path, config
 
 
-def _expected_dests(board, with_ca=True):
-    dests = ["lib/" + rel[: -len(".py")] + ".mpy" for rel in _lib_modules()]
+def _module_dests(config):
+    """Where the config's module set lands on the board, worked out by kpnthings_tools.modules."""
+    return ["lib/" + rel[: -len(".py")] + ".mpy" for rel, _why in modules.module_set(config)]
+
+
+def _expected_dests(board, config, with_ca=True):
+    dests = _module_dests(config)
     dests += ["lib/boards/__init__.mpy", "lib/boards/%s.mpy" % board]
     dests += ["boot.py", "main.py", "config.json"]
     if with_ca:
@@ -74,12 +87,16 @@ def _expected_dests(board, with_ca=True):
 @pytest.mark.parametrize(("board", "arch"), [("esp32", "xtensawin"), ("pico_w", "armv6m")])
 def test_plan_lists_every_file_with_size_and_destination(tmp_path, ca_der, board, arch):
     cfg = tmp_path / "device.json"
-    _write_config(cfg, board)
+    config = _write_config(cfg, board)
     plan = deploy.make_plan(
         board, cfg, port="/dev/ttyACM0", ca=ca_der, dry_run=True, build_dir=tmp_path / "b"
     )
     assert plan.arch == arch
-    assert sorted(i.dest for i in plan.items) == sorted(_expected_dests(board))
+    assert sorted(i.dest for i in plan.items) == sorted(_expected_dests(board, config))
+    # An HTTPS config without sensors: no MQTT, sensor or deep-sleep code goes to the board.
+    assert not [
+        d for d in plan.items if re.match(r"lib/kpnthings/(mqtt|sensors|deepsleep)", d.dest)
+    ]
     for item in plan.items:
         assert item.size == item.src.stat().st_size > 0
     by_dest = {i.dest: i for i in plan.items}
@@ -95,12 +112,12 @@ def test_plan_lists_every_file_with_size_and_destination(tmp_path, ca_der, board
 @pytest.mark.parametrize("board", ["esp32", "pico_w"])
 def test_mpremote_command_line_is_exact(tmp_path, ca_der, board):
     cfg = tmp_path / "device.json"
-    _write_config(cfg, board)
+    config = _write_config(cfg, board)
     out = tmp_path / "b"
     plan = deploy.make_plan(board, cfg, port="/dev/ttyUSB0", ca=ca_der, dry_run=True, build_dir=out)
     [argv] = plan.commands()
     expected = ["mpremote", "connect", "/dev/ttyUSB0", "run", str(out / "prepare_board.py")]
-    mpy_dests = [d for d in _expected_dests(board) if d.endswith(".mpy")]
+    mpy_dests = [d for d in _expected_dests(board, config) if d.endswith(".mpy")]
     for dest in mpy_dests:
         expected += ["+", "fs", "cp", str(out / dest), ":" + dest]
     expected += ["+", "fs", "cp", str(ROOT / "firmware" / "boot.py"), ":boot.py"]
@@ -117,18 +134,19 @@ def test_mpremote_command_line_is_exact(tmp_path, ca_der, board):
 
 def test_ampy_command_lines_are_exact(tmp_path, ca_der):
     cfg = tmp_path / "device.json"
-    _write_config(cfg, "pico_w")
+    config = _write_config(cfg, "pico_w")
     out = tmp_path / "b"
     plan = deploy.make_plan(
         "pico_w", cfg, port="/dev/ttyACM0", ca=ca_der, tool="ampy", dry_run=True, build_dir=out
     )
+    assert plan.romfs == "no"  # ampy can neither ask about ROMFS nor write it
     cmds = plan.commands()
     base = ["ampy", "--port", "/dev/ttyACM0"]
     assert cmds[0] == base + ["run", str(out / "prepare_board.py")]
     assert cmds[-1] == base + ["reset", "--hard"]
     puts = cmds[1:-1]
     assert [c[:4] for c in puts] == [base + ["put"]] * len(puts)
-    assert sorted(c[5] for c in puts) == sorted(_expected_dests("pico_w"))
+    assert sorted(c[5] for c in puts) == sorted(_expected_dests("pico_w", config))
 
 
 def test_resume_and_no_reset(tmp_path, ca_der):
@@ -217,7 +235,7 @@ def test_dry_run_cli_prints_the_plan_and_never_the_secret(tmp_path, ca_der, boar
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    for dest in _expected_dests(board):
+    for dest in _expected_dests(board, config):
         assert ":" + dest in out
     assert "%d  :config.json" % cfg.stat().st_size in out.replace("  ", "  ")
     assert "mpremote connect /dev/ttyUSB9 run" in out
@@ -412,26 +430,39 @@ def test_deploy_for_real_into_the_unix_port(tmp_path, board_standin):
     proc = _cli(*args)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert config["secret"] not in proc.stdout + proc.stderr
-    # Every file landed, byte for byte, from the build folder this very deploy wrote.
+    # --romfs auto asked the board first; the unix port has no ROMFS: .mpy files.
+    assert "romfs query" in proc.stdout
+    assert "board: ROMFS is not enabled on this device -> copying .mpy files" in proc.stdout
+    assert "romfs deploy" not in proc.stdout.split("copying .mpy files", 1)[1]
+    # Every file landed, byte for byte, from the build folder this very deploy wrote, and no
+    # library module outside the config's set.
     sources = {
         "boot.py": ROOT / "firmware" / "boot.py",
         "main.py": ROOT / "firmware" / "main.py",
         "config.json": cfg,
     }
-    for dest in _expected_dests("unix", with_ca=False):
+    expected = _expected_dests("unix", config, with_ca=False)
+    for dest in expected:
         src = sources.get(dest, tmp_path / "b" / dest)
         assert (folder / dest).read_bytes() == src.read_bytes(), dest
+    on_board = sorted(p.relative_to(folder).as_posix() for p in (folder / "lib").rglob("*.mpy"))
+    assert on_board == sorted(d for d in expected if d.startswith("lib/"))
 
     # A second deploy removes what an earlier install left in the folders deploy owns (a stale
-    # client.py would shadow client.mpy) and keeps everything else.
+    # client.py would shadow client.mpy; a driver folder an earlier config needed takes flash)
+    # and keeps everything else.
     (folder / "lib" / "kpnthings" / "client.py").write_text("raise ImportError('stale')\n")
+    (folder / "lib" / "kpnthings" / "sensors").mkdir()
+    (folder / "lib" / "kpnthings" / "sensors" / "dht.mpy").write_bytes(b"M")
     (folder / "lib" / "boards" / "esp32.mpy").write_bytes(b"M")
     (folder / "lib" / "other.py").write_text("KEEP = 1\n")
     (folder / "data.txt").write_text("user data\n")
     proc = _cli(*args)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "removed stale lib/kpnthings/client.py" in proc.stdout
+    assert "removed stale lib/kpnthings/sensors" in proc.stdout
     assert not (folder / "lib" / "kpnthings" / "client.py").exists()
+    assert not (folder / "lib" / "kpnthings" / "sensors").exists()
     assert not (folder / "lib" / "boards" / "esp32.mpy").exists()
     assert (folder / "lib" / "other.py").exists() and (folder / "data.txt").exists()
     assert (folder / "config.json").read_bytes() == cfg.read_bytes()
@@ -562,3 +593,431 @@ def test_a_hung_transfer_ends_at_the_timeout(tmp_path, ca_der):
     with pytest.raises(deploy.DeployError) as info:
         deploy.execute(plan, timeout=1, out=io.StringIO(), executable=str(tool))
     assert "did not finish within 1 s" in str(info.value)
+
+
+# -- the firmware boots from exactly the set a plan copies ----------------------------------------
+
+
+def _lay_out(plan, folder):
+    """The board's filesystem after the plan's .mpy way: every file at its destination."""
+    for item in plan.items:
+        target = folder / item.dest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(item.src, target)
+    return folder
+
+
+def _boot(folder, timeout=60):
+    """firmware main.py from the laid-out folder: the library comes from folder/lib and nowhere
+    else (only the fake machine/network/sensor buses and the port's frozen modules beside it)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("KPN_CONFIG", "MICROPYPATH")}
+    env["MICROPYPATH"] = "%s:%s:.frozen" % (ROOT / "tests" / "fakes", folder / "lib")
+    return subprocess.run(
+        [MICROPYTHON, "main.py"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _plan_for(tmp_path, config):
+    cfg = tmp_path / "device.json"
+    cfg.write_text(json.dumps(config))
+    return deploy.make_plan(
+        "unix", cfg, dry_run=True, romfs="no", build_dir=tmp_path / "build", resume=True
+    )
+
+
+def _assert_booted_clean(run, cycles):
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    assert "ImportError" not in out and "no module named" not in out.lower(), out
+    assert "[boot] done after %d cycles" % cycles in run.stdout, out
+
+
+EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_every_example_config_boots_from_its_module_set(tmp_path, example):
+    """The example's keys merged into the demo's HTTP config for the unix board (as `make demo
+    DEMO_CONFIG=...`), deployed as the plan says, run against the local emulator."""
+    if not MICROPYTHON:
+        pytest.skip("micropython (unix port) not found in the venv")
+    extra = json.loads(example.read_text())
+    ident = provision.new_identity("example")
+    emu = emulator.Emulator(":memory:", [(ident.dvnuuid, ident.secret)], log=lambda line: None)
+    server = emu.serve("127.0.0.1", 0)
+    try:
+        config = demo.demo_config(ident.dvnuuid, ident.secret, server.url, 2, 1, extra)
+        plan = _plan_for(tmp_path, config)
+        assert [i.dest for i in plan.library_items()] == _module_dests(config)
+        run = _boot(_lay_out(plan, tmp_path / "board"))
+        _assert_booted_clean(run, 2)
+        messages = emu.messages(ident.dvnuuid)
+        assert [m["outcome"] for m in messages] == ["accepted", "accepted"], run.stdout
+        # Every sensor the example names was read through its driver from the deployed set.
+        bodies = " ".join(m["body"] for m in messages)
+        for entry in extra.get("sensors", ()):
+            if "name" in entry:
+                assert '"%s"' % entry["name"] in bodies, (entry, bodies)
+        assert "sensorErrors" not in bodies, run.stdout
+    finally:
+        server.shutdown()
+    assert ident.secret not in run.stdout + run.stderr
+
+
+def test_the_https_set_is_the_http_set_that_boots():
+    """The TLS code lives in the same modules as plain HTTP, so the HTTP boots above cover the
+    HTTPS set; the ESP32 and Pico W sets differ from the unix one only by the board's imports."""
+    ident = provision.new_identity("x")
+    https = provision.build_config(ident, board="unix")
+    http = dict(https, url="http://127.0.0.1:1", ca_file=None)
+    assert https["url"].startswith("https://")
+    assert dict(modules.module_set(https)).keys() == dict(modules.module_set(http)).keys()
+
+
+def _mqtt_config(tmp_path, broker_port, user="u", password="p"):
+    ident = provision.new_identity("mqtt")
+    return ident, {
+        "dvnuuid": ident.dvnuuid,
+        "secret": ident.secret,
+        "board": "unix",
+        "interval_s": 1,
+        "cycles": 2,
+        "timeout_s": 2,
+        "transport": "mqtt",
+        "mqtt_host": "127.0.0.1",
+        "mqtt_port": broker_port,
+        "mqtt_tls": False,
+        "mqtt_username": user,
+        "mqtt_password": password,
+        "mqtt_uplink_topic": "kpn/{dvnuuid}/up",
+        "mqtt_downlink_topic": "kpn/{dvnuuid}/down",
+    }
+
+
+def test_an_mqtt_config_boots_from_its_module_set_without_a_broker(tmp_path):
+    """Nothing listens on the port: the firmware boots, tries to connect, keeps its readings in
+    the outbox and ends cleanly after its cycles, all from the MQTT module set."""
+    if not MICROPYTHON:
+        pytest.skip("micropython (unix port) not found in the venv")
+    ident, config = _mqtt_config(tmp_path, _free_port())
+    plan = _plan_for(tmp_path, config)
+    assert any(i.dest == "lib/kpnthings/mqtt.mpy" for i in plan.items)
+    run = _boot(_lay_out(plan, tmp_path / "board"))
+    _assert_booted_clean(run, 2)
+    assert "mqtt 127.0.0.1:%d" % config["mqtt_port"] in run.stdout
+    assert "retry" in run.stdout and "accepted" not in run.stdout, run.stdout
+    assert list((tmp_path / "board" / "outbox").iterdir()), "readings were not kept"
+    assert ident.secret not in run.stdout + run.stderr
+
+
+def test_an_mqtt_config_boots_from_its_module_set_against_mosquitto(tmp_path):
+    from mqtt_broker import Broker, mosquitto_path
+
+    if not MICROPYTHON:
+        pytest.skip("micropython (unix port) not found in the venv")
+    if mosquitto_path() is None or shutil.which("mosquitto_passwd") is None:
+        pytest.skip("needs Debian's mosquitto package; the broker-less MQTT boot above still ran")
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    broker = Broker(folder).start()
+    try:
+        ident, config = _mqtt_config(tmp_path, broker.port, broker.user, broker.password)
+        run = _boot(_lay_out(_plan_for(tmp_path, config), tmp_path / "board"))
+    finally:
+        broker.close()
+    _assert_booted_clean(run, 2)
+    assert run.stdout.count("-> None accepted") == 2, run.stdout
+    assert ident.secret not in run.stdout + run.stderr
+
+
+# -- ROMFS: the board decides ---------------------------------------------------------------------
+
+# What `mpremote romfs query` prints. QUERY_NO_ROMFS is the unix port's answer (checked for real
+# below), as on stock ESP32_GENERIC and RPI_PICO_W firmware. QUERY_PARTITION is a board with a
+# 128 KiB partition 0 that holds an earlier 47843-byte image: the values are made up, the text is
+# what this mpremote's own query code prints for them (test_recorded_answers_...).
+QUERY_NO_ROMFS = "ROMFS is not enabled on this device\n"
+QUERY_NO_PARTITION = "No ROMFS partitions available\n"
+QUERY_PARTITION = (
+    "ROMFS0 partition has size 131072 bytes (32 blocks of 4096 bytes each)\n"
+    "  Raw contents: d2:cd:31:80:82:f5:63:04:82:f5:5f:03 ...\n"
+    "  ROMFS image size: 47843\n"
+)
+
+
+class _FakeBoard:
+    """Answers mpremote's query expressions as a board would (mpremote/commands.py)."""
+
+    def __init__(self, answers):
+        self.answers = answers
+        self.transport = self
+
+    def ensure_raw_repl(self):
+        pass
+
+    def did_action(self):
+        pass
+
+    def exec(self, code):
+        pass
+
+    def eval(self, expr):
+        return self.answers[expr]
+
+
+@pytest.mark.parametrize(
+    ("answers", "recorded"),
+    [
+        ({"hasattr(vfs,'rom_ioctl')": False}, QUERY_NO_ROMFS),
+        ({"hasattr(vfs,'rom_ioctl')": True, "vfs.rom_ioctl(1)": 0}, QUERY_NO_PARTITION),
+        (
+            {
+                "hasattr(vfs,'rom_ioctl')": True,
+                "vfs.rom_ioctl(1)": 1,
+                "isinstance(dev,int) and dev<0": False,
+                "hasattr(dev,'ioctl')": False,
+                "len(dev)": 131072,
+                "vfs.rom_ioctl(6,0)": 4096,
+                "bytes(memoryview(dev)[:12])": bytes.fromhex("d2cd318082f5630482f55f03"),
+            },
+            QUERY_PARTITION,
+        ),
+    ],
+    ids=["no-romfs", "no-partition", "partition"],
+)
+def test_recorded_answers_are_what_this_mpremote_prints(answers, recorded):
+    from mpremote import commands
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        commands._do_romfs_query(_FakeBoard(answers), None)
+    assert out.getvalue() == recorded
+
+
+def test_the_query_answers_are_read():
+    assert board_romfs.parse_query(QUERY_NO_ROMFS).partition_size is None
+    assert board_romfs.parse_query(QUERY_NO_ROMFS).said == QUERY_NO_ROMFS.strip()
+    assert board_romfs.parse_query(QUERY_NO_PARTITION).partition_size is None
+    answer = board_romfs.parse_query(QUERY_PARTITION)
+    assert answer.has_partition and answer.partition_size == 131072
+    # Deploy writes partition 0; a board with only another one has none for it.
+    other = QUERY_PARTITION.replace("ROMFS0", "ROMFS1")
+    assert board_romfs.parse_query(other).partition_size is None
+    with pytest.raises(board_romfs.QueryError) as info:
+        board_romfs.parse_query("mpremote: no device found\n")
+    assert "no device found" in str(info.value)
+
+
+def test_the_unix_port_answers_the_query_for_real(board_standin):
+    _folder, port = board_standin
+    proc = subprocess.run(
+        [deploy.tool_executable("mpremote"), "connect", port, "resume", "romfs", "query"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout == QUERY_NO_ROMFS
+    assert not board_romfs.parse_query(proc.stdout).has_partition
+
+
+def _romfs_plan(tmp_path, ca_der, romfs="auto", board="esp32", **kw):
+    cfg = tmp_path / "device.json"
+    config = _write_config(cfg, board, **kw)
+    plan = deploy.make_plan(
+        board,
+        cfg,
+        port="/dev/ttyUSB0",
+        ca=ca_der,
+        dry_run=True,
+        build_dir=tmp_path / "b",
+        romfs=romfs,
+    )
+    return plan, cfg, config
+
+
+def test_a_board_with_a_partition_gets_one_romfs_image_of_the_module_set(tmp_path, ca_der):
+    plan, cfg, config = _romfs_plan(tmp_path, ca_der)
+    assert plan.romfs == "auto" and not plan.uses_romfs
+    chosen, why = deploy.decide_romfs(plan, QUERY_PARTITION)
+    assert chosen.uses_romfs
+    image = tmp_path / "b" / "library.romfs"
+    assert why == (
+        "board: ROMFS0 partition has size 131072 bytes -> writing the library as a "
+        "%d-byte ROMFS image" % image.stat().st_size
+    )
+    [argv] = chosen.commands()
+    assert argv == [
+        "mpremote",
+        "connect",
+        "/dev/ttyUSB0",
+        "run",
+        str(tmp_path / "b" / "prepare_board_romfs.py"),
+        "+",
+        "romfs",
+        "deploy",
+        str(image),
+        "+",
+        "fs",
+        "cp",
+        str(ROOT / "firmware" / "boot.py"),
+        ":boot.py",
+        "+",
+        "fs",
+        "cp",
+        str(ROOT / "firmware" / "main.py"),
+        ":main.py",
+        "+",
+        "fs",
+        "cp",
+        str(cfg),
+        ":config.json",
+        "+",
+        "fs",
+        "cp",
+        str(ca_der),
+        ":ca.der",
+        "+",
+        "reset",
+    ]
+    # The image holds the module set and the board package, in the board's layout, and it is
+    # exactly what mpremote builds from that tree.
+    from mpremote.romfs import make_romfs
+
+    tree = tmp_path / "b" / "romfs_tree"
+    held = sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file())
+    assert held == sorted(
+        _module_dests(config) + ["lib/boards/__init__.mpy", "lib/boards/esp32.mpy"]
+    )
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert image.read_bytes() == make_romfs(str(tree), mpy_cross=False)
+    prepare = chosen.rom.prepare_script.read_text()
+    compile(prepare, "prepare_board_romfs.py", "exec")
+    assert "_drop('lib/kpnthings')" in prepare and "_drop('lib/boards')" in prepare
+    # The .mpy way's script refuses to copy under an earlier ROMFS library that would shadow it.
+    assert "/rom/lib/kpnthings" in plan.prepare_script.read_text()
+
+
+def test_without_a_fitting_partition_the_mpy_files_go(tmp_path, ca_der):
+    plan, _cfg, _config = _romfs_plan(tmp_path, ca_der)
+    for answer, said in [
+        (QUERY_NO_ROMFS, "board: ROMFS is not enabled on this device -> copying .mpy files"),
+        (QUERY_NO_PARTITION, "board: No ROMFS partitions available -> copying .mpy files"),
+        ("Traceback: garbled\n", "printed no partition size: Traceback: garbled: copying .mpy"),
+        (
+            QUERY_PARTITION.replace("131072", "4096"),
+            "does not fit the board's partition (4096 bytes) -> copying .mpy files",
+        ),
+    ]:
+        chosen, why = deploy.decide_romfs(plan, answer)
+        assert not chosen.uses_romfs and said in why, why
+        assert chosen.commands() == plan.commands()
+        assert "romfs" not in chosen.commands()[0]
+
+
+def test_romfs_yes_insists_and_romfs_no_never_asks(tmp_path, ca_der):
+    plan, cfg, _config = _romfs_plan(tmp_path, ca_der, romfs="yes")
+    assert plan.uses_romfs and "romfs" in plan.commands()[0]
+    for answer, said in [
+        (QUERY_NO_ROMFS, "the board says: ROMFS is not enabled"),
+        (QUERY_PARTITION.replace("131072", "4096"), "does not fit"),
+        ("garbled\n", "printed no partition size"),
+    ]:
+        with pytest.raises(deploy.DeployError) as info:
+            deploy.decide_romfs(plan, answer)
+        assert "--romfs yes" in str(info.value) and said in str(info.value)
+    # ampy can neither ask nor write.
+    msg = _error(tmp_path, config_path=cfg, port="/dev/x", ca=ca_der, tool="ampy", romfs="yes")
+    assert "mpremote" in msg
+    plan, _cfg, _config = _romfs_plan(tmp_path, ca_der, romfs="no")
+    text = plan.render()
+    assert plan.rom is None and "romfs query" not in text and "romfs deploy" not in text
+
+
+def test_dry_run_shows_both_ways_for_auto_and_the_modules_with_their_reasons(tmp_path, ca_der):
+    plan, _cfg, config = _romfs_plan(tmp_path, ca_der)
+    text = plan.render()
+    assert "mpremote connect /dev/ttyUSB0 romfs query" in text
+    a, b = text.index("A. The board has no ROMFS partition"), text.index("B. The board reports")
+    assert a < text.index("fs cp", a) < b < text.index("romfs deploy", b)
+    for rel, why in modules.module_set(config):
+        assert re.search(r"\d+  %s +%s\n" % (re.escape(rel), re.escape(why)), text), rel
+    for rel, why in modules.left_out(config):
+        assert re.search(r"-  %s +%s\n" % (re.escape(rel), re.escape(why)), text), rel
+    assert "kpnthings/deepsleep.py" in text.split("left out:")[1]
+
+
+def test_execute_asks_the_board_then_writes_the_image(tmp_path, ca_der):
+    cfg = tmp_path / "device.json"
+    _write_config(cfg, "esp32")
+    plan = deploy.make_plan("esp32", cfg, port="/dev/null", ca=ca_der, build_dir=tmp_path / "b")
+    tool = _fake_tool(
+        tmp_path,
+        "if sys.argv[-2:] == ['romfs', 'query']:\n    sys.stdout.write(%r)\n" % QUERY_PARTITION,
+    )
+    out = io.StringIO()
+    deploy.execute(plan, timeout=60, out=out, executable=str(tool))
+    chosen, _why = deploy.decide_romfs(plan, QUERY_PARTITION)
+    assert _calls(tmp_path) == [plan.query_command()[1:], chosen.commands()[0][1:]]
+    assert "writing the library as a" in out.getvalue()
+    assert "deployed a %d-byte ROMFS image" % chosen.rom.image.size in out.getvalue()
+
+
+# Mounts the image as a board mounts its ROMFS partition and boots firmware/main.py, with the
+# board's sys.path order; then says where each library module came from.
+ROMFS_BOOT = """\
+import os, sys, vfs
+vfs.mount(vfs.VfsRom(open(os.getenv("ROM_IMG"), "rb").read()), "/rom")
+sys.path[:] = ["", ".frozen", "/rom", "/rom/lib", os.getenv("FAKES")]
+exec(open("main.py").read(), {"__name__": "__main__"})
+for name in sorted(sys.modules):
+    if name.startswith("kpnthings") or name.startswith("boards"):
+        print("[from]", name, sys.modules[name].__file__)
+"""
+
+
+def test_the_firmware_boots_from_the_romfs_image(tmp_path):
+    if not MICROPYTHON:
+        pytest.skip("micropython (unix port) not found in the venv")
+    ident = provision.new_identity("romfs")
+    emu = emulator.Emulator(":memory:", [(ident.dvnuuid, ident.secret)], log=lambda line: None)
+    server = emu.serve("127.0.0.1", 0)
+    try:
+        config = demo.demo_config(ident.dvnuuid, ident.secret, server.url, 2, 1)
+        cfg = tmp_path / "device.json"
+        cfg.write_text(json.dumps(config))
+        plan = deploy.make_plan(
+            "unix", cfg, dry_run=True, romfs="yes", build_dir=tmp_path / "b", resume=True
+        )
+        folder = tmp_path / "board"
+        for item in plan.rom.items:  # the filesystem holds no library at all
+            target = folder / item.dest
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(item.src, target)
+        runner = tmp_path / "romfs_boot.py"
+        runner.write_text(ROMFS_BOOT)
+        env = {k: v for k, v in os.environ.items() if k != "KPN_CONFIG"}
+        env.update(
+            ROM_IMG=str(plan.rom.image.src), FAKES=str(ROOT / "tests" / "fakes"), MICROPYPATH=""
+        )
+        run = subprocess.run(
+            [MICROPYTHON, str(runner)],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        _assert_booted_clean(run, 2)
+        assert [m["outcome"] for m in emu.messages(ident.dvnuuid)] == ["accepted", "accepted"]
+    finally:
+        server.shutdown()
+    loaded = [line.split()[1:] for line in run.stdout.splitlines() if line.startswith("[from]")]
+    assert ["kpnthings.app", "/rom/lib/kpnthings/app.mpy"] in loaded
+    assert ["boards.unix", "/rom/lib/boards/unix.mpy"] in loaded
+    assert all(path.startswith("/rom/lib/") for _name, path in loaded), loaded

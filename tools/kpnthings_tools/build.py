@@ -113,17 +113,25 @@ def compile_file(src, dst, arch=None, source_name=None, keep_lines=False) -> int
     return Path(dst).stat().st_size
 
 
-def compile_lib(arch, out_dir, root=None, keep_lines=False) -> list:
-    """Compile every lib/kpnthings/*.py for `arch` (xtensawin, armv6m, or None for bytecode only).
+def compile_lib(arch, out_dir, root=None, keep_lines=False, modules=None) -> list:
+    """Compile lib/kpnthings/*.py for `arch` (xtensawin, armv6m, or None for bytecode only).
 
-    Output mirrors lib/: out_dir/kpnthings/<module>.mpy. Stale .mpy files from an earlier build
+    `modules`: the lib-relative sources to compile ("kpnthings/client.py", ... as
+    kpnthings_tools.modules.module_set() gives them); None compiles every module. Output mirrors
+    lib/: out_dir/kpnthings/<module>.mpy. .mpy files of other modules, left by an earlier build,
     are removed so they can't reach a board. Returns [(src, mpy_path, size)], sorted by source.
     """
     root = Path(root) if root else repo_root()
     out = Path(out_dir)
     results = []
     wanted = set()
-    for rel in library_sources(root):
+    sources = library_sources(root)
+    if modules is not None:
+        unknown = sorted(set(modules) - set(sources))
+        if unknown:
+            raise BuildError("not in lib/%s: %s" % (PACKAGE_NAME, ", ".join(unknown)))
+        sources = sorted(set(modules))
+    for rel in sources:
         src = root / "lib" / rel
         mpy = out / (rel[: -len(".py")] + ".mpy")
         size = compile_file(src, mpy, arch, source_name=rel, keep_lines=keep_lines)
@@ -134,6 +142,9 @@ def compile_lib(arch, out_dir, root=None, keep_lines=False) -> list:
         for old in pkg_out.rglob("*.mpy"):
             if old.resolve() not in wanted:
                 old.unlink()
+        for folder in sorted(pkg_out.rglob("*"), reverse=True):  # deepest first
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
     return results
 
 

@@ -6,6 +6,7 @@
     kpnthings send --config config.json [name=value ...]
     kpnthings mock-server --port P --device UUID:SECRET [--device ...] [--db PATH]
     kpnthings deploy --port PORT --board esp32|pico_w --config device.json [--ca kpn-ca.der]
+                     [--romfs auto|yes|no] [--dry-run]   (the config's module set, as .mpy or ROMFS)
 
 Only `new-device` ever prints a secret: creating one is what the user asked for.
 """
