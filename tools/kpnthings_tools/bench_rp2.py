@@ -382,12 +382,20 @@ def measure_firmware_run(image, work, identity, at_rest=None):
 def measure(ours_dir, base_dir):
     """Every figure above for the .mpy trees of bench.build_trees() (ours: kpnthings/*.mpy and
     boards/*.mpy; baseline: senml/*.mpy + cbor2.mpy). {"unavailable": why} when the emulator
-    cannot run here (RP2EMU unset, node or npm missing)."""
-    started = time.monotonic()
+    cannot run here (RP2EMU unset, node or npm missing); {"error": why} when the set-up failed
+    (a module missing from ours_dir, say). A figure that failed has its own "error"."""
     try:
         emu = rp2emu.prepare()
     except rp2emu.Unavailable as e:
         return {"unavailable": str(e)}
+    try:
+        return _measure(emu, Path(ours_dir), Path(base_dir))
+    except (OSError, ValueError, build.BuildError) as e:
+        return {"error": "%s: %s" % (type(e).__name__, e)}
+
+
+def _measure(emu, ours_dir, base_dir):
+    started = time.monotonic()
     work = OUT / "work"
     work.mkdir(parents=True, exist_ok=True)
     identity = provision.new_identity()
@@ -541,7 +549,7 @@ def rows(result):
     out.append(
         (
             "rp2: same, heap spread after collect, cycles %d-%d (B)"
-            % (HEAP_FLAT_FROM + 1, fw["cycles_run"]),
+            % (HEAP_FLAT_FROM + 1, fw["cycles_configured"]),
             fw["heap_spread_bytes"] if fw["heap_spread_bytes"] is not None else "no samples",
             "",
             "",
