@@ -185,7 +185,7 @@ class Device:
         self.cycles_done += 1
         n = self.cycles_done
         readings = self.read()
-        if self.link_ready is not None and not self.link_ready():
+        if self.link_ready is not None and not self._link_up():
             kept = 0
             if self.outbox is not None:
                 for rec in readings:
@@ -219,6 +219,13 @@ class Device:
         if self.feed is not None:
             self.feed()
         return result
+
+    def _link_up(self):
+        try:
+            return self.link_ready()
+        except Exception as e:  # a broken driver costs this cycle's send, never its readings
+            self._warn("[kpn] network check failed: %s: %s" % (type(e).__name__, e))
+            return False
 
     def retry_now(self):
         """Forget the current backoff wait: the next cycle sends (e.g. after a config fix)."""

@@ -50,6 +50,7 @@ class WiFi:
         self._fail_states = fail_states
         self._wlan = wlan
         self.last_status = None  # the driver's status at the last failed attempt
+        self.last_error = None  # what the driver raised last, if it raised
         self._ssid = ssid
         self._password = password
         self.connect_timeout_ms = connect_timeout_ms
@@ -66,15 +67,27 @@ class WiFi:
     def _go_down(self, now):
         try:
             self._wlan.disconnect()
-        except OSError:
+        except Exception:  # noqa: S110 - a driver that cannot even disconnect is down already
             pass
         self.state = DOWN
         self._since = now
         self._next_try = ticks_add(now, self.backoff.next_delay())
 
     def poll(self):
-        """Advance the state machine once; True when the link is trusted. Never blocks."""
+        """Advance the state machine once; True when the link is trusted. Never blocks, never
+        raises: a driver that raises (a CYW43 that failed to start answers EPERM to every call,
+        MicroPython #11247, #14408) counts as a failed attempt and is tried again after the
+        backoff, while the readings wait in the outbox."""
         now = self._ticks()
+        try:
+            return self._step(now)
+        except Exception as e:
+            self.failures += 1
+            self.last_error = "%s: %s" % (type(e).__name__, e)
+            self._go_down(now)
+            return False
+
+    def _step(self, now):
         if self.state == DOWN:
             if ticks_diff(now, self._next_try) >= 0:
                 self._wlan.active(True)

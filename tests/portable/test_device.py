@@ -322,6 +322,31 @@ def test_link_down_sends_nothing_and_keeps_readings_in_the_outbox():
     assert names.count("temperature") == 2  # both cycles' readings went out together
 
 
+def test_a_raising_network_driver_keeps_every_reading():
+    # A CYW43 stuck in a state where every call raises EPERM: the cycle still stores its
+    # readings, sends nothing, and the loop goes on (it used to lose all of them).
+    box = MemOutbox()
+    dev, tr, _, logs, _ = make(outbox=box)
+    broken = [True]
+
+    def link_ready():
+        if broken[0]:
+            raise OSError(1)
+        return True
+
+    dev.link_ready = link_ready
+    for _ in range(3):
+        assert dev.cycle() is None
+    assert tr.bodies == [] and len(box) == 9
+    failed = [line for line in logs if line.startswith("[kpn] network check failed: OSError")]
+    assert len(failed) == 3, logs
+    broken[0] = False
+    assert dev.cycle().outcome == "accepted"
+    assert len(box) == 0
+    names = [r["n"] for r in tr.pack(0) if "n" in r]
+    assert names.count("temperature") == 4
+
+
 def test_reading_too_large_for_any_pack_is_dead_lettered_not_stuck():
     try:
         import kpnthings.batch  # noqa: F401

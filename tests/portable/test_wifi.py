@@ -175,3 +175,48 @@ def test_a_refused_password_ends_the_attempt_before_the_timeout():
     w.poll()
     assert w.state == DOWN and w.failures == 1
     assert w.last_status == -3
+
+
+class _BrokenWlan(_Wlan):
+    """A CYW43 that failed to start: every connect() raises EPERM (MicroPython #11247, #14408)
+    until `fixed` is set."""
+
+    def __init__(self):
+        super().__init__()
+        self.fixed = False
+
+    def connect(self, ssid, password):
+        if not self.fixed:
+            raise OSError(1)  # EPERM, as the rp2 port raises it
+        super().connect(ssid, password)
+
+
+def test_a_raising_driver_is_a_failed_attempt_with_backoff_never_an_exception():
+    clk = _Clock()
+    wlan = _BrokenWlan()
+    wlan.up = True
+    link = _make(wlan, clk)
+    tries = []
+    for _ in range(40):
+        before = link.failures
+        assert link.poll() is False  # never raises
+        if link.failures > before:
+            tries.append(clk.now)
+        clk.sleep(500)
+    assert link.state == DOWN
+    assert "OSError" in link.last_error
+    # Backoff between the attempts: 1 s, 2 s, 4 s, 8 s (capped), as for a timed-out connect.
+    gaps = [b - a for a, b in zip(tries, tries[1:])]
+    assert gaps[:4] == [1000, 2000, 4000, 8000], gaps
+    # The driver recovers: the next attempt connects and the link is trusted after stable_ms.
+    wlan.fixed = True
+    assert link.wait(20000, step_ms=100) is True
+    assert link.state == UP
+
+
+def test_wait_at_boot_with_a_raising_driver_ends_at_its_deadline():
+    clk = _Clock()
+    link = _make(_BrokenWlan(), clk)
+    fed = []
+    assert link.wait(5000, feed=lambda: fed.append(clk.now), step_ms=100) is False
+    assert clk.now == 5000 and fed
