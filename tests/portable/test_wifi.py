@@ -206,7 +206,7 @@ def test_a_raising_driver_is_a_failed_attempt_with_backoff_never_an_exception():
     assert link.state == DOWN
     assert "OSError" in link.last_error
     # Backoff between the attempts: 1 s, 2 s, 4 s, 8 s (capped), as for a timed-out connect.
-    gaps = [b - a for a, b in zip(tries, tries[1:])]
+    gaps = [tries[i + 1] - tries[i] for i in range(len(tries) - 1)]
     assert gaps[:4] == [1000, 2000, 4000, 8000], gaps
     # The driver recovers: the next attempt connects and the link is trusted after stable_ms.
     wlan.fixed = True

@@ -136,6 +136,16 @@ def _board_mpy(ours_dir, name):
     return mpy
 
 
+# The pack API (senml.Pack and the decoder), which the CPU figure's Pack path and the SenML tests
+# import; the firmware itself writes its packs with kpnthings.batch and does not deploy it.
+PACK_API = ("senml", "senml_check", "senml_text", "senml_decode")
+
+
+def library_modules(modules):
+    """The deployed set plus the pack API, for runs that use the library beyond the firmware."""
+    return sorted(set(modules) | set(PACK_API))
+
+
 def firmware_files(ours_dir, modules, work):
     """[(local, remote)]: what `kpnthings deploy` puts on a Pico W for this set, but main.py and
     config.json (the bench runs main.py's two lines itself, with a probe, and puts a config
@@ -414,8 +424,11 @@ def _measure(emu, ours_dir, base_dir):
     }
     t = time.monotonic()
     ours_img = OUT / "ours.img"
+    lib_img = OUT / "library.img"
     base_img = OUT / "baseline.img"
-    for img, files in ((ours_img, ours_files), (base_img, baseline_files(base_dir))):
+    lib_files = firmware_files(ours_dir, library_modules(modules), work)
+    images = ((ours_img, ours_files), (lib_img, lib_files), (base_img, baseline_files(base_dir)))
+    for img, files in images:
         r = rp2emu.build_image(files, img)
         if not r.ok:
             result["error"] = _failure(r, "copying files to the chip")
@@ -437,7 +450,7 @@ def _measure(emu, ours_dir, base_dir):
     result["heap"] = heap
 
     cpu = {"target": TARGET_CPU}
-    cpu["ours"] = measure_cpu(ours_img, "ours")
+    cpu["ours"] = measure_cpu(lib_img, "ours")
     cpu["baseline"] = measure_cpu(base_img, "baseline")
     if "error" not in cpu["ours"] and "error" not in cpu["baseline"]:
         base = cpu["baseline"]["baseline_cycles"]
