@@ -22,6 +22,7 @@ _KEYS = ("v", "vb", "vs", "vd")
 # name -> (bn, unit written, value label, b'"n":"temperature","u":"Cel","v":'): a sensor's
 # checked record head, built once (bounded: a board has a handful of sensors).
 _HEADS = {}
+_BASE = [None, None, None, b""]  # (bn, bt, bu, the base fields' text): see _base
 
 
 def _key(record):
@@ -29,17 +30,6 @@ def _key(record):
         if k in record:
             return k
     raise ValueError("record %s has no value (v, vb, vs, vd)" % record.get("n"))
-
-
-def _put(buf, i, data):
-    # Copy `data` into buf at i; -1 when it does not fit (or when i is -1 already).
-    if i < 0:
-        return -1
-    j = i + len(data)
-    if j > len(buf):
-        return -1
-    buf[i:j] = data
-    return j
 
 
 def _number(p, k, x):
@@ -97,30 +87,34 @@ def _head(p, bn, name, unit, k):
     return e[3]
 
 
+def _base(bn, bt, bu):
+    # '[{"bn":...,"bt":...,"bu":...,' opening record 0; one pack's worth is kept.
+    if _BASE[0] != bn or _BASE[1] != bt or _BASE[2] != bu:
+        text = b'[{"bn":' + _q(bn, 0, "bn").encode()
+        if bt is not None:
+            text += b',"bt":%d' % bt
+        if bu is not None:
+            text += b',"bu":' + _q(bu, 0, "bu").encode()
+        _BASE[:] = [bn, bt, bu, text + b","]
+    return _BASE[3]
+
+
 def _record(buf, i, p, bn, r, t, bt, bu):
-    """Record p (0 opens the pack with the base fields) at buf[i:]; the end, or -1."""
-    k = _key(r)
+    """Record p (0 opens the pack with the base fields) at buf[i:]; the end, or -1 when it
+    does not fit (or i is -1 already). One copy into the buffer per record: on the RP2040 each
+    slice assignment costs as much as a dozen dict lookups."""
+    k = "v" if "v" in r else _key(r)
     head = _head(p, bn, r["n"], None if bu is not None else r.get("u"), k)
     value = _value(p, k, r[k])
-    if p == 0:
-        i = _put(buf, i, b'[{"bn":')
-        i = _put(buf, i, _q(bn, 0, "bn").encode())
-        if bt is not None:
-            i = _put(buf, i, b',"bt":%d' % bt)
-        if bu is not None:
-            i = _put(buf, i, b',"bu":')
-            i = _put(buf, i, _q(bu, 0, "bu").encode())
-        i = _put(buf, i, b",")
-    else:
-        i = _put(buf, i, b",{")
-    i = _put(buf, i, head)
-    i = _put(buf, i, value)
     if t is not None and bt is not None:
         t = t - bt
-    if t:
-        i = _put(buf, i, b',"t":')
-        i = _put(buf, i, _number(p, "t", t))
-    return _put(buf, i, b"}")
+    tail = b"," + b'"t":' + _number(p, "t", t) + b"}" if t else b"}"
+    data = b"".join((_base(bn, bt, bu) if p == 0 else b",{", head, value, tail))
+    j = i + len(data)
+    if i < 0 or j > len(buf):
+        return -1
+    buf[i:j] = data
+    return j
 
 
 def _readings(buf, i, bn, records, k, bt, bu):
@@ -141,7 +135,10 @@ def _extras(buf, i, bn, extra, p, bt, bu, newest):
         if i < 0:
             return -1
         p += 1
-    return _put(buf, i, b"]")
+    if i < 0 or i >= len(buf):
+        return -1
+    buf[i] = 93  # "]"
+    return i + 1
 
 
 def _unit_of(r):
