@@ -68,23 +68,21 @@ def _value(p, k, x):
 
 
 def _head(p, bn, name, unit, k):
-    # '"n":...,"u":...,"<k>":' for this sensor, checked once and cached.
-    e = _HEADS.get(name) if type(name) is str else None
-    if e is None or e[0] != bn or e[1] != unit or e[2] != k:
-        if type(name) is not str:
-            raise _err(p, "n", "must be a string")
-        if unit is not None and type(unit) is not str:
-            raise _err(p, "u", "must be a string")
-        head = '"n":' + _q(name, p, "n")
-        if unit is not None:
-            head += ',"u":' + _q(unit, p, "u")
-        _name(p, "n", bn, name)
-        e = (bn, unit, k, (head + ',"' + k + '":').encode())
-        if len(name) <= 64:
-            if len(_HEADS) >= 16:
-                _HEADS.clear()
-            _HEADS[name] = e
-    return e[3]
+    # The cache entry for this sensor's '"n":...,"u":...,"<k>":', checked once and kept.
+    if type(name) is not str:
+        raise _err(p, "n", "must be a string")
+    if unit is not None and type(unit) is not str:
+        raise _err(p, "u", "must be a string")
+    head = '"n":' + _q(name, p, "n")
+    if unit is not None:
+        head += ',"u":' + _q(unit, p, "u")
+    _name(p, "n", bn, name)
+    e = (bn, unit, k, (head + ',"' + k + '":').encode())
+    if len(name) <= 64:
+        if len(_HEADS) >= 16:
+            _HEADS.clear()
+        _HEADS[name] = e
+    return e
 
 
 def _base(bn, bt, bu):
@@ -104,12 +102,24 @@ def _record(buf, i, p, bn, r, t, bt, bu):
     does not fit (or i is -1 already). One copy into the buffer per record: on the RP2040 each
     slice assignment costs as much as a dozen dict lookups."""
     k = "v" if "v" in r else _key(r)
-    head = _head(p, bn, r["n"], None if bu is not None else r.get("u"), k)
-    value = _value(p, k, r[k])
+    name = r["n"]
+    unit = None if bu is not None else r.get("u")
+    e = _HEADS.get(name)
+    if e is None or e[0] != bn or e[1] != unit or e[2] != k:
+        e = _head(p, bn, name, unit, k)
+    x = r[k]
+    value = None
+    if k == "v" and type(x) is float and _NINF < x < _INF:  # the usual reading, inline
+        try:
+            value = format_float(x).encode()
+        except ValueError:  # not finite as a float32: _value names the record
+            pass
+    if value is None:
+        value = _value(p, k, x)
     if t is not None and bt is not None:
         t = t - bt
     tail = b"," + b'"t":' + _number(p, "t", t) + b"}" if t else b"}"
-    data = b"".join((_base(bn, bt, bu) if p == 0 else b",{", head, value, tail))
+    data = b"".join((_base(bn, bt, bu) if p == 0 else b",{", e[3], value, tail))
     j = i + len(data)
     if i < 0 or j > len(buf):
         return -1
@@ -141,9 +151,18 @@ def _extras(buf, i, bn, extra, p, bt, bu, newest):
     return i + 1
 
 
-def _unit_of(r):
+_MIXED = object()  # "the records so far have no unit in common"
+
+
+def _common(unit, r):
+    # The unit the records so far share, after one more: None before any, _MIXED if none.
     u = r.get("u")
-    return u if u is not None else ""  # "" never equals a real unit: no common unit
+    return _MIXED if u is None or (unit is not None and unit != u) else u
+
+
+def _bu(unit, count):
+    # bu of a pack of `count` records sharing `unit`: a record alone keeps its own unit.
+    return None if count < 2 or unit is _MIXED else unit
 
 
 def write_pack(buf, base_name, records, extra=(), start=0):
@@ -171,13 +190,10 @@ def write_pack(buf, base_name, records, extra=(), start=0):
     # rising, one sensor set) that happens at most once, at the second reading.
     ex_unit = None
     for r in extra:
-        u = _unit_of(r)
-        if ex_unit is None:
-            ex_unit = u
-        elif u != ex_unit:
-            ex_unit = ""
+        ex_unit = _common(ex_unit, r)
     bt = newest = None
     unit = ex_unit
+    n_extra = len(extra)
     end = ready = -1  # end of the pack for `used` readings; end of those readings
     used = 0
     while used < n:
@@ -185,16 +201,26 @@ def write_pack(buf, base_name, records, extra=(), start=0):
         t = r.get("t")
         nbt = t if t is not None and (bt is None or t < bt) else bt
         nnew = t if t is not None and (newest is None or t > newest) else newest
-        u = _unit_of(r)
-        nunit = u if unit is None or unit == u else ""
-        nbu = nunit or None if used + 1 + len(extra) > 1 else None
-        obu = unit or None if used + len(extra) > 1 else None
+        # _common and _bu, inline: this loop runs once per reading of every pack.
+        u = r.get("u")
+        nunit = _MIXED if u is None or (unit is not None and unit != u) else u
+        count = used + 1 + n_extra
+        nbu = None if count < 2 or nunit is _MIXED else nunit
+        obu = None if count < 3 or unit is _MIXED else unit
         append = used and nbt == bt and nbu == obu
         if append:
             i = _record(buf, ready, used, base_name, r, t, bt, obu)
         else:
             i = _readings(buf, start, base_name, records, used + 1, nbt, nbu)
-        e = _extras(buf, i, base_name, extra, used + 1, nbt, nbu, nnew) if i >= 0 else -1
+        if i < 0:
+            e = -1
+        elif n_extra:
+            e = _extras(buf, i, base_name, extra, used + 1, nbt, nbu, nnew)
+        elif i < len(buf):  # no extras: just the closing "]"
+            buf[i] = 93
+            e = i + 1
+        else:
+            e = -1
         if e < 0:
             if used:  # put back the pack that fitted
                 if not append:
@@ -206,9 +232,8 @@ def write_pack(buf, base_name, records, extra=(), start=0):
     if used:
         return end, used
     if extra:
-        bu = ex_unit or None if len(extra) > 1 else None
-        end = _extras(buf, start, base_name, extra, 0, None, bu, None)
-        # _extras writes record 0 with the base fields: the same as a pack of extras alone.
+        # _extras writes record 0 with the base fields: a pack of the extras alone.
+        end = _extras(buf, start, base_name, extra, 0, None, _bu(ex_unit, n_extra), None)
         if end >= 0:
             return end, 0
     return start, 0

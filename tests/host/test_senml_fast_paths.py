@@ -155,13 +155,16 @@ def test_a_float_time_and_float_values_keep_their_text():
         st.tuples(
             st.sampled_from(["temperature", "humidity", "door"]),
             st.one_of(st.integers(-100, 10**6), st.floats(-1e3, 1e3)),
-            st.one_of(st.none(), st.sampled_from(["Cel", "%RH"])),
+            st.one_of(st.none(), st.sampled_from(["Cel", "%RH", ""])),
             st.integers(-300, 300),
         ),
         min_size=1,
         max_size=8,
     ),
-    st.lists(st.sampled_from([("led", None), ("droppedReadings", None), ("fan", "%")]), max_size=2),
+    st.lists(
+        st.sampled_from([("led", None), ("droppedReadings", None), ("fan", "%"), ("x", "")]),
+        max_size=2,
+    ),
     st.integers(20, 700),
 )
 def test_batch_takes_the_most_readings_that_fit(rows, extra_rows, limit):
