@@ -45,10 +45,47 @@ def cycle_ok(runtime, arch, heapsize, chain=None, board=None):
     return ok, run.stdout
 
 
+def baseline_ok(runtime, arch, heapsize, chain):
+    """(passed, output): the baseline's cycle (bench/baseline_cycle.py: micropython-senml and a
+    verified TLS POST) accepted by the emulator, with the queued downlink decoded."""
+    ident = provision.new_identity()
+    emu = emulator.Emulator(":memory:", devices=[(ident.dvnuuid, ident.secret)], log=_quiet)
+    server = emu.serve(tls_cert=str(chain.cert), tls_key=str(chain.key))
+    try:
+        emu.queue_downlink(ident.dvnuuid, firmware_run.DOWNLINK_LED_ON)
+        env = {
+            "KPN_BENCH_URL": server.url,
+            "KPN_BENCH_UUID": ident.dvnuuid,
+            "KPN_BENCH_SECRET": ident.secret,
+            "KPN_BENCH_CA": str(chain.ca_der),
+        }
+        try:
+            proc = runtimes.run(
+                runtime,
+                [trees.baseline(arch)],
+                "-c",
+                "import baseline_cycle",  # its .mpy, as the firmware's modules are loaded
+                heapsize=heapsize,
+                env_extra=env,
+                timeout=60,
+            )
+        except subprocess.TimeoutExpired:
+            return False, "timed out"
+        accepted = [m for m in emu.messages(ident.dvnuuid) if m["outcome"] == "accepted"]
+        ok = proc.returncode == 0 and bool(accepted) and "@@BASELINE 200 True" in proc.stdout
+        return ok, proc.stdout + proc.stderr
+    finally:
+        server.shutdown()
+
+
 def measure_https(runtime, arch, chain):
     """Smallest stable heap for one full cycle over HTTPS verified against `chain`."""
     out = heap_search.smallest_stable_heap(lambda size: cycle_ok(runtime, arch, size, chain))
     out.update({"runtime": runtime.name, "chain": chain.name, "tls": "verified"})
+    base = heap_search.smallest_stable_heap(lambda size: baseline_ok(runtime, arch, size, chain))
+    out["baseline"] = base
+    if "min_heap_bytes" in base:
+        out["baseline_bytes"] = base["min_heap_bytes"]
     return out
 
 
@@ -60,6 +97,9 @@ def measure_models(runtime, arch, chains, target):
     if len(sizes) == len(per):
         out["min_heap_bytes"] = max(sizes)
         out["worst_chain"] = max(per, key=lambda n: per[n]["min_heap_bytes"])
+    base = [r["baseline_bytes"] for r in per.values() if "baseline_bytes" in r]
+    if len(base) == len(per):
+        out["baseline_bytes"] = max(base)
     return out
 
 

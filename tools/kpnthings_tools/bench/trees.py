@@ -2,7 +2,8 @@
 
 Per architecture, under build/bench/:
 - ours/<arch>/kpnthings/...: lib/kpnthings, plus boards/__init__ and boards/unix;
-- baseline/<arch>/senml/...: micropython-senml, with a stand-in for the cbor2 it imports;
+- baseline/<arch>/senml/...: micropython-senml, with a stand-in for the cbor2 it imports, and
+  bench/baseline_cycle.py (a user's own cycle with it, the full-cycle figures' baseline);
 - fakes/<arch>/: the host stand-ins for built-in modules (machine, network), as .mpy: on a board
   they live in the firmware and cost no heap, while compiling them from .py here would put tens
   of KB of compiler heap into every heap figure;
@@ -64,6 +65,7 @@ def build_trees(arch):
     for src in sorted(baseline_src_dir().glob("*.py")):
         build.compile_file(src, baseline(arch) / "senml" / (src.stem + ".mpy"), arch)
     build.compile_file(BENCH / "stubs" / "cbor2.py", baseline(arch) / "cbor2.mpy", arch)
+    build.compile_file(BENCH / "baseline_cycle.py", baseline(arch) / "baseline_cycle.mpy", arch)
     for src in sorted((ROOT / "tests" / "fakes").glob("*.py")):
         build.compile_file(src, fakes(arch) / (src.stem + ".mpy"), arch)
     board_src = OUT / "benchboard" / (BENCH_BOARD + ".py")
