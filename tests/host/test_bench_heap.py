@@ -133,3 +133,30 @@ def test_module_heap_table_counts_every_module(chains, name):
     assert r["modules"]["kpnthings.device"] > 512  # bytecode and functions of a real module
     assert r["total"] == sum(r["modules"].values())
     assert base["modules"]["senml"] > 1024
+
+
+def test_figures_of_absent_runtimes_say_so_and_the_64_bit_ones_print():
+    r = {
+        "at_rest": {"micropython64": {"ec": {"bytes": 111000}, "rsa": {"bytes": 111100}}},
+        "baseline_imports": {"micropython64": {"total": 17000}},
+        "full_cycle": {"min_heap_bytes": 127000},
+        "backlog": {"micropython64": {"drain_bytes": 9, "one_pack_bytes": 8, "diff_bytes": 1}},
+        "flash": {a: {"deployed_https": 46000} for a in ("xtensawin", "armv6m")},
+        "alloc_per_message": {
+            "micropython64": {
+                "device_path_bytes": 2464,
+                "micropython_senml_build_to_json_bytes": 1728,
+                "device_path_ratio": 1.426,
+            }
+        },
+        "runtimes_present": ["micropython64"],
+        "have_models": ["host"],
+    }
+    rows = report.issue15_rows(r)
+    text = report.markdown([report.HEADER] + rows)
+    assert "| 111100 | 17000 |" in text  # the larger chain, beside its baseline
+    assert "127000" in text and "46000" in text
+    absent = [row for row in rows if row[-1] == report.NOT_MEASURED]
+    # at rest (ESP32, Pico W), full cycle (ESP32, Pico W), backlog and bytes per message (ESP32)
+    assert len(absent) == 6 and all(row[1] == "runtime not set" for row in absent)
+    assert all(len(row) == len(report.HEADER) for row in rows)
