@@ -160,3 +160,26 @@ def test_figures_of_absent_runtimes_say_so_and_the_64_bit_ones_print():
     # at rest (ESP32, Pico W), full cycle (ESP32, Pico W), backlog and bytes per message (ESP32)
     assert len(absent) == 6 and all(row[1] == "runtime not set" for row in absent)
     assert all(len(row) == len(report.HEADER) for row in rows)
+
+
+def test_rp2_figures_come_from_bench_rp2_only_when_rp2emu_is_set(monkeypatch):
+    import sys
+    import types
+
+    import kpnthings_tools
+    from kpnthings_tools.bench import run
+
+    fake = types.ModuleType("kpnthings_tools.bench_rp2")
+    fake.measure = lambda ours_dir, base_dir: {"at_rest": 30000, "dirs": [ours_dir, base_dir]}
+    fake.rows = lambda result: [("rp2: heap at rest (B)", result["at_rest"], "", "", "", "")]
+    monkeypatch.setitem(sys.modules, "kpnthings_tools.bench_rp2", fake)
+    monkeypatch.setattr(kpnthings_tools, "bench_rp2", fake, raising=False)
+    monkeypatch.delenv("RP2EMU", raising=False)
+    assert run.rp2_figures("o", "b")[:2] == (None, [])
+    monkeypatch.setenv("RP2EMU", "/somewhere/rp2emu")
+    result, rows, note = run.rp2_figures("o", "b")
+    assert result["dirs"] == ["o", "b"] and note is None
+    assert rows == [["rp2: heap at rest (B)", 30000, "", "", "", ""]]
+    fake.measure = lambda ours_dir, base_dir: 1 // 0  # a failure there loses only its rows
+    result, rows, note = run.rp2_figures("o", "b")
+    assert rows == [] and "ZeroDivisionError" in result["error"]

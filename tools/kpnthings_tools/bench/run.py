@@ -104,8 +104,6 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     hint = runtimes.missing_hint()
-    if hint:
-        print(hint, flush=True)
     for arch in ("xtensawin", "armv6m"):
         trees.build_trees(arch)
     ours_dir, base_dir = trees.ours(args.arch), trees.baseline(args.arch)
