@@ -9,13 +9,20 @@ PORT   ?=
 CONFIG ?= device.json
 CA     ?=
 
+# Optional runtimes for the heap figures (see README, Benchmarks): 32-bit MicroPython 1.28 unix
+# ports built with ../shared/tools/micropython32/build.sh, and the emulated RP2040's folder.
+MICROPYTHON32       ?=
+MICROPYTHON32_STOCK ?=
+RP2EMU              ?=
+
 .PHONY: help test lint pytest demo bench deploy format clean
 
 help:
 	@echo "make demo    run the firmware on a simulated board against the local KPN Things emulator"
 	@echo "make test    lint, then every test under CPython, MicroPython (.py) and MicroPython (.mpy)"
 	@echo "make lint    ruff + type check of lib/, firmware/, boards/ against the ESP32 and rp2 stubs"
-	@echo "make bench   benchmarks (wire bytes, CPU, heap, flash) against micropython-senml"
+	@echo "make bench   benchmarks (heap, flash, wire bytes, CPU) against micropython-senml"
+	@echo "             [MICROPYTHON32=... MICROPYTHON32_STOCK=...] [RP2EMU=...] for the 32-bit figures"
 	@echo "make deploy  BOARD=esp32|pico_w PORT=/dev/ttyUSB0 CONFIG=device.json [CA=kpn-ca.der] [DRY_RUN=1] [TOOL=ampy]"
 
 # The venv, the host package (editable) and its dev tools; the MicroPython stubs go into
@@ -48,7 +55,8 @@ demo: $(STAMP)
 	$(BIN)/python -m kpnthings_tools.demo $(if $(DEMO_CONFIG),--config $(DEMO_CONFIG))
 
 bench: $(STAMP)
-	$(BIN)/python -m kpnthings_tools.bench
+	MICROPYTHON32="$(MICROPYTHON32)" MICROPYTHON32_STOCK="$(MICROPYTHON32_STOCK)" RP2EMU="$(RP2EMU)" \
+	  $(BIN)/python -m kpnthings_tools.bench
 
 deploy: $(STAMP)
 	$(BIN)/kpnthings deploy --board $(BOARD) --port "$(PORT)" --config $(CONFIG) $(if $(CA),--ca $(CA)) $(if $(DRY_RUN),--dry-run) $(if $(TOOL),--tool $(TOOL))
