@@ -1,7 +1,7 @@
 """Per message: CPU and bytes allocated, ours beside micropython-senml's, by bench/mp_bench.py.
 
 - ours: kpnthings.senml.Pack + encode + token; the firmware's own path (reading dicts through
-  kpnthings.batch.build_pack, then the token);
+  kpnthings.batch.write_pack into the body buffer, then the token);
 - baseline: micropython-senml's SenmlPack + SenmlRecord + to_json (and the same token).
 
 CPU is measured on the 64-bit port only (the host's timings are noise; the emulated RP2040's

@@ -200,7 +200,7 @@ def alloc_rows(r):
         ("micropython64", "64-bit port"),
     ):
         h = per.get(key)
-        title = "heap: firmware path (batch.build_pack + sign), allocated per message, %s" % label
+        title = "heap: firmware path (batch.write_pack + sign), allocated per message, %s" % label
         if h is None:
             rows.append(_absent(title, "runtime not set"))
             continue
@@ -310,7 +310,7 @@ def earlier_rows(r):
             _mark(c["ratio"] <= per_message.TARGET_CPU),
         ),
         (
-            "CPU (64-bit host): firmware path, batch.build_pack+sign (us/msg)",
+            "CPU (64-bit host): firmware path, batch.write_pack+sign (us/msg)",
             c["device_path_us"],
             c["micropython_senml_us"],
             _ratio(c["device_path_us"], c["micropython_senml_us"]),
