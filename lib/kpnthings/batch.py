@@ -168,6 +168,9 @@ def _bu(unit, count):
 def write_pack(buf, base_name, records, extra=(), start=0):
     """Write one pack into `buf` (a bytearray) at `start`: returns (end, n_used).
 
+    `records` is indexed in rising order (records[i], IndexError past the end): a list, or
+    kpnthings.outbox.Queued, which reads each reading from flash when asked for it.
+
     Uses the longest leading run of readings of one kind (timed or untimed) whose pack, with
     every `extra` record (e.g. droppedReadings, actuator state) appended, fits in the buffer.
     Extra records may carry an absolute `t`; without one they get the newest reading's time in a
@@ -177,13 +180,6 @@ def write_pack(buf, base_name, records, extra=(), start=0):
     extra=(), the first reading can never be sent at this size: the caller should dead-letter it.
     Raises SenMLError (a ValueError) for a record that is not valid SenML, naming its position.
     """
-    n = len(records)
-    if n:
-        timed = records[0].get("t") is not None
-        k = 1
-        while k < n and (records[k].get("t") is not None) == timed:
-            k += 1
-        n = k
     # The base fields of the pack for the first k readings: bt the earliest time, the newest
     # time for extras, bu the unit every record shares (a record alone keeps its own unit).
     # A reading that changes them means the pack is written again; in outbox order (times
@@ -196,9 +192,17 @@ def write_pack(buf, base_name, records, extra=(), start=0):
     n_extra = len(extra)
     end = ready = -1  # end of the pack for `used` readings; end of those readings
     used = 0
-    while used < n:
-        r = records[used]
+    timed = None
+    while True:
+        try:
+            r = records[used]  # a list, or the outbox's view that reads each from flash
+        except IndexError:
+            break
         t = r.get("t")
+        if timed is None:
+            timed = t is not None
+        elif (t is not None) != timed:
+            break  # the run of one kind ends here
         nbt = t if t is not None and (bt is None or t < bt) else bt
         nnew = t if t is not None and (newest is None or t > newest) else newest
         # _common and _bu, inline: this loop runs once per reading of every pack.

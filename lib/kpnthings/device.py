@@ -309,16 +309,26 @@ class Device:
             dropped = box.dropped
             if dropped:
                 extra.append({"n": "droppedReadings", "v": dropped})
-            queued = box.peek(64)
-            if not queued and not extra:
+            if not len(box) and not extra:
                 break
-            body, used = self.build(queued, extra)
-            if queued and used == 0 and self.build(queued[:1], ())[1] == 0:
-                # The oldest reading does not fit in max_body even alone: it can never be
-                # sent, and would block the queue forever.
-                box.dead_letter(1)
-                self._warn("[kpn] reading %s larger than max_body: dead-lettered" % queued[0]["n"])
-                continue
+            # Read from flash one reading at a time as the pack is written: a backlog of
+            # thousands costs the heap of one pack.
+            queued = box.queued()
+            try:
+                body, used = self.build(queued, extra)
+                if len(box) and used == 0:
+                    oldest = queued[0]
+                    if self.build((oldest,), ())[1] == 0:
+                        # The oldest reading does not fit in max_body even alone: it can never
+                        # be sent, and would block the queue forever.
+                        box.dead_letter(1)
+                        self._warn(
+                            "[kpn] reading %s larger than max_body: dead-lettered" % oldest["n"]
+                        )
+                        continue
+                    body, used = self.build(queued, extra)  # the pack the probe overwrote
+            finally:
+                queued.close()
             if not len(body):
                 break
             result = self.transport.send(body)

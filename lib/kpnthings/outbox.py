@@ -182,11 +182,30 @@ def _remove(path):
         pass  # already gone: a crash between commit and delete, seen again at open
 
 
+def _frame_at(f, off, size):
+    """The first valid frame of open file f at or after `off` (below `size`): (start, next,
+    payload), or None. Corrupt or torn bytes are skipped by searching for the next magic byte
+    whose frame checks out."""
+    while off + _HDR_LEN <= size:
+        f.seek(off)
+        hdr = f.read(_HDR_LEN)
+        if len(hdr) == _HDR_LEN and hdr[0] == _MAGIC:
+            n, crc = struct.unpack(_HDR, hdr)[1:]
+            nxt = off + _HDR_LEN + n
+            if 0 < n <= _MAX_PAYLOAD and nxt <= size:
+                payload = f.read(n)
+                if len(payload) == n and crc32(payload) == crc:
+                    return off, nxt, payload
+        # Resynchronise: jump to the next magic byte in what we have read, else past it.
+        i = hdr.find(bytes((_MAGIC,)), 1)
+        off += i if i > 0 else max(1, len(hdr))
+    return None
+
+
 def scan(path, off, size, max_count, with_payload):
     """Read valid frames of one file from `off`: a list of (start, next, payload or None).
 
-    Stops after max_count frames or at `size`. Corrupt or torn bytes are skipped by searching for
-    the next magic byte whose frame checks out.
+    Stops after max_count frames or at `size`.
     """
     out = []
     if max_count <= 0:
@@ -196,24 +215,74 @@ def scan(path, off, size, max_count, with_payload):
     except OSError:
         return out
     try:
-        while off + _HDR_LEN <= size and len(out) < max_count:
-            f.seek(off)
-            hdr = f.read(_HDR_LEN)
-            if len(hdr) == _HDR_LEN and hdr[0] == _MAGIC:
-                n, crc = struct.unpack(_HDR, hdr)[1:]
-                nxt = off + _HDR_LEN + n
-                if 0 < n <= _MAX_PAYLOAD and nxt <= size:
-                    payload = f.read(n)
-                    if len(payload) == n and crc32(payload) == crc:
-                        out.append((off, nxt, payload if with_payload else None))
-                        off = nxt
-                        continue
-            # Resynchronise: jump to the next magic byte in what we have read, else past it.
-            i = hdr.find(bytes((_MAGIC,)), 1)
-            off += i if i > 0 else max(1, len(hdr))
+        while len(out) < max_count:
+            fr = _frame_at(f, off, size)
+            if fr is None:
+                break
+            off = fr[1]
+            out.append(fr if with_payload else (fr[0], fr[1], None))
     finally:
         f.close()
     return out
+
+
+def _reading(payload):
+    try:
+        return decode_record(payload)
+    except (ValueError, IndexError, UnicodeError, TypeError):
+        # A frame whose checksum holds but whose payload is not a record (written by an
+        # incompatible version): deliver a marker so ack counts stay aligned.
+        return {"n": "corruptRecord", "vb": True}
+
+
+class Queued:
+    """The undelivered readings, oldest first, read from flash one at a time as they are asked
+    for: queued[i] in rising i (asking for an earlier one reads again from the head), IndexError
+    past the last. A flush that walks a backlog of thousands holds one decoded reading at a time;
+    close() when done."""
+
+    def __init__(self, box):
+        self._box = box
+        self._f = None
+        self._rewind()
+
+    def _rewind(self):
+        self.close()
+        self._seg = 0  # segment index, and the offset of the next frame in it
+        self._off = self._box._head_off
+        self._next = 0  # index of the reading at the cursor
+        self._last = None  # (index, reading) decoded last
+
+    def __getitem__(self, i):
+        last = self._last
+        if last is not None and last[0] == i:
+            return last[1]
+        if i < self._next:
+            self._rewind()
+        box = self._box
+        while self._seg < len(box._nums):
+            if self._f is None:
+                try:
+                    self._f = open(box._seg_path(box._nums[self._seg]), "rb")
+                except OSError:
+                    self._seg, self._off = self._seg + 1, 0
+                    continue
+            fr = _frame_at(self._f, self._off, box._ends[self._seg])
+            if fr is None:
+                self.close()
+                self._seg, self._off = self._seg + 1, 0
+                continue
+            self._off = fr[1]
+            self._next += 1
+            if self._next - 1 == i:
+                self._last = (i, _reading(fr[2]))
+                return self._last[1]
+        raise IndexError(i)
+
+    def close(self):
+        if self._f is not None:
+            self._f.close()
+            self._f = None
 
 
 class Outbox:
@@ -330,17 +399,24 @@ class Outbox:
                 out.append((i, fr[0], fr[1], fr[2]))
         return out
 
+    def queued(self):
+        """The undelivered readings as a `Queued` view, read from flash as they are asked for.
+
+        Counts for ack/dead_letter refer to this view, as to a peek."""
+        self._lost_since_peek = 0
+        return Queued(self)
+
     def peek(self, max_count):
         """Up to max_count undelivered readings, oldest first, as dicts."""
-        self._lost_since_peek = 0
+        q = self.queued()
         out = []
-        for fr in self._walk(max_count, True):
-            try:
-                out.append(decode_record(fr[3]))
-            except (ValueError, IndexError, UnicodeError, TypeError):
-                # A frame whose checksum holds but whose payload is not a record (written by an
-                # incompatible version): deliver a marker so ack counts stay aligned.
-                out.append({"n": "corruptRecord", "vb": True})
+        try:
+            for i in range(max_count):
+                out.append(q[i])
+        except IndexError:
+            pass
+        finally:
+            q.close()
         return out
 
     def dead_letters(self):

@@ -205,6 +205,11 @@ def test_run_goes_on_after_a_cycle_raises():
     assert "[kpn] cycle 1 failed: RuntimeError: bug" in logs
 
 
+class _Queued(list):
+    def close(self):
+        pass
+
+
 class MemOutbox:
     """The Outbox interface, in RAM, to test the device's policy (not the storage)."""
 
@@ -219,8 +224,8 @@ class MemOutbox:
     def append(self, rec):
         self.items.append(dict(rec))
 
-    def peek(self, n):
-        return [dict(r) for r in self.items[:n]]
+    def queued(self):
+        return _Queued([dict(r) for r in self.items])
 
     def ack(self, n):
         del self.items[:n]
