@@ -298,8 +298,13 @@ class Outbox:
         self._seg_max = max(512, min(4096, max_bytes // 8))
         self._dead_max = dead_max_bytes
         self._lost_since_peek = 0
-        _makedirs(self._dir)
-        self._load()
+        from kpnthings import outbox_open, unload
+
+        try:
+            outbox_open.makedirs(self._dir)
+            outbox_open.load(self)
+        finally:
+            unload("outbox_open")  # once per boot
 
     # ---- paths and the commit record
 
@@ -308,21 +313,6 @@ class Outbox:
 
     def _seg_path(self, num):
         return self._dir + "/q%d.log" % num
-
-    def _read_commit(self, name):
-        try:
-            with open(self._path(name), "rb") as f:
-                data = f.read(_COMMIT_LEN + 4)
-        except OSError:
-            return None
-        if len(data) != _COMMIT_LEN + 4:
-            return None
-        if struct.unpack("<I", data[_COMMIT_LEN:])[0] != crc32(data[:_COMMIT_LEN]):
-            return None
-        fields = struct.unpack(_COMMIT_FMT, data[:_COMMIT_LEN])
-        if fields[0] != _COMMIT_MAGIC:
-            return None
-        return fields[1:]  # gen, head_seg, head_off, dropped, dead
 
     def _commit(self, head_seg, head_off):
         self._gen = (self._gen + 1) & 0xFFFFFFFF
@@ -337,46 +327,6 @@ class Outbox:
         self._head_off = head_off
 
     # ---- opening
-
-    def _load(self):
-        best = None
-        for name in ("commit", "commit.tmp"):
-            c = self._read_commit(name)
-            if c is not None and (best is None or c[0] > best[0]):
-                best = c
-        if best is None:
-            best = (0, 0, 0, 0, 0)
-        self._gen, self._head_seg, self._head_off, self.dropped, self.dead_count = best
-        nums = []
-        for name in os.listdir(self._dir):
-            if name.startswith("q") and name.endswith(".log"):
-                try:
-                    nums.append(int(name[1:-4]))
-                except ValueError:
-                    continue
-        nums.sort()
-        # Parallel lists, oldest first: segment number, valid end offset, valid frame count.
-        self._nums, self._ends, self._counts = [], [], []
-        self._head_idx = 0
-        self._next = max(nums[-1] + 1 if nums else 0, self._head_seg)
-        self._tail_open = False
-        for num in nums:
-            path = self._seg_path(num)
-            if num < self._head_seg:
-                _remove(path)  # wholly delivered; a crash came before its delete
-                continue
-            size = _file_size(path)
-            frames = scan(path, 0, size, 1 << 30, False)
-            end = frames[-1][1] if frames else 0
-            self._nums.append(num)
-            self._ends.append(end)
-            self._counts.append(len(frames))
-            if num == self._head_seg:
-                self._head_idx = sum(1 for fr in frames if fr[0] < self._head_off)
-            self._tail_open = end == size  # a torn tail seals the segment
-        if not self._nums or self._nums[0] != self._head_seg:
-            self._head_off = 0
-            self._head_idx = 0
 
     # ---- queries
 
@@ -421,15 +371,9 @@ class Outbox:
 
     def dead_letters(self):
         """Readings in the dead-letter store, oldest first (for diagnostics and tests)."""
-        out = []
-        for name in ("dead.old", "dead.log"):
-            path = self._path(name)
-            for fr in scan(path, 0, _file_size(path), 1 << 30, True):
-                try:
-                    out.append(decode_record(fr[2]))
-                except (ValueError, IndexError, UnicodeError, TypeError):
-                    pass
-        return out
+        from kpnthings import outbox_dead
+
+        return outbox_dead.dead_letters(self)
 
     # ---- changes
 
@@ -493,7 +437,12 @@ class Outbox:
         if not frames:
             return
         if dead:
-            self._store_dead(frames)
+            from kpnthings import outbox_dead, unload
+
+            try:
+                outbox_dead.store_dead(self, frames)
+            finally:
+                unload("outbox_dead")  # refused packs are rare
             self.dead_count += len(frames)
         last = frames[-1]
         passed = sum(1 for fr in frames if fr[0] == last[0])
@@ -513,42 +462,9 @@ class Outbox:
         """The oldest `count` readings were rejected as malformed: move them to the dead store."""
         self._consume(count, True)
 
-    def _store_dead(self, frames):
-        half = self._dead_max // 2
-        path = self._path("dead.log")
-        size = max(0, _file_size(path))
-        for fr in frames:
-            data = frame(fr[3])
-            if len(data) > half:
-                continue  # cannot be kept within the bound; still counted in dead_count
-            if size + len(data) > half:
-                _remove(self._path("dead.old"))
-                try:
-                    os.rename(path, self._path("dead.old"))
-                except OSError:
-                    _remove(path)
-                size = 0
-            with open(path, "ab") as f:
-                f.write(data)
-            size += len(data)
-
     def clear_dropped(self, n):
         """`n` dropped readings were reported in an accepted uplink: stop reporting them."""
         if n <= 0:
             return
         self.dropped = max(0, self.dropped - n)
         self._commit(self._head_seg, self._head_off)
-
-
-def _makedirs(path):
-    """mkdir -p: os.makedirs does not exist on MicroPython."""
-    cur = "/" if path.startswith("/") else ""
-    for part in path.split("/"):
-        if not part:
-            continue
-        cur = cur + part
-        try:
-            os.stat(cur)
-        except OSError:
-            os.mkdir(cur)
-        cur = cur + "/"

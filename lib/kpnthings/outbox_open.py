@@ -1,0 +1,88 @@
+"""Opening an outbox at boot: the newest valid commit record, the segments on flash, and the
+files a crash left behind. Kept apart from kpnthings.outbox, which the loop holds: this runs
+once per boot and is unloaded after.
+"""
+
+import os
+import struct
+
+from kpnthings.outbox import (
+    _COMMIT_FMT,
+    _COMMIT_LEN,
+    _COMMIT_MAGIC,
+    _file_size,
+    _remove,
+    crc32,
+    scan,
+)
+
+
+def makedirs(path):
+    """mkdir -p: os.makedirs does not exist on MicroPython."""
+    cur = "/" if path.startswith("/") else ""
+    for part in path.split("/"):
+        if not part:
+            continue
+        cur = cur + part
+        try:
+            os.stat(cur)
+        except OSError:
+            os.mkdir(cur)
+        cur = cur + "/"
+
+
+def _read_commit(box, name):
+    try:
+        with open(box._path(name), "rb") as f:
+            data = f.read(_COMMIT_LEN + 4)
+    except OSError:
+        return None
+    if len(data) != _COMMIT_LEN + 4:
+        return None
+    if struct.unpack("<I", data[_COMMIT_LEN:])[0] != crc32(data[:_COMMIT_LEN]):
+        return None
+    fields = struct.unpack(_COMMIT_FMT, data[:_COMMIT_LEN])
+    if fields[0] != _COMMIT_MAGIC:
+        return None
+    return fields[1:]  # gen, head_seg, head_off, dropped, dead
+
+
+def load(box):
+    best = None
+    for name in ("commit", "commit.tmp"):
+        c = _read_commit(box, name)
+        if c is not None and (best is None or c[0] > best[0]):
+            best = c
+    if best is None:
+        best = (0, 0, 0, 0, 0)
+    box._gen, box._head_seg, box._head_off, box.dropped, box.dead_count = best
+    nums = []
+    for name in os.listdir(box._dir):
+        if name.startswith("q") and name.endswith(".log"):
+            try:
+                nums.append(int(name[1:-4]))
+            except ValueError:
+                continue
+    nums.sort()
+    # Parallel lists, oldest first: segment number, valid end offset, valid frame count.
+    box._nums, box._ends, box._counts = [], [], []
+    box._head_idx = 0
+    box._next = max(nums[-1] + 1 if nums else 0, box._head_seg)
+    box._tail_open = False
+    for num in nums:
+        path = box._seg_path(num)
+        if num < box._head_seg:
+            _remove(path)  # wholly delivered; a crash came before its delete
+            continue
+        size = _file_size(path)
+        frames = scan(path, 0, size, 1 << 30, False)
+        end = frames[-1][1] if frames else 0
+        box._nums.append(num)
+        box._ends.append(end)
+        box._counts.append(len(frames))
+        if num == box._head_seg:
+            box._head_idx = sum(1 for fr in frames if fr[0] < box._head_off)
+        box._tail_open = end == size  # a torn tail seals the segment
+    if not box._nums or box._nums[0] != box._head_seg:
+        box._head_off = 0
+        box._head_idx = 0
