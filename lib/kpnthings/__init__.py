@@ -10,8 +10,8 @@ __version__ = "0.1.0"
 
 def unload(*names):
     """Forget kpnthings.<name> modules so their bytecode becomes garbage (several KB each on a
-    board, where a .mpy is loaded into the heap); the next import loads them again."""
-    import gc
+    board, where a .mpy is loaded into the heap); the next import loads them again. The garbage
+    goes at the next collection, which the allocator runs when it needs room."""
     import sys
 
     package = sys.modules[__name__]
@@ -19,4 +19,3 @@ def unload(*names):
         sys.modules.pop(__name__ + "." + name, None)
         if name in package.__dict__:  # importing a submodule also binds it in its package
             delattr(package, name)
-    gc.collect()
