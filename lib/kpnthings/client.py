@@ -61,41 +61,6 @@ def outcome_for(status):
     return RETRY
 
 
-def _split_url(url):
-    """(tls, host, port, path prefix) of an http:// or https:// URL; ValueError names the field."""
-    if not isinstance(url, str):
-        raise ValueError("url must be a string like https://prod.dm.kpnthings.com")
-    if url.startswith("https://"):
-        tls, rest, port = True, url[8:], 443
-    elif url.startswith("http://"):
-        tls, rest, port = False, url[7:], 80
-    else:
-        raise ValueError("url must start with https:// or http://")
-    slash = rest.find("/")
-    if slash < 0:
-        hostport, prefix = rest, ""
-    else:
-        hostport, prefix = rest[:slash], rest[slash:].rstrip("/")
-    if "@" in hostport or "?" in prefix or "#" in prefix:
-        raise ValueError("url must hold only scheme, host, port and path")
-    host = hostport
-    if hostport.startswith("["):
-        raise ValueError("url: IPv6 literals are not supported, use a host name")
-    colon = hostport.rfind(":")
-    if colon >= 0:
-        host = hostport[:colon]
-        digits = hostport[colon + 1 :]
-        if not digits or not all("0" <= c <= "9" for c in digits) or not 0 < int(digits) < 65536:
-            raise ValueError("url has a bad port")
-        port = int(digits)
-    if not host or " " in host:
-        raise ValueError("url has no host")
-    for ch in url:
-        if ch <= " " or ch == "\x7f":
-            raise ValueError("url must not hold spaces or control characters")
-    return tls, host, port, prefix
-
-
 def body_bytes(pack_or_bytes):
     """The exact bytes to send and sign: bytes, bytearray or memoryview as given (no copy: the
     device's pack buffer goes out as it is), str as UTF-8, a Pack encoded once."""
@@ -134,19 +99,20 @@ class Client:
         self._secret = auth.check_secret(secret)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise ValueError("timeout must be a positive number of seconds")
-        tls, host, port, prefix = _split_url(url)
+        # The URL and the TLS context are worked out once, at boot, by kpnthings.dial.
+        from kpnthings import dial, unload
+
+        try:
+            tls, host, port, prefix = dial.split_url(url)
+            context = None
+            if tls and (connect is None or not (insecure or cadata)):
+                # With an injected transport only the rule is checked: tests see the same error.
+                context = dial.make_tls_context(cadata, insecure)
+        finally:
+            unload("dial")
         self.url = url
         self.base_name = auth.base_name(self.dvnuuid)
         self._path = prefix + INGESTION_PATH
-        context = None
-        if tls and (connect is None or not (insecure or cadata)):
-            # With an injected transport only the rule is checked, so tests see the same error.
-            from kpnthings import dial, unload
-
-            try:
-                context = dial.make_tls_context(cadata, insecure)
-            finally:
-                unload("dial")  # once per boot
         self.insecure = bool(insecure) and tls
         self._conn = http_client.Connection(
             host,

@@ -1,5 +1,6 @@
 """Dialling a server: DNS, TCP connect and the TLS handshake, each bounded by one deadline;
-and the TLS context that verifies the server (kpnthings.http_client's and kpnthings.mqtt's).
+the TLS context that verifies the server (kpnthings.http_client's and kpnthings.mqtt's); and the
+server's URL taken apart.
 
 Loaded when a connection is opened and dropped again after (a kept-alive connection is opened
 once in many requests), and at boot for the TLS context.
@@ -100,3 +101,38 @@ def make_tls_context(cadata=None, insecure=False):
         msg = "CA certificate (config 'ca_file') must be DER: %s" % _describe(e)
         raise ValueError(msg) from None
     return ctx
+
+
+def split_url(url):
+    """(tls, host, port, path prefix) of an http:// or https:// URL; ValueError names the field."""
+    if not isinstance(url, str):
+        raise ValueError("url must be a string like https://prod.dm.kpnthings.com")
+    if url.startswith("https://"):
+        tls, rest, port = True, url[8:], 443
+    elif url.startswith("http://"):
+        tls, rest, port = False, url[7:], 80
+    else:
+        raise ValueError("url must start with https:// or http://")
+    slash = rest.find("/")
+    if slash < 0:
+        hostport, prefix = rest, ""
+    else:
+        hostport, prefix = rest[:slash], rest[slash:].rstrip("/")
+    if "@" in hostport or "?" in prefix or "#" in prefix:
+        raise ValueError("url must hold only scheme, host, port and path")
+    host = hostport
+    if hostport.startswith("["):
+        raise ValueError("url: IPv6 literals are not supported, use a host name")
+    colon = hostport.rfind(":")
+    if colon >= 0:
+        host = hostport[:colon]
+        digits = hostport[colon + 1 :]
+        if not digits or not all("0" <= c <= "9" for c in digits) or not 0 < int(digits) < 65536:
+            raise ValueError("url has a bad port")
+        port = int(digits)
+    if not host or " " in host:
+        raise ValueError("url has no host")
+    for ch in url:
+        if ch <= " " or ch == "\x7f":
+            raise ValueError("url must not hold spaces or control characters")
+    return tls, host, port, prefix

@@ -369,33 +369,6 @@ def _read_head(reader):
     return status, length, chunked, keep_alive
 
 
-def _read_chunked(reader, cap, parts, status):
-    total = 0
-    while True:
-        line = reader.readline()
-        semi = line.find(b";")
-        if semi >= 0:
-            line = line[:semi]
-        size = _number(_strip(line), 16, "chunk size", status)
-        if size == 0:
-            break
-        total += size
-        if total > cap:
-            raise _err(HTTPError, "response body over %d bytes" % cap, status)
-        reader.read_exact(size, parts)
-        if reader.readline():
-            raise _err(HTTPError, "bad chunk ending", status)
-    # Trailer section: read and ignore, bounded like headers.
-    used = 0
-    while True:
-        line = reader.readline()
-        if not line:
-            return
-        used += len(line) + 2
-        if used > MAX_HEAD:
-            raise _err(HTTPError, "response trailers too large", status)
-
-
 def read_response(reader, cap):
     """Read one complete response; returns (Response, keep_alive). Raises HTTPError only."""
     for _ in range(_MAX_INTERIM + 1):
@@ -411,7 +384,11 @@ def read_response(reader, cap):
         if status == 204 or status == 304:
             pass  # never a body (RFC 9112 6.3)
         elif chunked:
-            _read_chunked(reader, cap, parts, status)
+            # KPN frames its answers with Content-Length; a proxy may re-frame them as chunks,
+            # and then does so every time: loaded at the first such answer, and kept.
+            from kpnthings.http_chunked import read_chunked
+
+            read_chunked(reader, cap, parts, status)
         elif length is not None:
             if length > cap:
                 raise _err(HTTPError, "response body over %d bytes" % cap, status)

@@ -1,0 +1,32 @@
+"""Chunked transfer coding (RFC 9112 section 7.1), decoded within the body cap: the rare
+framing (KPN answers with Content-Length; a proxy may re-frame), loaded at the first such answer.
+"""
+
+from kpnthings.http_client import MAX_HEAD, HTTPError, _err, _number, _strip
+
+
+def read_chunked(reader, cap, parts, status):
+    total = 0
+    while True:
+        line = reader.readline()
+        semi = line.find(b";")
+        if semi >= 0:
+            line = line[:semi]
+        size = _number(_strip(line), 16, "chunk size", status)
+        if size == 0:
+            break
+        total += size
+        if total > cap:
+            raise _err(HTTPError, "response body over %d bytes" % cap, status)
+        reader.read_exact(size, parts)
+        if reader.readline():
+            raise _err(HTTPError, "bad chunk ending", status)
+    # Trailer section: read and ignore, bounded like headers.
+    used = 0
+    while True:
+        line = reader.readline()
+        if not line:
+            return
+        used += len(line) + 2
+        if used > MAX_HEAD:
+            raise _err(HTTPError, "response trailers too large", status)
