@@ -9,9 +9,11 @@ __version__ = "0.1.0"
 
 
 def unload(*names):
-    """Forget kpnthings.<name> modules so their bytecode becomes garbage (several KB each on a
-    board, where a .mpy is loaded into the heap); the next import loads them again. The garbage
-    goes at the next collection, which the allocator runs when it needs room."""
+    """Forget kpnthings.<name> modules and collect their bytecode (several KB each on a board,
+    where a .mpy is loaded into the heap); the next import loads them again. Collecting at once
+    matters: the next allocations then fill the holes they leave, instead of fresh heap above
+    them, which on the 32-bit port cost 7 KB more heap for a full cycle."""
+    import gc
     import sys
 
     package = sys.modules[__name__]
@@ -19,3 +21,4 @@ def unload(*names):
         sys.modules.pop(__name__ + "." + name, None)
         if name in package.__dict__:  # importing a submodule also binds it in its package
             delattr(package, name)
+    gc.collect()

@@ -6,7 +6,6 @@ transport, the board and the outbox) lives in kpnthings.wiring and is unloaded b
 starts; what stays here is what the loop keeps calling.
 """
 
-import gc
 import sys
 
 # ticks between NTP attempts while the clock is not set
@@ -82,8 +81,8 @@ def main():
     except wiring.BootFailed:
         sys.exit(1)
     finally:
-        unload("wiring", "config", "downlink_spec")
-        gc.collect()  # the boot's garbage, before the loop allocates its long-lived objects
+        unload("wiring", "config", "downlink_spec")  # and collect, before the loop's objects
+    device.prepare()
     cfg = device.config
     try:
         device.run(cycles=cfg["cycles"], interval_s=cfg["interval_s"])

@@ -104,7 +104,7 @@ class Device:
         self.feed = feed
         self.link_ready = link_ready
         self.max_body = config.get("max_body") or DEFAULT_MAX_BODY
-        self._body = None  # the body buffer, made at the first build (see build)
+        self._write_pack = self._body = None  # see prepare()
         self._level = _LEVELS.get(config.get("log_level", "info"), 1)
         self.cycles_done = 0
         self.last_result = None
@@ -169,13 +169,24 @@ class Device:
         until the next build). Allocated once, the buffer makes a flush cost the same heap for
         one pack or a backlog of thousands.
         """
+        buf = self._body
+        if buf is None or len(buf) != self.max_body:  # not prepared, or max_body changed
+            self.prepare()
+            buf = self._body
+        end, used = self._write_pack(buf, self.base_name, records, extra)
+        return memoryview(buf)[:end], used
+
+    def prepare(self):
+        """Load the pack writer and allocate the body buffer now. kpnthings.app calls this
+        right after the boot's own modules are gone and collected: the heap is then at its
+        emptiest, and these need contiguous blocks (1 KB of buffer, a few hundred bytes of
+        bytecode) that a heap fragmented by cycles may lack. Without it, the first build does
+        it."""
         from kpnthings.batch import write_pack
 
-        buf = self._body
-        if buf is None or len(buf) != self.max_body:
-            buf = self._body = bytearray(self.max_body)
-        end, used = write_pack(buf, self.base_name, records, extra)
-        return memoryview(buf)[:end], used
+        self._write_pack = write_pack
+        self._body = None  # the old buffer is garbage before the new one is made
+        self._body = bytearray(self.max_body)
 
     def cycle(self):
         """Read, send (with the backlog, through the outbox if there is one), apply the downlink.
