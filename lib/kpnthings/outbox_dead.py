@@ -3,8 +3,7 @@ in two files, `dead.log` and `dead.old`) for diagnosis. Loaded only when a pack 
 the store is read, and unloaded after.
 """
 
-import os
-
+from kpnthings import outbox as _box
 from kpnthings.outbox import _file_size, _remove, decode_record, frame, scan
 
 
@@ -19,11 +18,11 @@ def store_dead(box, frames):
         if size + len(data) > half:
             _remove(box._path("dead.old"))
             try:
-                os.rename(path, box._path("dead.old"))
+                _box.os.rename(path, box._path("dead.old"))
             except OSError:
                 _remove(path)
             size = 0
-        with open(path, "ab") as f:
+        with _box._open(path, "ab") as f:
             f.write(data)
         size += len(data)
 

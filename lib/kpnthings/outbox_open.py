@@ -3,17 +3,17 @@ files a crash left behind. Kept apart from kpnthings.outbox, which the loop hold
 once per boot and is unloaded after.
 """
 
-import os
 import struct
 
+from kpnthings import outbox as _box
 from kpnthings.outbox import (
     _COMMIT_FMT,
     _COMMIT_LEN,
     _COMMIT_MAGIC,
     _file_size,
+    _frame_at,
     _remove,
     crc32,
-    scan,
 )
 
 
@@ -25,15 +25,15 @@ def makedirs(path):
             continue
         cur = cur + part
         try:
-            os.stat(cur)
+            _box.os.stat(cur)
         except OSError:
-            os.mkdir(cur)
+            _box.os.mkdir(cur)
         cur = cur + "/"
 
 
 def _read_commit(box, name):
     try:
-        with open(box._path(name), "rb") as f:
+        with _box._open(box._path(name), "rb") as f:
             data = f.read(_COMMIT_LEN + 4)
     except OSError:
         return None
@@ -47,6 +47,27 @@ def _read_commit(box, name):
     return fields[1:]  # gen, head_seg, head_off, dropped, dead
 
 
+def _count(path, size, head_off):
+    """(end of the last valid frame, valid frames, valid frames that start before head_off) of
+    one segment, read frame by frame: no list of frames, whatever the segment holds."""
+    end = count = before = 0
+    try:
+        f = _box._open(path, "rb")
+    except OSError:
+        return end, count, before
+    try:
+        while True:
+            fr = _frame_at(f, end, size)
+            if fr is None:
+                return end, count, before
+            if fr[0] < head_off:
+                before += 1
+            count += 1
+            end = fr[1]
+    finally:
+        f.close()
+
+
 def load(box):
     best = None
     for name in ("commit", "commit.tmp"):
@@ -57,7 +78,7 @@ def load(box):
         best = (0, 0, 0, 0, 0)
     box._gen, box._head_seg, box._head_off, box.dropped, box.dead_count = best
     nums = []
-    for name in os.listdir(box._dir):
+    for name in _box.os.listdir(box._dir):
         if name.startswith("q") and name.endswith(".log"):
             try:
                 nums.append(int(name[1:-4]))
@@ -75,13 +96,12 @@ def load(box):
             _remove(path)  # wholly delivered; a crash came before its delete
             continue
         size = _file_size(path)
-        frames = scan(path, 0, size, 1 << 30, False)
-        end = frames[-1][1] if frames else 0
+        end, count, before = _count(path, size, box._head_off if num == box._head_seg else 0)
         box._nums.append(num)
         box._ends.append(end)
-        box._counts.append(len(frames))
+        box._counts.append(count)
         if num == box._head_seg:
-            box._head_idx = sum(1 for fr in frames if fr[0] < box._head_off)
+            box._head_idx = before
         box._tail_open = end == size  # a torn tail seals the segment
     if not box._nums or box._nums[0] != box._head_seg:
         box._head_off = 0
