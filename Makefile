@@ -23,7 +23,7 @@ help:
 	@echo "make lint    ruff + type check of lib/, firmware/, boards/ against the ESP32 and rp2 stubs"
 	@echo "make bench   benchmarks (heap, flash, wire bytes, CPU) against micropython-senml"
 	@echo "             [MICROPYTHON32=... MICROPYTHON32_STOCK=...] [RP2EMU=...] for the 32-bit figures"
-	@echo "make deploy  BOARD=esp32|pico_w PORT=/dev/ttyUSB0 CONFIG=device.json [CA=kpn-ca.der] [DRY_RUN=1] [TOOL=ampy]"
+	@echo "make deploy  BOARD=esp32|pico_w PORT=/dev/ttyUSB0 CONFIG=device.json [CA=kpn-ca.der] [DRY_RUN=1] [TOOL=ampy] [ROMFS=auto|yes|no]"
 
 # The venv, the host package (editable) and its dev tools; the MicroPython stubs go into
 # separate folders because the ESP32 and rp2 stubs define the same modules differently.
@@ -59,7 +59,7 @@ bench: $(STAMP)
 	  $(BIN)/python -m kpnthings_tools.bench
 
 deploy: $(STAMP)
-	$(BIN)/kpnthings deploy --board $(BOARD) --port "$(PORT)" --config $(CONFIG) $(if $(CA),--ca $(CA)) $(if $(DRY_RUN),--dry-run) $(if $(TOOL),--tool $(TOOL))
+	$(BIN)/kpnthings deploy --board $(BOARD) --port "$(PORT)" --config $(CONFIG) $(if $(CA),--ca $(CA)) $(if $(DRY_RUN),--dry-run) $(if $(TOOL),--tool $(TOOL)) $(if $(ROMFS),--romfs $(ROMFS))
 
 clean:
 	rm -rf build .pytest_cache .hypothesis
