@@ -104,7 +104,8 @@ class Device:
         self.feed = feed
         self.link_ready = link_ready
         self.max_body = config.get("max_body") or DEFAULT_MAX_BODY
-        self._write_pack = self._body = None  # see prepare()
+        self._write_pack = None  # type: Any  # see prepare()
+        self._body = None  # type: Any
         self._level = _LEVELS.get(config.get("log_level", "info"), 1)
         self.cycles_done = 0
         self.last_result = None
@@ -232,8 +233,9 @@ class Device:
         return result
 
     def _link_up(self):
+        ready = self.link_ready
         try:
-            return self.link_ready()
+            return ready is None or ready()
         except Exception as e:  # a broken driver costs this cycle's send, never its readings
             self._warn("[kpn] network check failed: %s: %s" % (type(e).__name__, e))
             return False

@@ -4,6 +4,11 @@ Loaded only when a downlink arrives (kpnthings.downlink.Actuators.apply), and dr
 after: most cycles have no downlink. Every refusal is decided before any pin is touched.
 """
 
+try:
+    from typing import Any  # noqa: F401
+except ImportError:
+    pass
+
 _DEVICE_PREFIX = "urn:dev:DVNUUID:"
 
 
@@ -77,7 +82,7 @@ def _check(record, entry):
 
 
 def _drive(actuators, name, entry, value):
-    out = actuators._outputs.get(name)
+    out = actuators._outputs.get(name)  # type: Any
     if out is None:
         out = (actuators._factory or _machine_factory)(entry["type"], entry["pin"], entry)
         actuators._outputs[name] = out

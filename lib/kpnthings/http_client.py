@@ -22,6 +22,11 @@ cannot bound a request in time (PROTOCOL.md, micropython-lib#838). This module c
 
 from kpnthings.compat import ticks_add, ticks_diff, ticks_ms
 
+try:
+    from typing import Any  # noqa: F401
+except ImportError:
+    pass
+
 MAX_RESPONSE = 4096  # body bytes; a KPN answer holds at most one small downlink pack
 MAX_LINE = 2048  # one status, header or chunk-size line
 MAX_HEAD = 8192  # the whole header block of one response
@@ -499,7 +504,7 @@ class Connection:
         reader = _Reader(self._transport, deadline)
         return read_response(reader, self.max_response)
 
-    def request(self, method, path, headers=(), body=b""):
+    def request(self, method, path, headers=(), body=b""):  # type: (str, str, Any, Any) -> Any
         """Send one request and return its Response; raises HTTPError (or HTTPTimeout).
 
         `headers` is a sequence of (name, value) pairs written in that order, after Host and
