@@ -21,4 +21,5 @@ def unload(*names):
         sys.modules.pop(__name__ + "." + name, None)
         if name in package.__dict__:  # importing a submodule also binds it in its package
             delattr(package, name)
-    gc.collect()
+    if sys.implementation.name == "micropython":  # CPython frees by reference counting already
+        gc.collect()
