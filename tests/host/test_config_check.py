@@ -1,0 +1,268 @@
+"""The full check of config.json on the host (kpnthings_tools.config_check): each mistake names
+its field, no message ever holds the secret, and what passes reads the same on the board."""
+
+import json
+
+import pytest
+
+from kpnthings import config as board_check
+from kpnthings.config import ConfigError, load_config, unknown_keys
+from kpnthings_tools import actuators_check, config_check, mqtt_check
+from kpnthings_tools.config_check import validate
+
+ROOT = config_check.build.repo_root()
+
+SECRET = "Zq81hLw0PpX4vR9tTnY6uB2eKj7sDc3MfA5g"
+WIFI_PW = "correct-horse-battery"
+GOOD = {
+    "dvnuuid": "0B7F8C3E-5A2D-4C1E-9F6A-2D3E4F5A6B7C",
+    "secret": SECRET,
+    "url": "http://127.0.0.1:8080/",
+    "board": "esp32",
+    "wifi_ssid": "home",
+    "wifi_password": WIFI_PW,
+    "interval_s": 30,
+}
+
+
+class Board:
+    HAS_WIFI = True
+    PINS = {1, 2, 3, 4}
+    OUTPUT_PINS = {1, 2, 3}
+
+
+class HostBoard:
+    HAS_WIFI = False
+    PINS = {"LED", 5}
+
+
+def with_(**changes):
+    cfg = dict(GOOD)
+    for k, v in changes.items():
+        if v is KeyError:
+            del cfg[k]
+        else:
+            cfg[k] = v
+    return cfg
+
+
+def error(cfg, board=None):
+    with pytest.raises(ConfigError) as info:
+        validate(cfg, board)
+    msg = str(info.value)
+    assert SECRET not in msg, msg
+    assert WIFI_PW not in msg, msg
+    return msg
+
+
+def test_good_config_gets_defaults():
+    cfg = validate(GOOD)
+    assert cfg["dvnuuid"] == "0b7f8c3e-5a2d-4c1e-9f6a-2d3e4f5a6b7c"  # lowercased
+    assert cfg["url"] == "http://127.0.0.1:8080"  # trailing slash dropped
+    assert cfg["cycles"] is None
+    assert cfg["timeout_s"] == 5
+    assert cfg["tls_insecure"] is False
+    assert cfg["ca_file"] is None
+    assert cfg["log_level"] == "info"
+    assert cfg["actuators"] is None
+    assert "interval_s" in cfg and cfg["interval_s"] == 30
+    assert GOOD["dvnuuid"] == "0B7F8C3E-5A2D-4C1E-9F6A-2D3E4F5A6B7C"  # the input is not changed
+
+
+def test_unix_board_needs_no_wifi():
+    cfg = with_(board="unix", wifi_ssid=KeyError, wifi_password=KeyError)
+    assert validate(cfg, HostBoard)["wifi_ssid"] == ""
+    assert validate(cfg)["board"] == "unix"
+
+
+def test_each_bad_field_is_named():
+    cases = [
+        ("dvnuuid", with_(dvnuuid=KeyError)),
+        ("dvnuuid", with_(dvnuuid="not-a-uuid")),
+        ("dvnuuid", with_(dvnuuid=12)),
+        ("secret", with_(secret=KeyError)),
+        ("secret", with_(secret="short")),
+        ("secret", with_(secret=SECRET + "!")),
+        ("secret", with_(secret=None)),
+        ("board", with_(board=KeyError)),
+        ("board", with_(board="ESP 32")),
+        ("board", with_(board=3)),
+        ("url", with_(url="ftp://example.com")),
+        ("url", with_(url="https://")),
+        ("url", with_(url=None)),
+        ("wifi_ssid", with_(wifi_ssid=KeyError)),
+        ("wifi_ssid", with_(wifi_ssid="x" * 33)),
+        ("wifi_password", with_(wifi_password="short")),
+        ("wifi_password", with_(wifi_password=12345678)),
+        ("interval_s", with_(interval_s=0)),
+        ("interval_s", with_(interval_s=1.5)),
+        ("interval_s", with_(interval_s="60")),
+        ("interval_s", with_(interval_s=True)),
+        ("cycles", with_(cycles=0)),
+        ("cycles", with_(cycles="3")),
+        ("timeout_s", with_(timeout_s=0)),
+        ("timeout_s", with_(timeout_s=8)),
+        ("timeout_s", with_(timeout_s=float("nan"))),
+        ("ca_file", with_(ca_file="")),
+        ("ca_file", with_(ca_file=5)),
+        ("tls_insecure", with_(tls_insecure="yes")),
+        ("log_level", with_(log_level="loud")),
+        ("transport", with_(transport="carrier-pigeon")),
+        ("actuators", with_(actuators=[1])),
+        ("actuators.led.pin", with_(actuators={"led": {"type": "digital", "pin": 4}})),
+        ("actuators.led.type", with_(actuators={"led": {"type": "servo", "pin": 2}})),
+    ]
+    for field, cfg in cases:
+        msg = error(cfg, Board)
+        assert msg.startswith(field + ":") or msg.startswith(field + " "), (field, msg)
+
+
+def test_secret_never_in_message_even_when_misplaced():
+    # A user pastes the secret into the wrong field: the message must still not show it.
+    msg = error(with_(url="ftp://" + SECRET))
+    assert msg.startswith("url:")
+    msg = error(with_(secret=SECRET + "-x"))
+    assert msg.startswith("secret:") and "character 37" in msg
+
+
+def test_actuators_are_normalised_against_the_board():
+    cfg = validate(with_(actuators={"led": {"type": "digital", "pin": 2}}), Board)
+    assert cfg["actuators"] == {"led": {"type": "digital", "pin": 2, "active_low": False}}
+
+
+def test_non_object_config_refused():
+    assert error([1, 2]).startswith("config:")
+
+
+def test_unknown_keys_are_listed_not_refused():
+    cfg = with_(intervall_s=5, _comment="hi", sensors=None, mqtt_host="h", outbox_dir="/q")
+    assert validate(cfg)["intervall_s"] == 5
+    assert unknown_keys(cfg) == ["intervall_s"]
+
+
+def test_load_config_errors():
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config("/nonexistent/config.json")
+
+
+def test_mqtt_keys_are_checked_in_full():
+    msg = error(with_(transport="mqtt", mqtt_password=SECRET))
+    assert msg.startswith("mqtt_host:") and "Portal" in msg
+    merged = validate(with_(transport="mqtt", mqtt_host="h", mqtt_uplink_topic="up/{dvnuuid}"))
+    assert merged["mqtt_uplink_topic"] == "up/" + merged["dvnuuid"]
+
+
+class SensorBoard:
+    HAS_WIFI = False
+    PINS = {1, 2, "LED"}
+    ACTUATORS = {"led": {"type": "digital", "pin": 2}}
+
+
+def test_sensors_hook_checks_entries_against_board_and_actuators():
+    base = with_(board="unix")
+    ok = validate(with_(board="unix", sensors=[{"type": "dht22", "pin": 1}]), SensorBoard)
+    assert ok["sensors"][0]["names"] == ["temperature", "humidity"]
+    assert "sensors[0]" in error(dict(base, sensors=[{"type": "dht22", "pin": 2}]), SensorBoard)
+    assert "sensors[0]" in error(dict(base, sensors=[{"type": "nope", "pin": 1}]), SensorBoard)
+    clash = [{"type": "digital", "pin": 1, "name": "led"}]
+    assert "already used by an actuator" in error(dict(base, sensors=clash), SensorBoard)
+
+
+# -- what only the host checks -------------------------------------------------------------------
+
+
+def test_actuator_names_and_unknown_fields_are_the_hosts():
+    def spec_error(spec):
+        with pytest.raises(ValueError) as info:
+            actuators_check.validate_spec(spec)
+        return str(info.value)
+
+    assert "led.freq" in spec_error({"led": {"type": "digital", "pin": 2, "freq": 5}})
+    assert "a:b" in spec_error({"a:b": {"type": "digital", "pin": 2}})
+    # The board drives them as the host checked them: same normalised spec.
+    spec = {"a": {"type": "digital", "pin": 1}, "b": {"type": "pwm", "pin": 3, "max": 1.5}}
+    from kpnthings import downlink_spec
+
+    assert actuators_check.validate_spec(spec) == downlink_spec.validate_spec(spec)
+    assert "actuators.led.x" in error(
+        with_(actuators={"led": {"type": "digital", "pin": 2, "x": 1}})
+    )
+
+
+def test_mqtt_text_is_the_hosts():
+    def mqtt_error(**changes):
+        cfg = {"dvnuuid": GOOD["dvnuuid"], "mqtt_host": "broker.test", "mqtt_uplink_topic": "up"}
+        cfg.update(changes)
+        with pytest.raises(ValueError) as info:
+            mqtt_check.validate(cfg)
+        return str(info.value)
+
+    assert mqtt_error(mqtt_host="mqtts://broker.test").startswith("mqtt_host:")
+    assert mqtt_error(mqtt_uplink_topic="kpn/{token}").startswith("mqtt_uplink_topic:")
+    assert mqtt_error(mqtt_downlink_topic="down/{token}").startswith("mqtt_downlink_topic:")
+    assert mqtt_error(mqtt_client_id="a\nb").startswith("mqtt_client_id:")
+
+
+def test_board_name_and_retry_order_are_the_hosts():
+    assert error(with_(board="ESP 32")).startswith("board:")
+    assert error(with_(retry_base_s=60, retry_cap_s=10)).startswith("retry_cap_s:")
+    # The board reads both as given: it loads boards.<name> or says there is none.
+    assert board_check.validate(with_(board="ESP 32"))["board"] == "ESP 32"
+
+
+# -- the host and the board read a config alike --------------------------------------------------
+
+
+def _example_configs():
+    """Every config in examples/ and the demo's, as a whole config for each board."""
+    out = []
+    for path in sorted((ROOT / "examples").glob("*.json")):
+        extra = json.loads(path.read_text())
+        for board in ("esp32", "pico_w", "unix"):
+            cfg = dict(GOOD, board=board, url="https://prod.dm.kpnthings.com", ca_file="ca.der")
+            cfg.update(_pico_pins(extra) if board == "pico_w" else extra)
+            out.append(("%s on %s" % (path.name, board), cfg))
+    from kpnthings_tools import demo
+
+    demo_cfg = demo.demo_config(GOOD["dvnuuid"], SECRET, "http://127.0.0.1:1", 3, 1)
+    out.append(("demo", demo_cfg))
+    mqtt_cfg = dict(demo_cfg, transport="mqtt", mqtt_host="127.0.0.1", mqtt_tls=False)
+    mqtt_cfg.update(mqtt_password="pw-" + SECRET[:8], mqtt_uplink_topic="kpn/{dvnuuid}/up")
+    out.append(("mqtt", mqtt_cfg))
+    return out
+
+
+def _pico_pins(extra):
+    """The sensors example moved onto pins a Pico W has (its ADC is GP26-28)."""
+    moved = {4: 15, 13: 16, 21: 4, 22: 5, 34: 26, 35: 27, 26: 10, 27: 11}
+    sensors = []
+    for entry in extra.get("sensors", []):
+        entry = json.loads(json.dumps(entry))
+        if "pin" in entry:
+            entry["pin"] = moved[entry["pin"]]
+        if "i2c" in entry:
+            entry["i2c"] = {k: moved[v] for k, v in entry["i2c"].items()}
+        sensors.append(entry)
+    return dict(extra, sensors=sensors)
+
+
+@pytest.mark.parametrize(
+    ("name", "cfg"), _example_configs(), ids=lambda x: x if isinstance(x, str) else ""
+)
+def test_every_example_reads_the_same_on_host_and_board(name, cfg):
+    board = config_check.board_module(cfg["board"])
+    checked = validate(cfg, board)
+    assert checked == board_check.validate(cfg, board), name
+    # A config deployed as checked (defaults and names filled in) reads the same again.
+    assert board_check.validate(checked, board) == checked, name
+    assert unknown_keys(cfg) == []
+
+
+def test_a_disagreement_between_the_checks_is_refused(monkeypatch):
+    from kpnthings.sensors import schema
+
+    kinds = dict(schema.KINDS)
+    kinds["dht22"] = (("airTemperature", "humidity"), {})
+    monkeypatch.setattr(schema, "KINDS", kinds)
+    msg = error(with_(board="unix", sensors=[{"type": "dht22", "pin": 4}]))
+    assert msg.startswith("sensors:") and "reads this key differently" in msg
