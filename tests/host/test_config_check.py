@@ -266,3 +266,50 @@ def test_a_disagreement_between_the_checks_is_refused(monkeypatch):
     monkeypatch.setattr(schema, "KINDS", kinds)
     msg = error(with_(board="unix", sensors=[{"type": "dht22", "pin": 4}]))
     assert msg.startswith("sensors:") and "reads this key differently" in msg
+
+
+# -- check_file and `kpnthings check-config` -----------------------------------------------------
+
+
+def _write(tmp_path, cfg, name="config.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def test_check_file_checks_pins_against_the_named_board(tmp_path):
+    path = _write(tmp_path, with_(sensors=[{"type": "analog", "pin": 25}]))
+    with pytest.raises(ConfigError) as info:
+        config_check.check_file(path)
+    assert "cannot read analog values" in str(info.value)  # esp32: 25 is no ADC1 pin
+    path = _write(tmp_path, with_(board="unix", sensors=[{"type": "dht22", "pin": 4}]))
+    checked, unknown = config_check.check_file(path)
+    assert checked["sensors"][0]["names"] == ["temperature", "humidity"] and unknown == []
+    with pytest.raises(ConfigError) as info:
+        config_check.check_file(path, board="esp32")
+    assert str(info.value) == "board: the config is for unix, not esp32"
+
+
+def _cli(capsys, *argv):
+    from kpnthings_tools import cli
+
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_check_config_prints_ok_or_the_field(capsys, tmp_path):
+    good = _write(tmp_path, with_(intervall_s=5))
+    code, out, err = _cli(capsys, "check-config", str(good))
+    assert (code, out) == (0, "ok\n")
+    assert "intervall_s" in err  # a warning, not a refusal
+    bad = _write(tmp_path, with_(wifi_password="Qx7Wp3z", secret=SECRET[:-1] + "!"), "bad.json")
+    code, out, err = _cli(capsys, "check-config", str(bad))
+    assert code == 1 and out == ""
+    assert err.startswith("kpnthings: config %s: secret:" % bad) and err.count("\n") == 1
+    code, out, err = _cli(capsys, "check-config", str(good), "--board", "pico_w")
+    assert code == 1 and "board:" in err
+    code, out, err = _cli(capsys, "check-config", str(tmp_path / "absent.json"))
+    assert code == 1 and "cannot read" in err
+    for text in (out, err):
+        assert SECRET[:12] not in text and WIFI_PW not in text and "Qx7Wp3z" not in text
