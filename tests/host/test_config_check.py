@@ -313,3 +313,30 @@ def test_check_config_prints_ok_or_the_field(capsys, tmp_path):
     assert code == 1 and "cannot read" in err
     for text in (out, err):
         assert SECRET[:12] not in text and WIFI_PW not in text and "Qx7Wp3z" not in text
+
+
+def test_demo_and_host_run_name_a_bad_config_before_the_firmware_starts(tmp_path, capfd):
+    from kpnthings_tools import demo, emulator, host_run
+
+    typo = {"sensors": [{"type": "dht22", "pin": 4, "pim": 1}]}
+    with pytest.raises(demo.DemoError, match='sensors\\[0\\] \\(dht22\\): field "pim"'):
+        demo.check_config(demo.demo_config(GOOD["dvnuuid"], SECRET, "http://h", 3, 1, typo))
+
+    emu = emulator.Emulator(":memory:", [(GOOD["dvnuuid"].lower(), SECRET)], log=lambda x: None)
+    server = emu.serve("127.0.0.1", 0)
+    try:
+        # Two sensors named alike: the board would boot it (it trusts the host on names)...
+        twice = [{"type": "digital", "pin": 4, "name": "door"}] * 2
+        cfg = with_(board="unix", url=server.url, cycles=1, interval_s=1, sensors=twice)
+        path = _write(tmp_path, cfg)
+        assert host_run.main([str(path)]) == 1
+        out = capfd.readouterr().out
+        assert out.startswith("config error (%s): sensors[1] (digital): field " % path), out
+        assert "uplink" not in out  # the firmware never started
+        # ...and does, when asked to skip the host's check.
+        assert host_run.main([str(path), "--no-check"]) == 0
+        out = capfd.readouterr().out
+        assert "config error" not in out and "[kpn] uplink 1:" in out
+    finally:
+        server.shutdown()
+    assert SECRET not in out and WIFI_PW not in out
