@@ -7,7 +7,7 @@ import pytest
 
 from kpnthings import config as board_check
 from kpnthings.config import ConfigError, load_config, unknown_keys
-from kpnthings_tools import actuators_check, config_check, mqtt_check
+from kpnthings_tools import actuators_check, config_check, mqtt_check, sensors_check
 from kpnthings_tools.config_check import validate
 
 ROOT = config_check.build.repo_root()
@@ -340,3 +340,65 @@ def test_demo_and_host_run_name_a_bad_config_before_the_firmware_starts(tmp_path
     finally:
         server.shutdown()
     assert SECRET not in out and WIFI_PW not in out
+
+
+# -- the two checks never disagree on a config the host accepts -----------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+# Mostly values a driver takes, some it does not: the host must refuse, or agree with the board.
+_PINS = st.sampled_from([4, 5, 13, 15, 21, 22, 26, 27, 32, 34, 35, 99, "LED", "", 4.0, True])
+_SETTINGS = {
+    "rom": [None, "28ff0000000001aa", "28:FF:00:00:00:00:02:BB", "3aff0000000001aa", "28ff"],
+    "address": [118, 119, "0x77", "118", 0x40, 118.0],
+    "unit": [None, "V", "%RH", "", 5],
+    "bits": [8, 12, 16, 20, 12.0],
+    "scale": [None, [0, 4095, 0, 1], (0, 255, -1, 1), [1, 1, 0, 1], [0, 65535, 0, 1]],
+    "samples": [1, 4, 64, 0],
+    "atten": [None, 0, 2.5, 6, 11, 6.0, 3, False],
+    "clamp": [True, False, 1],
+    "invert": [True, False, 1],
+    "pull": [None, "up", "down", 1],
+    "edge": ["rising", "falling", "both", "up"],
+    "debounce_ms": [0, 20, 1000, 1001, 2.5],
+    "name": ["door", "indoor", "temperature", "counter", "led", "sensorErrors", "", "a b", 5],
+    "names": [["a", "b"], ["x"], ["t2", "h2", "p2"], "ab"],
+    "pim": [4],  # a typo
+}
+KINDS_ALL = ("dht22", "dht11", "ds18b20", "bme280", "bmp280", "analog", "digital", "counter")
+
+
+@st.composite
+def _sensor(draw):
+    kind = draw(st.sampled_from(KINDS_ALL))
+    entry = {"type": kind}
+    if kind.startswith("bm"):
+        entry["i2c"] = {"sda": draw(_PINS), "scl": draw(_PINS)}
+    else:
+        entry["pin"] = draw(_PINS)
+    # The fields this type takes, now and then one it does not.
+    fields = [f for f in sensors_check._FIELDS[kind] if f in _SETTINGS] + ["pim"]
+    for field in draw(st.lists(st.sampled_from(fields), max_size=3, unique=True)):
+        entry[field] = draw(st.sampled_from(_SETTINGS[field]))
+    return entry
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    sensors=st.lists(_sensor(), max_size=4),
+    board=st.sampled_from(["esp32", "pico_w", "unix"]),
+    actuators=st.sampled_from(
+        [None, {}, {"door": {"type": "digital", "pin": 5}}, {"fan": {"type": "pwm", "pin": 27}}]
+    ),
+)
+def test_what_the_host_accepts_the_board_reads_alike(sensors, board, actuators):
+    cfg = with_(board=board, sensors=sensors, actuators=actuators)
+    module = config_check.board_module(board)
+    try:
+        checked = validate(cfg, module)
+    except ConfigError as e:
+        assert "reads this key differently" not in str(e), str(e)
+        return
+    assert board_check.validate(cfg, module) == checked
+    assert board_check.validate(checked, module) == checked
