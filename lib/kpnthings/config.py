@@ -66,11 +66,9 @@ def load_config(path):
 
     try:
         with open(path) as f:
-            cfg = f.read()
+            cfg = json.load(f)
     except OSError:
         raise ConfigError("config: cannot read " + path) from None
-    try:
-        cfg = json.loads(cfg)
     except ValueError:  # its message may quote the text around the error, secret included
         cfg = None
     if type(cfg) is not dict:
