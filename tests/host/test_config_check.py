@@ -402,3 +402,14 @@ def test_what_the_host_accepts_the_board_reads_alike(sensors, board, actuators):
         return
     assert board_check.validate(cfg, module) == checked
     assert board_check.validate(checked, module) == checked
+
+
+@pytest.mark.parametrize("board", ["esp32", "pico_w", "unix"])
+def test_what_new_device_writes_passes_check_config(capsys, tmp_path, board):
+    path = tmp_path / ("%s.json" % board)
+    argv = ["new-device", "--board", board, "--config-out", str(path)]
+    if board != "unix":
+        argv += ["--wifi-ssid", "bench", "--wifi-password", "bench-pw-123", "--ca-file", "ca.der"]
+    code, _, err = _cli(capsys, *argv)
+    assert code == 0, err
+    assert _cli(capsys, "check-config", str(path), "--board", board) == (0, "ok\n", "")
