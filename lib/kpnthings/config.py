@@ -1,15 +1,20 @@
-"""Load and validate the device's config.json, once, at boot.
+"""config.json on the board: read it, merge the defaults, check what the firmware reads.
 
-validate() merges the defaults in and checks every key; a mistake raises ConfigError whose
-message names the field and says what to fix, and never contains the secret (or the Wi-Fi
-password). Keys owned by optional modules are checked by those modules, through the hooks in
-_validate_extensions(): a module that is not installed costs nothing.
+This is the board's short check, run once per boot by kpnthings.wiring and unloaded before the
+loop. Every key the firmware reads gets the right type and range, the required keys must be
+there, and a bad value stops the boot with one line naming the field and saying what is wrong,
+never the value (so never the secret or the Wi-Fi password). The actuator spec and the sensor
+entries are normalised here as well (kpnthings.downlink_spec, kpnthings.sensors.schema: defaults
+filled in, pins checked against the board's pin set, every reading named), so a config.json
+edited by hand on the board works as well as a deployed one.
+
+The full check runs on the host, before anything is copied (`kpnthings deploy`, `kpnthings
+check-config`: kpnthings_tools.config_check). It gives longer messages and checks what the board
+trusts: SenML names (characters, repeats), pins shared by two sensors or by a sensor and an
+actuator, unknown fields in sensor and actuator entries, the board name, text in mqtt_* keys,
+retry_cap_s against retry_base_s. It ends by running this check, so a config that passes there
+boots here. docs/configuration.md says which check owns what.
 """
-
-try:
-    from typing import Any  # noqa: F401
-except ImportError:
-    pass
 
 DEFAULTS = {
     "url": "https://prod.dm.kpnthings.com",
@@ -25,38 +30,30 @@ DEFAULTS = {
     "transport": "http",
 }
 REQUIRED = ("dvnuuid", "secret", "board")
-# Keys this module knows. Other modules add theirs (sensors, mqtt_*, outbox_*, ...) to
-# EXTENSION_KEYS so unknown_keys() can point at typos without refusing their keys.
-CORE_KEYS = set(DEFAULTS) | set(REQUIRED)
-EXTENSION_KEYS = set(
-    (
-        "sensors",
-        "outbox_dir",
-        "outbox_max_bytes",
-        "dead_max_bytes",
-        "max_body",
-        "wdt_ms",
-        "retry_base_s",
-        "retry_cap_s",
-        "auth_retry_s",
-    )
-)
-# Optional whole-number settings: (key, smallest, largest). The outbox needs room for at least
-# one segment; a body below 256 bytes cannot hold a base name and a reading.
-_INT_LIMITS = (
-    ("outbox_max_bytes", 2048, 1 << 24),
-    ("dead_max_bytes", 512, 1 << 24),
-    ("max_body", 256, 16384),
-    ("retry_base_s", 1, 86400),
-    ("retry_cap_s", 1, 86400),
-    ("auth_retry_s", 10, 86400),
-)
-# Whole families of keys owned by one module (mqtt_config.py checks every mqtt_* key).
-EXTENSION_PREFIXES = ("mqtt_",)
-LOG_LEVELS = ("debug", "info", "warning", "error")
-# Every blocking step must end before the RP2040 watchdog (about 8.3 s) fires.
-MAX_TIMEOUT_S = 8
-_SECRET_KEYS = ("secret", "wifi_password", "mqtt_password")
+# Whole numbers: key -> (smallest, largest). null keeps the firmware's default (cycles: run
+# forever), except for interval_s. The outbox needs room for one segment; a body below 256 bytes
+# cannot hold a base name and a reading.
+INTS = {
+    "interval_s": (1, 86400),
+    "cycles": (1, 1 << 29),
+    "outbox_max_bytes": (2048, 1 << 24),
+    "dead_max_bytes": (512, 1 << 24),
+    "max_body": (256, 16384),
+    "retry_base_s": (1, 86400),
+    "retry_cap_s": (1, 86400),
+    "auth_retry_s": (10, 86400),
+}
+# Keys with a few allowed values (true/false, never 0/1, though they compare equal).
+CHOICES = {
+    "tls_insecure": (False, True),
+    "log_level": ("debug", "info", "warning", "error"),
+    "transport": ("http", "mqtt"),
+}
+# Other keys the firmware reads: paths, and keys checked where they are used (sensors below,
+# wdt_ms by kpnthings.watchdog, every mqtt_* key by kpnthings.mqtt_config). Any key not named
+# here or above is reported at boot as a likely typo.
+OTHER_KEYS = ("ca_file", "outbox_dir", "sensors", "wdt_ms")
+SECRET_KEYS = ("secret", "wifi_password", "mqtt_password")
 
 
 class ConfigError(ValueError):
@@ -69,201 +66,128 @@ def load_config(path):
 
     try:
         with open(path) as f:
-            text = f.read()
+            cfg = json.load(f)
     except OSError:
-        raise ConfigError("config: cannot read %s" % path) from None
-    try:
-        cfg = json.loads(text)
-    except ValueError:
-        # The parser's own message may quote the text around the error, secret included.
-        raise ConfigError("config: %s is not valid JSON" % path) from None
-    if not isinstance(cfg, dict):
-        raise ConfigError("config: %s must hold a JSON object" % path)
+        raise ConfigError("config: cannot read " + path) from None
+    except ValueError:  # its message may quote the text around the error, secret included
+        cfg = None
+    if type(cfg) is not dict:
+        raise ConfigError("config: %s is not valid JSON for one object" % path)
     return cfg
 
 
-def _is_int(x):
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _is_number(x):
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x
-
-
-def _check_str(cfg, key, min_len=0, max_len=256):
-    v = cfg[key]
-    if not isinstance(v, str):
-        raise ConfigError("%s: must be a string" % key)
-    if not min_len <= len(v) <= max_len:
-        raise ConfigError("%s: must be %d-%d characters, got %d" % (key, min_len, max_len, len(v)))
-
-
-def _check_url(url):
-    if not isinstance(url, str):
-        raise ConfigError("url: must be a string like https://prod.dm.kpnthings.com")
-    for scheme in ("https://", "http://"):
-        if url.startswith(scheme):
-            host = url[len(scheme) :].split("/", 1)[0]
-            if host and " " not in url:
-                return url.rstrip("/")
-    raise ConfigError("url: must start with https:// or http:// and name a host")
-
-
-def _check_core(cfg, board):
-    from kpnthings import auth
-
-    for key in REQUIRED:
-        if key not in cfg:
-            raise ConfigError("%s: missing (required)" % key)
-    try:
-        cfg["dvnuuid"] = auth.check_dvnuuid(cfg["dvnuuid"])
-    except ValueError as e:
-        raise ConfigError(str(e).replace("dvnuuid ", "dvnuuid: ", 1)) from None
-    try:
-        auth.check_secret(cfg["secret"])
-    except ValueError as e:
-        raise ConfigError(str(e).replace("secret ", "secret: ", 1)) from None
-    cfg["url"] = _check_url(cfg["url"])
-
-    name = cfg["board"]
-    if not isinstance(name, str) or not name or not _is_identifier(name):
-        raise ConfigError('board: must be a board name such as "esp32", "pico_w" or "unix"')
-    has_wifi = getattr(board, "HAS_WIFI", name != "unix")
-    _check_str(cfg, "wifi_ssid", 1 if has_wifi else 0, 32)
-    _check_str(cfg, "wifi_password", 0, 64)
-    pw = cfg["wifi_password"]
-    if pw and len(pw) < 8:
-        raise ConfigError(
-            "wifi_password: WPA2 needs 8-64 characters (or empty for an open network)"
-        )
-
-    if not _is_int(cfg["interval_s"]) or not 1 <= cfg["interval_s"] <= 86400:
-        raise ConfigError("interval_s: must be a whole number of seconds, 1-86400")
-    cycles = cfg["cycles"]
-    if cycles is not None and (not _is_int(cycles) or cycles < 1):
-        raise ConfigError("cycles: must be a whole number >= 1, or null to run forever")
-    t = cfg["timeout_s"]
-    if not _is_number(t) or not 0 < t < MAX_TIMEOUT_S:
-        raise ConfigError(
-            "timeout_s: must be a number of seconds above 0 and below %d" % MAX_TIMEOUT_S
-        )
-    ca = cfg["ca_file"]
-    if ca is not None and (not isinstance(ca, str) or not ca):
-        raise ConfigError("ca_file: must be the path of a DER certificate file, or null")
-    if not isinstance(cfg["tls_insecure"], bool):
-        raise ConfigError("tls_insecure: must be true or false")
-    if cfg["log_level"] not in LOG_LEVELS:
-        raise ConfigError("log_level: must be one of " + ", ".join(LOG_LEVELS))
-    if cfg["transport"] not in ("http", "mqtt"):
-        raise ConfigError('transport: must be "http" or "mqtt"')
-
-    if cfg["actuators"] is not None:
-        from kpnthings import downlink
-
-        pins = getattr(board, "OUTPUT_PINS", getattr(board, "PINS", None))
-        try:
-            cfg["actuators"] = downlink.validate_spec(cfg["actuators"], pins)
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
-
-
-def _is_identifier(name):
-    for c in name:
-        if not (c == "_" or "a" <= c <= "z" or "0" <= c <= "9"):
-            return False
-    return not ("0" <= name[0] <= "9")
-
-
-def _optional_module(name):
-    """Import kpnthings.<name> if this firmware ships it, else None (any other error raises)."""
-    try:
-        return __import__("kpnthings." + name, None, None, (name,))
-    except ImportError as e:
-        if name in str(e):
-            return None
-        raise
-
-
-def _check_limits(cfg):
-    for key, lo, hi in _INT_LIMITS:
-        x = cfg.get(key)
-        if x is None:
-            continue
-        if type(x) is not int or not lo <= x <= hi:
-            raise ConfigError("%s: must be a whole number from %d to %d" % (key, lo, hi))
-    base, cap = cfg.get("retry_base_s"), cfg.get("retry_cap_s")
-    if base is not None and cap is not None and cap < base:
-        raise ConfigError("retry_cap_s: must not be below retry_base_s")
-
-
-def _validate_extensions(cfg, board):
-    """Hook points: keys owned by optional modules are validated by those modules.
-
-    Each hook gets the merged config (and the board's pin set where pins matter) and raises
-    ValueError naming its field; the result replaces the raw value.
-    """
-    _check_limits(cfg)
-    if cfg.get("sensors") is not None:
-        mod = _optional_module("sensors")
-        if mod is None:
-            raise ConfigError("sensors: this firmware has no sensor drivers (kpnthings.sensors)")
-        # Actuator pins and names are taken: a sensor on the LED pin, or a reading named like
-        # an actuator whose state is echoed, would be a conflict the user must fix.
-        acts = cfg["actuators"]
-        if acts is None:
-            acts = getattr(board, "ACTUATORS", None) or {}
-        checked = mod.validate(
-            cfg["sensors"],
-            getattr(board, "PINS", None),
-            getattr(board, "ADC_PINS", None),
-            [acts[name]["pin"] for name in sorted(acts)],
-            sorted(acts),
-        )
-        if checked is not None:
-            cfg["sensors"] = checked
-    if cfg["transport"] == "mqtt":
-        mod = _optional_module("mqtt")
-        if mod is None:
-            raise ConfigError('transport: "mqtt" needs kpnthings.mqtt, which is not installed')
-        mod.validate_config(cfg)
-
-
-def _scrub(msg, cfg):
-    """Belt and braces: whatever a check (ours or an extension's) wrote, no secret leaves."""
-    for key in _SECRET_KEYS:
-        s = cfg.get(key)
-        if isinstance(s, str) and len(s) >= 4 and s in msg:
-            msg = msg.replace(s, "***")
-    return msg
+def _need(ok, key, what):
+    if not ok:
+        raise ConfigError("%s: must be %s" % (key, what))
 
 
 def validate(cfg, board=None):
-    """Return a new config dict: defaults merged, every value checked.
+    """Return a new config dict: defaults merged, every value the firmware reads checked.
 
-    board, when given, is the board module: its PINS/OUTPUT_PINS check the pins named by
-    actuators and sensors, and its HAS_WIFI decides whether wifi_ssid is required.
+    board, when given, is the board module: its PINS/OUTPUT_PINS/ADC_PINS check the pins named
+    by actuators and sensors, and its HAS_WIFI decides whether wifi_ssid is required.
     """
-    if not isinstance(cfg, dict):
-        raise ConfigError("config: must be a JSON object")
+    _need(type(cfg) is dict, "config", "a JSON object")
     merged = dict(DEFAULTS)
     merged.update(cfg)
     try:
-        _check_core(merged, board)
-        _validate_extensions(merged, board)
-    except ValueError as e:
-        raise ConfigError(_scrub(str(e), merged)) from None
+        _check(merged, board)
+    except ValueError as e:  # ours, the extensions' and auth's ("secret must be ...")
+        msg = str(e)
+        if ":" not in msg:  # only auth's have no colon: "secret: must be ..."
+            msg = msg.replace(" ", ": ", 1)
+        raise ConfigError(scrub(msg, merged)) from None
     return merged
 
 
+def _check(cfg, board):
+    import json
+
+    from kpnthings import auth
+
+    for key in REQUIRED:
+        _need(key in cfg, key, "given (required)")
+    cfg["dvnuuid"] = auth.check_dvnuuid(cfg["dvnuuid"])  # lowercase, as the base name wants
+    auth.check_secret(cfg["secret"])
+    x = cfg["url"]
+    parts = x.split("/") if type(x) is str else ()
+    _need(
+        len(parts) > 2 and parts[0] in ("https:", "http:") and parts[2] and " " not in x,
+        "url",
+        "https://host or http://host",
+    )
+    cfg["url"] = x.rstrip("/")
+    x = cfg["board"]
+    _need(type(x) is str and x, "board", "a board name")
+    lo = 1 if getattr(board, "HAS_WIFI", x != "unix") else 0
+    x = cfg["wifi_ssid"]
+    _need(type(x) is str and lo <= len(x) <= 32, "wifi_ssid", "%d-32 characters" % lo)
+    x = cfg["wifi_password"]
+    _need(
+        type(x) is str and len(x) <= 64 and not 0 < len(x) < 8,
+        "wifi_password",
+        "8-64 characters or empty",
+    )
+    for key in INTS:
+        x = cfg.get(key)
+        lo, hi = INTS[key]
+        _need(
+            (x is None and key != "interval_s") or (type(x) is int and lo <= x <= hi),
+            key,
+            "a whole number from %d to %d" % (lo, hi),
+        )
+    x = cfg["timeout_s"]
+    # Every blocking step must end before the RP2040 watchdog (about 8.3 s) fires.
+    _need(type(x) in (int, float) and 0 < x < 8, "timeout_s", "seconds above 0, below 8")
+    for key in CHOICES:
+        x = cfg[key]
+        allowed = CHOICES[key]
+        _need(x in allowed and type(x) is type(allowed[0]), key, "one of %s" % json.dumps(allowed))
+    for key in OTHER_KEYS[:2]:
+        x = cfg.get(key)
+        _need(x is None or (type(x) is str and x), key, "a path, or null")
+
+    x = cfg["actuators"]
+    if x is not None:
+        from kpnthings import downlink
+
+        pins = getattr(board, "OUTPUT_PINS", getattr(board, "PINS", None))
+        x = cfg["actuators"] = downlink.validate_spec(x, pins)
+    key = "sensors"
+    try:
+        if cfg.get(key) is not None:
+            from kpnthings import sensors
+
+            # Readings are named around what is taken: actuator states, the loop's own records.
+            cfg[key] = sensors.validate(
+                cfg[key],
+                getattr(board, "PINS", None),
+                getattr(board, "ADC_PINS", None),
+                sorted(x if x is not None else getattr(board, "ACTUATORS", None) or ()),
+            )
+        key = "transport"
+        if cfg[key] == "mqtt":
+            from kpnthings import mqtt
+
+            mqtt.validate_config(cfg)
+    except ImportError:  # a board deployed for another config (kpnthings deploy brings them)
+        raise ConfigError(key + ": needs a module this board lacks: deploy again") from None
+
+
+def scrub(msg, cfg):
+    """Belt and braces: whatever a check wrote (an extension's, a board's), no secret leaves."""
+    for key in SECRET_KEYS:
+        x = cfg.get(key)
+        if type(x) is str and len(x) > 3:
+            msg = msg.replace(x, "***")
+    return msg
+
+
 def unknown_keys(cfg):
-    """Keys nobody claims, sorted: most likely typos worth a warning at boot."""
-    known = CORE_KEYS | EXTENSION_KEYS
+    """Keys nobody reads, sorted: most likely typos, worth a warning at boot."""
     out = []
     for k in cfg:
-        name = str(k)
-        if k in known or name.startswith("_"):
-            continue
-        if any(name.startswith(p) for p in EXTENSION_PREFIXES):
-            continue
-        out.append(name)
+        if not (k in DEFAULTS or k in INTS or k in REQUIRED + OTHER_KEYS or k[:1] == "_"):
+            if k[:5] != "mqtt_":
+                out.append(k)
     return sorted(out)

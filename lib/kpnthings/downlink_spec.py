@@ -1,34 +1,17 @@
-"""The actuator allow-list's full check, run once at boot (config.json or the board's default).
+"""The actuator allow-list's short check on the board, run once at boot (config or board spec).
 
 Kept apart from kpnthings.downlink so that a board drops it once the spec is checked: the loop
-only needs the checked copy.
+only needs the checked copy. It checks what driving a pin needs: the type, a pin of the board's
+output set used once, the PWM frequency and range (min below max), and fills in the defaults.
+Actuator names and unknown fields are checked on the host before deploy
+(kpnthings_tools.actuators_check): a name a downlink cannot spell is never driven.
 """
 
 from kpnthings.downlink import ActuatorSpecError
 
-_NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._/"
-_KEYS = {
-    "digital": ("type", "pin", "active_low"),
-    "pwm": ("type", "pin", "freq", "min", "max"),
-}
 
-
-def _err(field, msg):
-    return ActuatorSpecError("actuators." + field + ": " + msg)
-
-
-def _is_number(x):
-    # bool is an int subclass on both runtimes, but true/false is not a number here.
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def _valid_name(name):
-    if not isinstance(name, str) or not name or len(name) > 64:
-        return False
-    for c in name:
-        if c not in _NAME_CHARS:
-            return False
-    return name[0] not in "-._/"
+def _bad(name, key, what):
+    return ActuatorSpecError("actuators.%s.%s: must be %s" % (name, key, what))
 
 
 def validate_spec(spec, valid_pins=None):
@@ -36,54 +19,34 @@ def validate_spec(spec, valid_pins=None):
 
     valid_pins, when given, is the board's set of pins that can drive an output.
     """
-    if not isinstance(spec, dict):
+    if type(spec) is not dict:
         raise ActuatorSpecError("actuators: must be an object of name -> actuator")
     out = {}
     used = {}
     for name in sorted(spec):
-        if not _valid_name(name):
-            raise _err(
-                repr(name)[:40],
-                "names are 1-64 letters, digits or - . _ / (no colon), starting with a letter "
-                "or digit",
-            )
-        entry = spec[name]
-        if not isinstance(entry, dict):
-            raise _err(name, "must be an object with a type and a pin")
-        kind = entry.get("type")
-        if kind not in _KEYS:
-            raise _err(name + ".type", 'must be "digital" or "pwm", got %r' % (kind,))
-        for key in entry:
-            if key not in _KEYS[kind]:
-                raise _err(name + "." + str(key), "unknown field for a %s actuator" % kind)
-        pin = entry.get("pin")
-        if pin is None or isinstance(pin, bool) or not isinstance(pin, (int, str)):
-            raise _err(name + ".pin", "must be a GPIO number or a pin name")
-        if valid_pins is not None and pin not in valid_pins:
-            raise _err(name + ".pin", "the board has no output pin %r" % (pin,))
+        e = spec[name]
+        kind = e.get("type") if type(e) is dict else None
+        if kind not in ("digital", "pwm"):
+            raise _bad(name, "type", '"digital" or "pwm"')
+        pin = e.get("pin")
+        if type(pin) not in (int, str) or (valid_pins is not None and pin not in valid_pins):
+            raise _bad(name, "pin", "an output pin of this board")
         if pin in used:
-            raise _err(name + ".pin", "pin %r is already used by %s" % (pin, used[pin]))
+            raise _bad(name, "pin", "a pin not already used by " + used[pin])
         used[pin] = name
-        norm = {"type": kind, "pin": pin}
+        out[name] = n = {"type": kind, "pin": pin}
         if kind == "digital":
-            active_low = entry.get("active_low", False)
-            if not isinstance(active_low, bool):
-                raise _err(name + ".active_low", "must be true or false")
-            norm["active_low"] = active_low
-        else:
-            freq = entry.get("freq", 1000)
-            if not isinstance(freq, int) or isinstance(freq, bool) or not 1 <= freq <= 40000000:
-                raise _err(name + ".freq", "must be an integer frequency in Hz (1-40000000)")
-            lo = entry.get("min", 0)
-            hi = entry.get("max", 100)
-            if not _is_number(lo) or lo != lo:
-                raise _err(name + ".min", "must be a number")
-            if not _is_number(hi) or hi != hi:
-                raise _err(name + ".max", "must be a number")
-            if not lo < hi:
-                raise _err(name + ".max", "must be greater than min")
-            norm["freq"] = freq
-            norm["min"] = lo
-            norm["max"] = hi
-        out[name] = norm
+            n["active_low"] = x = e.get("active_low", False)
+            if type(x) is not bool:
+                raise _bad(name, "active_low", "true or false")
+            continue
+        n["freq"] = x = e.get("freq", 1000)
+        if type(x) is not int or not 1 <= x <= 40000000:
+            raise _bad(name, "freq", "a whole number of Hz, 1-40000000")
+        for key, x in (("min", 0), ("max", 100)):
+            n[key] = x = e.get(key, x)
+            if type(x) not in (int, float) or x != x:
+                raise _bad(name, key, "a number (or left out)")
+        if not n["min"] < n["max"]:
+            raise _bad(name, "max", "a number above min")
     return out

@@ -197,7 +197,7 @@ def _scrubbed(msg, path):
     from kpnthings import config
 
     try:
-        return config._scrub(msg, config.load_config(path))
+        return config.scrub(msg, config.load_config(path))
     except config.ConfigError:
         return msg
 

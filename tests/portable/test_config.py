@@ -1,9 +1,10 @@
-"""config.json validation: each mistake names its field, and no message ever holds the secret."""
+"""The board's short check of config.json (kpnthings.config): every key the firmware reads is
+checked, each mistake names its field and says what is wrong, and no message holds a secret.
 
-import sys
+The host's full check has its own tests (tests/host/test_config_check.py)."""
 
 from _support import raises
-from kpnthings.config import ConfigError, load_config, unknown_keys, validate
+from kpnthings.config import ConfigError, load_config, scrub, unknown_keys, validate
 
 SECRET = "Zq81hLw0PpX4vR9tTnY6uB2eKj7sDc3MfA5g"
 WIFI_PW = "correct-horse-battery"
@@ -20,8 +21,10 @@ GOOD = {
 
 class Board:
     HAS_WIFI = True
-    PINS = {1, 2, 3, 4}
+    PINS = {1, 2, 3, 4, 32}
     OUTPUT_PINS = {1, 2, 3}
+    ADC_PINS = {32}
+    ACTUATORS = {"led": {"type": "digital", "pin": 2}}
 
 
 class HostBoard:
@@ -56,7 +59,8 @@ def test_good_config_gets_defaults():
     assert cfg["ca_file"] is None
     assert cfg["log_level"] == "info"
     assert cfg["actuators"] is None
-    assert "interval_s" in cfg and cfg["interval_s"] == 30
+    assert cfg["transport"] == "http"
+    assert cfg["interval_s"] == 30
     assert GOOD["dvnuuid"] == "0B7F8C3E-5A2D-4C1E-9F6A-2D3E4F5A6B7C"  # the input is not changed
 
 
@@ -64,48 +68,62 @@ def test_unix_board_needs_no_wifi():
     cfg = with_(board="unix", wifi_ssid=KeyError, wifi_password=KeyError)
     assert validate(cfg, HostBoard)["wifi_ssid"] == ""
     assert validate(cfg)["board"] == "unix"
+    assert error(with_(wifi_ssid=KeyError), Board).startswith("wifi_ssid:")
 
 
-def test_each_bad_field_is_named():
+def test_each_bad_field_is_named_and_what_is_wrong_is_said():
     cases = [
-        ("dvnuuid", with_(dvnuuid=KeyError)),
-        ("dvnuuid", with_(dvnuuid="not-a-uuid")),
-        ("dvnuuid", with_(dvnuuid=12)),
-        ("secret", with_(secret=KeyError)),
-        ("secret", with_(secret="short")),
-        ("secret", with_(secret=SECRET + "!")),
-        ("secret", with_(secret=None)),
-        ("board", with_(board=KeyError)),
-        ("board", with_(board="ESP 32")),
-        ("board", with_(board=3)),
-        ("url", with_(url="ftp://example.com")),
-        ("url", with_(url="https://")),
-        ("url", with_(url=None)),
-        ("wifi_ssid", with_(wifi_ssid=KeyError)),
-        ("wifi_ssid", with_(wifi_ssid="x" * 33)),
-        ("wifi_password", with_(wifi_password="short")),
-        ("wifi_password", with_(wifi_password=12345678)),
-        ("interval_s", with_(interval_s=0)),
-        ("interval_s", with_(interval_s=1.5)),
-        ("interval_s", with_(interval_s="60")),
-        ("interval_s", with_(interval_s=True)),
-        ("cycles", with_(cycles=0)),
-        ("cycles", with_(cycles="3")),
-        ("timeout_s", with_(timeout_s=0)),
-        ("timeout_s", with_(timeout_s=8)),
-        ("timeout_s", with_(timeout_s=float("nan"))),
-        ("ca_file", with_(ca_file="")),
-        ("ca_file", with_(ca_file=5)),
-        ("tls_insecure", with_(tls_insecure="yes")),
-        ("log_level", with_(log_level="loud")),
-        ("transport", with_(transport="carrier-pigeon")),
-        ("actuators", with_(actuators=[1])),
-        ("actuators.led.pin", with_(actuators={"led": {"type": "digital", "pin": 4}})),
-        ("actuators.led.type", with_(actuators={"led": {"type": "servo", "pin": 2}})),
+        ("dvnuuid", with_(dvnuuid=KeyError), "given"),
+        ("dvnuuid", with_(dvnuuid="not-a-uuid"), "UUID"),
+        ("dvnuuid", with_(dvnuuid=12), "UUID"),
+        ("secret", with_(secret=KeyError), "given"),
+        ("secret", with_(secret="short"), "30-100"),
+        ("secret", with_(secret=SECRET + "!"), "letters and digits"),
+        ("secret", with_(secret=None), "string"),
+        ("board", with_(board=KeyError), "given"),
+        ("board", with_(board=3), "board name"),
+        ("board", with_(board=""), "board name"),
+        ("url", with_(url="ftp://example.com"), "https://"),
+        ("url", with_(url="https://"), "host"),
+        ("url", with_(url="https:/x"), "host"),
+        ("url", with_(url="http://a b"), "host"),
+        ("url", with_(url=None), "https://"),
+        ("wifi_ssid", with_(wifi_ssid="x" * 33), "1-32 characters"),
+        ("wifi_ssid", with_(wifi_ssid=5), "1-32 characters"),
+        ("wifi_password", with_(wifi_password="short"), "8-64"),
+        ("wifi_password", with_(wifi_password="p" * 65), "8-64"),
+        ("wifi_password", with_(wifi_password=12345678), "8-64"),
+        ("interval_s", with_(interval_s=0), "1 to 86400"),
+        ("interval_s", with_(interval_s=1.5), "whole number"),
+        ("interval_s", with_(interval_s="60"), "whole number"),
+        ("interval_s", with_(interval_s=True), "whole number"),
+        ("interval_s", with_(interval_s=None), "whole number"),
+        ("cycles", with_(cycles=0), "whole number"),
+        ("cycles", with_(cycles="3"), "whole number"),
+        ("outbox_max_bytes", with_(outbox_max_bytes=100), "2048"),
+        ("max_body", with_(max_body=16385), "16384"),
+        ("auth_retry_s", with_(auth_retry_s=False), "whole number"),
+        ("timeout_s", with_(timeout_s=0), "above 0"),
+        ("timeout_s", with_(timeout_s=8), "below 8"),
+        ("timeout_s", with_(timeout_s=float("nan")), "seconds"),
+        ("timeout_s", with_(timeout_s="5"), "seconds"),
+        ("ca_file", with_(ca_file=""), "path"),
+        ("ca_file", with_(ca_file=5), "path"),
+        ("outbox_dir", with_(outbox_dir=["q"]), "path"),
+        ("tls_insecure", with_(tls_insecure="yes"), "true"),
+        ("tls_insecure", with_(tls_insecure=1), "true"),
+        ("log_level", with_(log_level="loud"), "warning"),
+        ("transport", with_(transport="carrier-pigeon"), "mqtt"),
+        ("actuators", with_(actuators=[1]), "object"),
+        ("actuators.led.pin", with_(actuators={"led": {"type": "digital", "pin": 4}}), "output"),
+        ("actuators.led.type", with_(actuators={"led": {"type": "servo", "pin": 2}}), "pwm"),
+        ("sensors", with_(sensors={"type": "dht22"}), "list"),
+        ("sensors[0]", with_(sensors=[{"type": "dht22", "pin": 9}]), "no pin 9"),
     ]
-    for field, cfg in cases:
+    for field, cfg, what in cases:
         msg = error(cfg, Board)
         assert msg.startswith(field + ":") or msg.startswith(field + " "), (field, msg)
+        assert what in msg, (field, what, msg)
 
 
 def test_secret_never_in_message_even_when_misplaced():
@@ -114,11 +132,39 @@ def test_secret_never_in_message_even_when_misplaced():
     assert msg.startswith("url:")
     msg = error(with_(secret=SECRET + "-x"))
     assert msg.startswith("secret:") and "character 37" in msg
+    msg = error(with_(sensors=[{"type": "digital", "pin": SECRET}]), Board)
+    assert msg.startswith("sensors[0]") and "***" in msg
+    assert scrub("a %s b %s" % (SECRET, WIFI_PW), GOOD) == "a *** b ***"
 
 
 def test_actuators_are_normalised_against_the_board():
     cfg = validate(with_(actuators={"led": {"type": "digital", "pin": 2}}), Board)
     assert cfg["actuators"] == {"led": {"type": "digital", "pin": 2, "active_low": False}}
+    fan = {"fan": {"type": "pwm", "pin": 3}}
+    cfg = validate(with_(actuators=fan), Board)
+    assert cfg["actuators"]["fan"] == {"type": "pwm", "pin": 3, "freq": 1000, "min": 0, "max": 100}
+
+
+def test_sensors_are_normalised_and_named_around_the_actuators():
+    cfg = validate(with_(sensors=[{"type": "digital", "pin": 1}]), Board)
+    assert cfg["sensors"] == [
+        {"type": "digital", "pin": 1, "pull": None, "invert": False, "names": ["digital"]}
+    ]
+    # A default name steps around an actuator's (its state is echoed under that name).
+    acts = {"digital": {"type": "digital", "pin": 3}}
+    cfg = validate(with_(actuators=acts, sensors=[{"type": "digital", "pin": 1}]), Board)
+    assert cfg["sensors"][0]["names"] == ["digital2"]
+    # An empty list is a list: no sensors, nothing refused.
+    assert validate(with_(sensors=[]), Board)["sensors"] == []
+
+
+def test_a_deployed_config_reads_the_same_again():
+    raw = with_(
+        actuators={"fan": {"type": "pwm", "pin": 3, "max": 10}},
+        sensors=[{"type": "analog", "pin": 32, "name": "soil"}, {"type": "dht22", "pin": 4}],
+    )
+    once = validate(raw, Board)
+    assert validate(once, Board) == once
 
 
 def test_non_object_config_refused():
@@ -127,6 +173,7 @@ def test_non_object_config_refused():
 
 def test_unknown_keys_are_listed_not_refused():
     cfg = with_(intervall_s=5, _comment="hi", sensors=None, mqtt_host="h", outbox_dir="/q")
+    cfg.update(wdt_ms=8000, max_body=512, retry_cap_s=60)
     assert validate(cfg)["intervall_s"] == 5
     assert unknown_keys(cfg) == ["intervall_s"]
 
@@ -145,9 +192,15 @@ class FakeMqtt:
             raise ValueError("mqtt_host: missing (required for transport mqtt); secret " + SECRET)
 
 
-def test_extension_hook_is_called_and_scrubbed():
+def test_mqtt_keys_go_to_the_mqtt_check_and_are_scrubbed():
+    import sys
+
+    import kpnthings
+
     saved = sys.modules.get("kpnthings.mqtt")
+    saved_attr = kpnthings.__dict__.get("mqtt")
     sys.modules["kpnthings.mqtt"] = FakeMqtt
+    kpnthings.mqtt = FakeMqtt
     try:
         msg = error(with_(transport="mqtt"))
         assert msg.startswith("mqtt_host:"), msg
@@ -159,19 +212,7 @@ def test_extension_hook_is_called_and_scrubbed():
             del sys.modules["kpnthings.mqtt"]
         else:
             sys.modules["kpnthings.mqtt"] = saved
-
-
-class SensorBoard:
-    HAS_WIFI = False
-    PINS = {1, 2, "LED"}
-    ACTUATORS = {"led": {"type": "digital", "pin": 2}}
-
-
-def test_sensors_hook_checks_entries_against_board_and_actuators():
-    base = with_(board="unix")
-    ok = validate(with_(board="unix", sensors=[{"type": "dht22", "pin": 1}]), SensorBoard)
-    assert ok["sensors"][0]["names"] == ["temperature", "humidity"]
-    assert "sensors[0]" in error(dict(base, sensors=[{"type": "dht22", "pin": 2}]), SensorBoard)
-    assert "sensors[0]" in error(dict(base, sensors=[{"type": "nope", "pin": 1}]), SensorBoard)
-    clash = [{"type": "digital", "pin": 1, "name": "led"}]
-    assert "already used by an actuator" in error(dict(base, sensors=clash), SensorBoard)
+        if saved_attr is None:
+            del kpnthings.mqtt
+        else:
+            kpnthings.mqtt = saved_attr

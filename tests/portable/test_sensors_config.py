@@ -1,5 +1,9 @@
-"""The config's sensors list: every kind of mistake stops the boot with a message that names the
-entry, its type and the field; good lists come back normalised and uniquely named."""
+"""The board's short check of the config's sensors list (kpnthings.sensors.schema): every field a
+driver reads is checked and named when wrong, pins must be the board's, and good entries come
+back with their defaults and names, raw or already checked, as the drivers need them.
+
+The host's full check (unknown fields, shared pins, repeated names...) has its own tests:
+tests/host/test_sensors_check.py."""
 
 from _support import raises
 from kpnthings import sensors
@@ -7,15 +11,15 @@ from kpnthings.sensors import SensorConfigError, validate
 
 ESP32_PINS = set(range(0, 6)) | set(range(12, 20)) | {21, 22, 23, 25, 26, 27} | set(range(32, 40))
 ESP32_ADC = set(range(32, 40))
+BUS = {"sda": 21, "scl": 22}
 
 
-def _error(entries, pins=ESP32_PINS, **kw):
-    e = raises(SensorConfigError, validate, entries, pins, **kw)
-    return str(e)
+def _error(entries, pins=ESP32_PINS, adc=None):
+    return str(raises(SensorConfigError, validate, entries, pins, adc))
 
 
-def _names(entries, **kw):
-    return [n for entry in validate(entries, ESP32_PINS, **kw) for n in entry["names"]]
+def _one(entry, adc=None):
+    return validate([entry], ESP32_PINS, adc)[0]
 
 
 def test_config_error_is_a_value_error():
@@ -23,273 +27,156 @@ def test_config_error_is_a_value_error():
     assert issubclass(SensorConfigError, ValueError)
 
 
-def test_sensors_must_be_a_list_of_objects():
-    assert 'field "sensors"' in _error({"type": "dht22", "pin": 4})
-    msg = _error([{"type": "dht22", "pin": 4}, "dht22"])
-    assert msg.startswith("sensors[1]") and "must be an object" in msg
+def test_every_default_a_driver_reads_is_filled_in():
+    assert _one({"type": "dht22", "pin": 4}) == {
+        "type": "dht22",
+        "pin": 4,
+        "names": ["temperature", "humidity"],
+    }
+    assert _one({"type": "ds18b20", "pin": 13})["rom"] is None
+    assert _one({"type": "bme280", "i2c": BUS}) == {
+        "type": "bme280",
+        "i2c": {"sda": 21, "scl": 22, "id": None, "freq": 100000},
+        "address": 118,
+        "names": ["temperature", "humidity", "pressure"],
+    }
+    assert _one({"type": "analog", "pin": 34}) == {
+        "type": "analog",
+        "pin": 34,
+        "unit": None,
+        "bits": 12,
+        "scale": None,
+        "samples": 4,
+        "atten": None,
+        "clamp": False,
+        "names": ["analog"],
+    }
+    assert _one({"type": "digital", "pin": 14}) == {
+        "type": "digital",
+        "pin": 14,
+        "pull": None,
+        "invert": False,
+        "names": ["digital"],
+    }
+    assert _one({"type": "counter", "pin": 27}) == {
+        "type": "counter",
+        "pin": 27,
+        "pull": "up",
+        "edge": "falling",
+        "debounce_ms": 0,
+        "names": ["counter"],
+    }
 
 
-def test_unknown_type_names_the_entry_and_lists_known_types():
-    msg = _error([{"type": "dht22", "pin": 4}, {"type": "dht21", "pin": 5}])
-    assert msg.startswith('sensors[1]: field "type"')
-    assert "'dht21'" in msg and "bme280" in msg and "ds18b20" in msg
-    assert 'field "type"' in _error([{"pin": 4}])
-    assert 'field "type"' in _error([{"type": ["dht22"], "pin": 4}])
+def test_values_are_put_as_the_drivers_read_them():
+    assert _one({"type": "bme280", "i2c": BUS, "address": "0x77"})["address"] == 119
+    assert _one({"type": "bmp280", "i2c": BUS, "address": "118"})["address"] == 118
+    rom = _one({"type": "ds18b20", "pin": 5, "rom": "28:FF:00:00:00:00:02:BB"})["rom"]
+    assert rom == "28ff0000000002bb"
+    scale = _one({"type": "analog", "pin": 34, "scale": (0, 4095, 0, 3.3)})["scale"]
+    assert scale == [0, 4095, 0, 3.3]
 
 
-def test_missing_pin():
-    assert _error([{"type": "ds18b20"}]) == 'sensors[0] (ds18b20): field "pin": missing'
-
-
-def test_pin_the_board_lacks():
-    msg = _error([{"type": "digital", "pin": 14}, {"type": "dht22", "pin": 6}])
-    assert msg == 'sensors[1] (dht22): field "pin": this board has no pin 6'
-    # An I2C pin is checked the same way, and named by its field.
-    msg = _error([{"type": "bme280", "i2c": {"sda": 21, "scl": 24}}])
-    assert msg.startswith('sensors[0] (bme280): field "i2c.scl"') and "no pin 24" in msg
-
-
-def test_pin_of_the_wrong_type():
-    for bad in (4.0, True, None, "", [4]):
-        msg = _error([{"type": "digital", "pin": bad}], pins=None)
-        assert msg.startswith('sensors[0] (digital): field "pin": must be a GPIO number'), msg
-
-
-def test_named_pins_are_accepted_where_the_board_has_them():
-    out = validate([{"type": "digital", "pin": "GP15"}], {"GP15", "LED"})
-    assert out[0]["pin"] == "GP15"
-
-
-def test_unknown_field_is_a_typo_not_ignored():
-    msg = _error([{"type": "dht22", "pim": 4, "pin": 4}])
-    assert msg.startswith('sensors[0] (dht22): field "pim": not a setting of dht22')
-
-
-def test_two_sensors_on_one_pin():
-    msg = _error([{"type": "dht22", "pin": 4}, {"type": "digital", "pin": 4}])
-    assert msg == ('sensors[1] (digital): field "pin": pin 4 is already used by sensors[0] (dht22)')
-
-
-def test_a_sensor_on_an_i2c_pin():
-    bme = {"type": "bme280", "i2c": {"sda": 21, "scl": 22}}
-    msg = _error([bme, {"type": "counter", "pin": 22}])
-    assert msg == 'sensors[1] (counter): field "pin": pin 22 is already used by sensors[0] (bme280)'
-    msg = _error([{"type": "counter", "pin": 21}, bme])
-    assert msg.startswith('sensors[1] (bme280): field "i2c.sda": pin 21 is already used')
-
-
-def test_i2c_sensors_share_a_bus_at_different_addresses():
-    out = validate(
-        [
-            {"type": "bme280", "i2c": {"sda": 21, "scl": 22}, "address": 0x76},
-            {"type": "bmp280", "i2c": {"sda": 21, "scl": 22}, "address": 0x77},
-        ],
-        ESP32_PINS,
-    )
-    assert [e["address"] for e in out] == [118, 119]
-
-
-def test_i2c_sensors_on_one_bus_at_one_address():
-    bme = {"type": "bme280", "i2c": {"sda": 21, "scl": 22}}
-    msg = _error([bme, dict(bme)])
-    assert msg.startswith('sensors[1] (bme280): field "address": address 118 is already used')
-    assert "sensors[0]" in msg
-
-
-def test_i2c_sensors_sharing_a_pin_with_other_bus_settings():
-    a = {"type": "bme280", "i2c": {"sda": 21, "scl": 22}}
-    b = {"type": "bme280", "i2c": {"sda": 21, "scl": 22, "freq": 400000}, "address": 119}
-    msg = _error([a, b])
-    assert 'sensors[1] (bme280): field "i2c.sda"' in msg and "same sda, scl, id and freq" in msg
-    swapped = {"type": "bme280", "i2c": {"sda": 22, "scl": 21}, "address": 119}
-    assert "already used by sensors[0]" in _error([a, swapped])
-
-
-def test_bad_i2c_settings():
-    def entry(bus):
-        return [{"type": "bme280", "i2c": bus}]
-
-    assert 'field "i2c": must be {"sda"' in _error(entry(None))
-    assert 'field "i2c": must be {"sda"' in _error(entry({"sda": 21}))
-    assert 'field "i2c": sda and scl must be different' in _error(entry({"sda": 21, "scl": 21}))
-    assert 'field "i2c.speed"' in _error(entry({"sda": 21, "scl": 22, "speed": 1}))
-    assert 'field "i2c.freq"' in _error(entry({"sda": 21, "scl": 22, "freq": 5}))
-    assert 'field "i2c.id"' in _error(entry({"sda": 21, "scl": 22, "id": "0"}))
-
-
-def test_bad_address():
-    for bad in (0x40, 0, "0x40", "x", True, 118.0, None):
-        msg = _error([{"type": "bme280", "i2c": {"sda": 21, "scl": 22}, "address": bad}])
-        assert msg.startswith('sensors[0] (bme280): field "address": must be 118 (0x76) or 119'), (
-            bad
-        )
-
-
-def test_address_defaults_to_0x76_and_takes_hex_text():
-    bus = {"sda": 21, "scl": 22}
-    assert validate([{"type": "bme280", "i2c": bus}], ESP32_PINS)[0]["address"] == 0x76
-    out = validate([{"type": "bme280", "i2c": bus, "address": "0x77"}], ESP32_PINS)
-    assert out[0]["address"] == 0x77
-
-
-def test_bad_scale():
-    def scale_error(scale, **extra):
-        entry = {"type": "analog", "pin": 34, "scale": scale}
-        entry.update(extra)
-        return _error([entry])
-
-    for bad in (
-        [0, 4095, 0],
-        [0, 4095, 0, "100"],
-        "0-4095",
-        [0, 4095, 0, True],
-        [0, 4095, 0, None],
-    ):
-        msg = scale_error(bad)
-        assert msg.startswith('sensors[0] (analog): field "scale": must be [in_min, in_max'), bad
-    assert "in_min and in_max must differ" in scale_error([100, 100, 0, 1])
-    assert "12-bit raw range 0..4095" in scale_error([0, 65535, 0, 100])
-    # With 16 bits the same scale is fine.
-    entry = {"type": "analog", "pin": 34, "scale": [0, 65535, 0, 100], "bits": 16}
-    assert validate([entry], ESP32_PINS)[0]["scale"] == [0, 65535, 0, 100]
-
-
-def test_bad_analog_settings():
-    def error(**extra):
-        entry = {"type": "analog", "pin": 34}
-        entry.update(extra)
-        return _error([entry])
-
-    assert 'field "bits"' in error(bits=20)
-    assert 'field "samples"' in error(samples=0)
-    assert 'field "atten"' in error(atten=3)
-    assert 'field "clamp"' in error(clamp="yes")
-    assert 'field "unit"' in error(unit="")
-    assert 'field "unit"' in error(unit=5)
-
-
-def test_analog_pin_without_adc():
-    msg = _error([{"type": "analog", "pin": 25}], adc_pins=ESP32_ADC)
-    assert msg.startswith('sensors[0] (analog): field "pin": pin 25 cannot read analog values')
-    assert "32, 33" in msg
-    assert validate([{"type": "analog", "pin": 34}], ESP32_PINS, ESP32_ADC)[0]["pin"] == 34
-
-
-def test_bad_digital_and_counter_settings():
-    assert 'sensors[0] (digital): field "pull"' in _error(
-        [{"type": "digital", "pin": 4, "pull": 1}]
-    )
-    assert 'field "invert"' in _error([{"type": "digital", "pin": 4, "invert": 1}])
-    assert 'sensors[0] (counter): field "edge"' in _error(
-        [{"type": "counter", "pin": 4, "edge": "up"}]
-    )
-    assert 'field "debounce_ms"' in _error([{"type": "counter", "pin": 4, "debounce_ms": -1}])
-    assert 'field "debounce_ms"' in _error([{"type": "counter", "pin": 4, "debounce_ms": 2.5}])
-
-
-def test_ds18b20_sharing_a_pin_needs_a_rom_each():
-    a = {"type": "ds18b20", "pin": 5}
-    msg = _error([a, dict(a)])
-    assert msg.startswith('sensors[1] (ds18b20): field "rom"') and "its rom" in msg
-    one = {"type": "ds18b20", "pin": 5, "rom": "28ff0000000001aa"}
-    two = {"type": "ds18b20", "pin": 5, "rom": "28:FF:00:00:00:00:02:bb"}
-    out = validate([one, two], ESP32_PINS)
-    assert out[1]["rom"] == "28ff0000000002bb"
-    assert "already reads this rom" in _error([one, dict(one)])
-    # A one-wire pin is still exclusive against other sensor types.
-    assert "already used by sensors[0] (ds18b20)" in _error([one, {"type": "digital", "pin": 5}])
-
-
-def test_bad_rom():
-    for bad in ("28ff", "zz" * 8, 28):
-        assert 'field "rom": must be' in _error([{"type": "ds18b20", "pin": 5, "rom": bad}])
-    msg = _error([{"type": "ds18b20", "pin": 5, "rom": "3aff0000000001aa"}])
-    assert "family code 3a is not a DS18x20" in msg
-
-
-def test_pin_used_by_an_actuator():
-    msg = _error([{"type": "digital", "pin": 2}], reserved_pins=[2])
-    assert msg == 'sensors[0] (digital): field "pin": pin 2 is already used by an actuator'
-
-
-def test_default_names_follow_kpn_and_get_suffixes():
-    entries = [
-        {"type": "dht22", "pin": 4},
-        {"type": "ds18b20", "pin": 5},
-        {"type": "bme280", "i2c": {"sda": 21, "scl": 22}},
-        {"type": "ds18b20", "pin": 18},
-        {"type": "counter", "pin": 15},
-        {"type": "counter", "pin": 16},
-    ]
-    assert _names(entries) == [
-        "temperature",
-        "humidity",
-        "temperature2",
-        "temperature3",
-        "humidity2",
-        "pressure",
-        "temperature4",
-        "counter",
-        "counter2",
-    ]
-
-
-def test_configured_names_win_and_defaults_step_around_them():
+def test_names_given_and_default_names_with_suffixes():
     entries = [
         {"type": "dht22", "pin": 4},
         {"type": "analog", "pin": 34, "name": "temperature", "unit": "Cel"},
-        {"type": "analog", "pin": 35, "name": "batteryVoltage", "unit": "V"},
-        {"type": "digital", "pin": 14, "name": "door"},
+        {"type": "bme280", "i2c": BUS, "name": "indoor"},
+        {"type": "ds18b20", "pin": 5},
+        {"type": "dht11", "pin": 15, "names": ["airTemp", "airHum"]},
+        {"type": "counter", "pin": 16},
     ]
-    assert _names(entries) == ["temperature2", "humidity", "temperature", "batteryVoltage", "door"]
-
-
-def test_a_multi_reading_sensor_name_prefixes_its_readings():
-    entries = [{"type": "bme280", "i2c": {"sda": 21, "scl": 22}, "name": "indoor"}]
-    assert _names(entries) == ["indoorTemperature", "indoorHumidity", "indoorPressure"]
-    entries = [{"type": "dht22", "pin": 4, "names": ["airTemp", "airHum"]}]
-    assert _names(entries) == ["airTemp", "airHum"]
-
-
-def test_bad_names():
-    for bad in ("door open", "-door", "", "t" * 64, 5, "tempé"):
-        msg = _error([{"type": "digital", "pin": 14, "name": bad}])
-        assert msg.startswith('sensors[0] (digital): field "name"') and "SenML name" in msg, bad
-    msg = _error([{"type": "dht22", "pin": 4, "name": "a", "names": ["b", "c"]}])
-    assert 'field "names": give "name" or "names", not both' in msg
-    msg = _error([{"type": "dht22", "pin": 4, "names": ["t"]}])
-    assert 'field "names": must list 2 names: temperature, humidity' in msg
-
-
-def test_duplicate_and_reserved_names():
-    entries = [
-        {"type": "digital", "pin": 14, "name": "door"},
-        {"type": "digital", "pin": 15, "name": "door"},
+    names = [e["names"] for e in validate(entries, ESP32_PINS, None, ["counter"])]
+    assert names == [
+        ["temperature2", "humidity"],
+        ["temperature"],
+        ["indoorTemperature", "indoorHumidity", "indoorPressure"],
+        ["temperature3"],
+        ["airTemp", "airHum"],
+        ["counter2"],  # "counter" is an actuator's
     ]
-    msg = _error(entries)
-    assert msg == (
-        "sensors[1] (digital): field \"name\": name 'door' is already used by sensors[0] (digital)"
-    )
-    msg = _error([{"type": "digital", "pin": 14, "name": "led"}], reserved_names=["led"])
-    assert "already used by an actuator" in msg
-    assert "device loop" in _error([{"type": "counter", "pin": 14, "name": "sensorErrors"}])
-    # Defaults step around actuator names too.
-    out = validate([{"type": "counter", "pin": 14}], ESP32_PINS, reserved_names=["counter"])
-    assert out[0]["names"] == ["counter2"]
 
 
-def test_validate_is_idempotent_and_leaves_its_input_alone():
+def test_raw_and_checked_entries_read_the_same():
     entries = [
         {"type": "dht22", "pin": 4},
-        {"type": "bme280", "i2c": {"sda": 21, "scl": 22}, "name": "indoor"},
+        {"type": "bme280", "i2c": BUS, "name": "indoor", "address": "0x76"},
         {"type": "analog", "pin": 34, "scale": [0, 4095, 0, 3.3], "unit": "V"},
         {"type": "counter", "pin": 15, "debounce_ms": 20},
+        {"type": "ds18b20", "pin": 13, "rom": "28-ff-00-00-00-00-01-aa"},
     ]
     once = validate(entries, ESP32_PINS, ESP32_ADC)
-    twice = validate(once, ESP32_PINS, ESP32_ADC)
-    assert once == twice
-    assert "names" not in entries[0] and entries[1]["name"] == "indoor"
-    assert once[2]["bits"] == 12 and once[2]["samples"] == 4 and once[3]["pull"] == "up"
+    assert validate(once, ESP32_PINS, ESP32_ADC) == once
+    assert "names" not in entries[0] and entries[1]["name"] == "indoor"  # input left alone
+
+
+def test_type_and_shape():
+    assert _error({"type": "dht22", "pin": 4}).startswith("sensors: must be a list")
+    for bad in ("dht22", {"pin": 4}, {"type": "dht21", "pin": 4}, {"type": ["dht22"]}):
+        msg = _error([{"type": "dht22", "pin": 4}, bad])
+        assert msg.startswith('sensors[1]: field "type": must be one of analog, bme280'), msg
+
+
+def test_pins_must_be_the_boards():
+    msg = _error([{"type": "digital", "pin": 14}, {"type": "dht22", "pin": 6}])
+    assert msg == 'sensors[1] (dht22): field "pin": this board has no pin 6'
+    msg = _error([{"type": "bme280", "i2c": {"sda": 21, "scl": 24}}])
+    assert msg == 'sensors[0] (bme280): field "i2c.scl": this board has no pin 24'
+    for bad in (4.0, True, None, "", [4]):
+        msg = _error([{"type": "digital", "pin": bad}], pins=None)
+        assert msg.startswith('sensors[0] (digital): field "pin": must be a GPIO number'), msg
+    assert _error([{"type": "ds18b20"}]).startswith('sensors[0] (ds18b20): field "pin": must be')
+    assert validate([{"type": "digital", "pin": "GP15"}], {"GP15", "LED"})[0]["pin"] == "GP15"
+    msg = _error([{"type": "analog", "pin": 25}], adc=ESP32_ADC)
+    assert msg == 'sensors[0] (analog): field "pin": this board cannot read analog values on it'
+
+
+def test_each_setting_a_driver_reads_is_checked():
+    def field_of(entry):
+        msg = _error([entry])
+        assert msg.startswith("sensors[0] (%s): field " % entry["type"]), msg
+        assert ": must " in msg, msg
+        return msg.split('"')[1]
+
+    cases = [
+        ({"type": "bme280"}, "i2c"),
+        ({"type": "bme280", "i2c": [21, 22]}, "i2c"),
+        ({"type": "bme280", "i2c": {"sda": 21}}, "i2c.scl"),
+        ({"type": "bme280", "i2c": dict(BUS, id="0")}, "i2c.id"),
+        ({"type": "bme280", "i2c": dict(BUS, freq=5)}, "i2c.freq"),
+        ({"type": "bme280", "i2c": BUS, "address": 0x40}, "address"),
+        ({"type": "bme280", "i2c": BUS, "address": "x"}, "address"),
+        ({"type": "bme280", "i2c": BUS, "address": True}, "address"),
+        ({"type": "bme280", "i2c": BUS, "address": 118.0}, "address"),
+        ({"type": "ds18b20", "pin": 5, "rom": "28ff"}, "rom"),
+        ({"type": "ds18b20", "pin": 5, "rom": "zz" * 8}, "rom"),
+        ({"type": "ds18b20", "pin": 5, "rom": 28}, "rom"),
+        ({"type": "analog", "pin": 34, "bits": 20}, "bits"),
+        ({"type": "analog", "pin": 34, "bits": 12.0}, "bits"),
+        ({"type": "analog", "pin": 34, "samples": 0}, "samples"),
+        ({"type": "analog", "pin": 34, "atten": 3}, "atten"),
+        ({"type": "analog", "pin": 34, "atten": False}, "atten"),
+        ({"type": "analog", "pin": 34, "clamp": "yes"}, "clamp"),
+        ({"type": "analog", "pin": 34, "clamp": 1}, "clamp"),
+        ({"type": "analog", "pin": 34, "unit": ""}, "unit"),
+        ({"type": "analog", "pin": 34, "unit": 5}, "unit"),
+        ({"type": "analog", "pin": 34, "scale": [0, 4095, 0]}, "scale"),
+        ({"type": "analog", "pin": 34, "scale": [0, 4095, 0, "1"]}, "scale"),
+        ({"type": "analog", "pin": 34, "scale": [0, 4095, 0, True]}, "scale"),
+        ({"type": "analog", "pin": 34, "scale": [100, 100, 0, 1]}, "scale"),
+        ({"type": "analog", "pin": 34, "scale": "0-4095"}, "scale"),
+        ({"type": "digital", "pin": 4, "pull": 1}, "pull"),
+        ({"type": "digital", "pin": 4, "invert": 1}, "invert"),
+        ({"type": "counter", "pin": 4, "edge": "up"}, "edge"),
+        ({"type": "counter", "pin": 4, "debounce_ms": -1}, "debounce_ms"),
+        ({"type": "counter", "pin": 4, "debounce_ms": 2.5}, "debounce_ms"),
+        ({"type": "digital", "pin": 4, "name": 5}, "name"),
+        ({"type": "digital", "pin": 4, "name": ""}, "name"),
+        ({"type": "dht22", "pin": 4, "names": ["t"]}, "names"),
+        ({"type": "dht22", "pin": 4, "names": ["t", 5]}, "names"),
+    ]
+    for entry, field in cases:
+        assert field_of(entry) == field, (entry, field)
 
 
 def test_known_types():

@@ -7,6 +7,7 @@
     kpnthings mock-server --port P --device UUID:SECRET [--device ...] [--db PATH]
     kpnthings deploy --port PORT --board esp32|pico_w --config device.json [--ca kpn-ca.der]
                      [--romfs auto|yes|no] [--dry-run]   (the config's module set, as .mpy or ROMFS)
+    kpnthings check-config config.json [--board B]   (deploy's full check alone: "ok" or the field)
 
 Only `new-device` ever prints a secret: creating one is what the user asked for.
 """
@@ -22,7 +23,7 @@ import time
 
 from kpnthings import auth
 
-from . import deploy, fleet, provision
+from . import config_check, deploy, fleet, provision
 
 
 class CommandError(Exception):
@@ -69,11 +70,10 @@ def _add_new_device(sub):
 def config_from_args(identity, args):
     """The config dict for one identity from new-device's options (reused by fleet mode).
 
-    Checked by the firmware's own validator, so a config the board would refuse at boot
-    (say esp32 without --wifi-ssid) is refused here, before anything is written.
+    Checked by deploy's full check (which ends with the board's own), so a config the board
+    would refuse at boot (say esp32 without --wifi-ssid) is refused here, before anything is
+    written.
     """
-    from kpnthings import config as device_config
-
     config = provision.build_config(
         identity,
         url=args.url,
@@ -86,7 +86,7 @@ def config_from_args(identity, args):
         cycles=args.cycles,
     )
     try:
-        device_config.validate(config)
+        config_check.validate(config, config_check.board_module(config.get("board")))
     except ValueError as e:
         raise CommandError("config would not boot: %s" % e) from None
     return config
@@ -389,6 +389,36 @@ def _cmd_mock_server(args):
     return 0
 
 
+# -- check-config ----------------------------------------------------------------------------
+
+
+def _add_check_config(sub):
+    p = sub.add_parser(
+        "check-config",
+        help="check a config.json as deploy does: prints ok, or the field that is wrong",
+    )
+    p.add_argument("config", help="the device's config.json")
+    p.add_argument("--board", help="check its pins against this board (default: its own board)")
+    p.set_defaults(run=_cmd_check_config)
+
+
+def _cmd_check_config(args):
+    """Exit 0 and print "ok", or exit 1 with one line naming the field (never its value)."""
+    try:
+        _, unknown = config_check.check_file(args.config, args.board)
+    except config_check.ConfigError as e:
+        text = str(e)
+        _err(text if text.startswith("config:") else "config %s: %s" % (args.config, text))
+        return 1
+    if unknown:
+        _err(
+            "warning: config %s has keys the firmware does not know (typos?): %s"
+            % (args.config, ", ".join(unknown))
+        )
+    print("ok")
+    return 0
+
+
 # -- entry point -----------------------------------------------------------------------------
 
 
@@ -403,6 +433,7 @@ def build_parser():
     _add_send(sub)
     _add_mock_server(sub)
     deploy.add_parser(sub)
+    _add_check_config(sub)
     return parser
 
 

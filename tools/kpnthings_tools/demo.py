@@ -79,6 +79,17 @@ def demo_config(dvnuuid, secret, url, cycles, interval_s, extra=None):
     return cfg
 
 
+def check_config(cfg):
+    """The full check deploy runs (kpnthings_tools.config_check), against the unix board: a
+    mistake in --config is named before the firmware starts. DemoError names the field."""
+    from . import config_check
+
+    try:
+        config_check.validate(cfg, config_check.board_module(cfg["board"]))
+    except config_check.ConfigError as e:
+        raise DemoError("config: %s" % e) from None
+
+
 def get_messages(base_url, dvnuuid):
     """The emulator's stored messages for the device, read through its HTTP API."""
     url = "%s/api/devices/%s/messages" % (base_url, dvnuuid)
@@ -177,6 +188,7 @@ def run_demo(cycles=5, interval_s=1, extra_config=None, out=None, timeout_s=90):
     try:
         cfg_path = os.path.join(workdir, "config.json")
         cfg = demo_config(dvnuuid, secret, server.url, cycles, interval_s, extra_config)
+        check_config(cfg)
         with open(cfg_path, "w") as f:
             json.dump(cfg, f, indent=2)
         say.text("KPN Things demo: the firmware on a simulated board, against a local emulator")

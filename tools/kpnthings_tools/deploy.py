@@ -37,7 +37,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import board_romfs, build, modules
+from . import board_romfs, build, config_check, modules
 
 TOOLS = ("mpremote", "ampy")
 ROMFS_CHOICES = ("auto", "yes", "no")
@@ -308,14 +308,13 @@ def ampy_commands(plan):
 
 
 def load_config(path, board=None, root=None):
-    """Read and validate a device config with the firmware's own validator.
+    """Read a device config and run the full check on it (kpnthings_tools.config_check), before
+    anything is compiled or copied.
 
-    Returns the merged config (defaults filled in). Errors name the file and the field, never
-    the secret. `board` (a board name) lets the validator check actuator pins against that
-    board's pin map.
+    Returns the config as the board will read it (defaults filled in). Errors name the file and
+    the field, never the secret. `board` (a board name) checks the pins against that board's pin
+    map; the board named in the config must be that board (check_board says so plainly).
     """
-    from kpnthings import config as config_module
-
     path = Path(path)
     if not path.is_file():
         raise DeployError(
@@ -323,36 +322,17 @@ def load_config(path, board=None, root=None):
             "--board BOARD --config-out %s`)" % (path, path)
         )
     try:
-        raw = config_module.load_config(str(path))
-        merged = config_module.validate(raw, _board_module(board, root))
-    except config_module.ConfigError as e:
+        raw = config_check.load_config(str(path))
+        merged = config_check.validate(raw, config_check.board_module(board, root))
+    except config_check.ConfigError as e:
         raise DeployError("config %s: %s" % (path, e)) from None
-    unknown = config_module.unknown_keys(raw)
+    unknown = config_check.unknown_keys(raw)
     if unknown:
         sys.stderr.write(
             "kpnthings deploy: warning: config %s has keys the firmware does not "
             "know (typos?): %s\n" % (path, ", ".join(unknown))
         )
     return merged
-
-
-def _board_module(board, root=None):
-    """boards/<board>.py loaded on the host for its pin map (its sensors import lazily)."""
-    if not board:
-        return None
-    import importlib.util
-
-    root = Path(root) if root else build.repo_root()
-    src = root / "boards" / (board + ".py")
-    if not src.is_file():
-        return None
-    spec = importlib.util.spec_from_file_location("_kpnthings_board_" + board, src)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception:  # a board file that needs the device: skip the pin checks
-        return None
-    return module
 
 
 def check_board(board, config, config_path):

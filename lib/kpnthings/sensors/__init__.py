@@ -1,8 +1,9 @@
 """Sensors declared in config.json: check the list, build the drivers, read them all.
 
-A config lists its sensors as dicts, e.g. ``{"type": "dht22", "pin": 4}``. The checks and the
-naming live in ``schema`` (needed at boot only); each driver lives in its own module and is
-imported only when the config uses it, so a board pays for nothing it does not wire up.
+A config lists its sensors as dicts, e.g. ``{"type": "dht22", "pin": 4}``. The board's checks,
+defaults and naming live in ``schema`` (needed at boot only); each driver lives in its own
+module and is imported only when the config uses it, so a board pays for nothing it does not
+wire up.
 
 Readings are ``(name, value, unit)`` tuples: a number goes out as SenML ``v``, a bool as ``vb``;
 ``unit`` is None when the config gave none.
@@ -17,25 +18,26 @@ class SensorError(Exception):
     """A sensor did not answer or answered garbage; the loop counts it and tries again."""
 
 
-def validate(entries, board_pins, adc_pins=None, reserved_pins=None, reserved_names=None):
-    """Check the config's ``sensors`` list and return normalised copies of its entries.
+def validate(entries, board_pins, adc_pins=None, reserved_names=None):
+    """Check the config's ``sensors`` list as the drivers read it; return normalised copies.
 
     board_pins: the GPIO ids the board has (None skips that check). adc_pins: pins that can
-    read analog values (None skips). reserved_pins / reserved_names: pins and record names
-    already used elsewhere (actuators). Raises SensorConfigError naming entry, type and field.
-    Each returned entry has every default filled in and a ``names`` list: one unique, valid
-    SenML name per reading. Feeding the result back in returns the same result.
+    read analog values (None skips). reserved_names: record names already used elsewhere
+    (actuators), which default names avoid. Raises SensorConfigError naming entry, type and
+    field. Each returned entry has every default filled in and a ``names`` list, one name per
+    reading. Feeding the result back in returns the same result. This is the board's short
+    check (see ``schema``); the host's full check is kpnthings_tools.sensors_check.
     """
     from kpnthings.sensors import schema
 
-    return schema.validate(entries, board_pins, adc_pins, reserved_pins, reserved_names)
+    return schema.validate(entries, board_pins, adc_pins, reserved_names)
 
 
 def types():
     """The sensor types a config may use, sorted."""
     from kpnthings.sensors import schema
 
-    return schema.types()
+    return sorted(schema.KINDS)
 
 
 def build(entries, board=None, machine_module=None, clock=None):

@@ -1,401 +1,172 @@
-"""Checks and names for the config's ``sensors`` list (used at boot, by kpnthings.sensors).
+"""The config's ``sensors`` entries on the board: checked as the drivers read them, then
+normalised (used at boot, by kpnthings.sensors, and dropped once the drivers are built).
 
-Every mistake raises SensorConfigError naming the entry, its type and the field. Every reading
-gets a unique SenML name: KPN's (``temperature``, ``humidity``, ``pressure``, ``counter``...) with
-2, 3... for the second and third of a kind, or the one the config gives.
+The board's short check: the type is known, every field a driver reads has the right type and
+range, and the pins are in the board's pin set (analog: its ADC pins). Each entry comes back with
+every default filled in and a ``names`` list: the configured names, else KPN's (``temperature``,
+``humidity``...) with 2, 3... for the second and third of a kind. Errors name the entry, its type
+and the field. What the host's full check (kpnthings_tools.sensors_check, run by deploy) refuses
+before is trusted here: unknown fields, pins shared by two sensors or with an actuator, SenML
+names that are invalid or taken twice, a DS18B20 family code, a scale outside the raw range.
 """
+
+import json
 
 from kpnthings.sensors import SensorConfigError
 
-# type -> its readings' default names, in the order the driver returns them: KPN's names
-# (PROTOCOL.md); the drivers add RFC 8428 units. analog/digital/counter take name and unit from
-# the config.
-_KINDS = {
-    "dht22": ("temperature", "humidity"),
-    "dht11": ("temperature", "humidity"),
-    "ds18b20": ("temperature",),
-    "bme280": ("temperature", "humidity", "pressure"),
-    "bmp280": ("temperature", "pressure"),
-    "analog": ("analog",),
-    "digital": ("digital",),
-    "counter": ("counter",),
+# type -> (its readings' default names, in the order the driver returns them; the settings it
+# reads besides its pin, with their defaults). bme280 and bmp280 read an I2C bus, not a pin.
+KINDS = {
+    "dht22": (("temperature", "humidity"), {}),
+    "dht11": (("temperature", "humidity"), {}),
+    "ds18b20": (("temperature",), {"rom": None}),
+    "bme280": (("temperature", "humidity", "pressure"), {"address": 0x76}),
+    "bmp280": (("temperature", "pressure"), {"address": 0x76}),
+    "analog": (
+        ("analog",),
+        {"unit": None, "bits": 12, "scale": None, "samples": 4, "atten": None, "clamp": False},
+    ),
+    "digital": (("digital",), {"pull": None, "invert": False}),
+    "counter": (("counter",), {"pull": "up", "edge": "falling", "debounce_ms": 0}),
 }
-
-# Fields each type accepts (besides "type"); anything else is a typo worth stopping the boot for.
-_FIELDS = {
-    "dht22": ("pin", "name", "names"),
-    "dht11": ("pin", "name", "names"),
-    "ds18b20": ("pin", "rom", "name", "names"),
-    "bme280": ("i2c", "address", "name", "names"),
-    "bmp280": ("i2c", "address", "name", "names"),
-    "analog": ("pin", "name", "names", "unit", "scale", "bits", "samples", "atten", "clamp"),
-    "digital": ("pin", "name", "names", "pull", "invert"),
-    "counter": ("pin", "name", "names", "pull", "edge", "debounce_ms"),
+# What a setting may hold: the values allowed, or a range of whole numbers.
+_ALLOWED = {
+    "atten": (None, 0, 2.5, 6, 11),  # ESP32 ADC attenuations, dB
+    "clamp": (False, True),
+    "invert": (False, True),
+    "pull": (None, "up", "down"),
+    "edge": ("rising", "falling", "both"),
 }
-
-# Names the device loop itself sends; a sensor must not shadow them.
-_LOOP_NAMES = ("sensorErrors",)
-
-_I2C_ADDRESSES = (0x76, 0x77)  # SDO to GND / SDO to VDD
-_ATTEN_DB = (0, 2.5, 6, 11)  # ESP32 ADC attenuations
-_NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-:./_"
-_MAX_NAME = 63
+_RANGES = {"bits": (8, 16), "samples": (1, 64), "debounce_ms": (0, 1000)}
 
 
-def types():
-    """The sensor types a config may use, sorted."""
-    return sorted(_KINDS)
-
-
-def quantities(kind):
-    """Default measurement names of a sensor type, in the order its readings come out."""
-    return _KINDS[kind]
-
-
-def validate(entries, board_pins, adc_pins=None, reserved_pins=None, reserved_names=None):
-    """kpnthings.sensors.validate: the checks themselves."""
-    if not isinstance(entries, (list, tuple)):
-        raise SensorConfigError('field "sensors": must be a list of sensor entries')
-    out = []
-    users = {}  # pin -> (index, kind, share key or None when exclusive, ds18b20 rom)
-    i2c_addresses = {}  # (bus key, address) -> index
-    for index, entry in enumerate(entries):
-        norm = _check_entry(index, entry, board_pins, adc_pins)
-        _claim_pins(index, norm, users, i2c_addresses, reserved_pins)
-        out.append(norm)
-    _assign_names(out, reserved_names)
+def validate(entries, board_pins, adc_pins=None, reserved_names=None):
+    """kpnthings.sensors.validate: the checks and the defaults."""
+    if type(entries) not in (list, tuple):
+        raise SensorConfigError("sensors: must be a list of sensor entries")
+    out = [_entry(i, e, board_pins, adc_pins) for i, e in enumerate(entries)]
+    # Readings are named in two passes: the names the config gives are taken first.
+    taken = {"sensorErrors"}  # the device loop's own record
+    taken.update(reserved_names or ())
+    for e in out:
+        quantities = KINDS[e["type"]][0]
+        names = e.pop("name", None)
+        if "names" in e:
+            names = e["names"]
+        elif names is not None and len(quantities) > 1:  # indoor -> indoorTemperature
+            names = [names + q[0].upper() + q[1:] for q in quantities]
+        elif names is not None:
+            names = [names]
+        if names is not None:
+            taken.update(names)
+            e["names"] = names
+    for e in out:
+        if "names" not in e:
+            e["names"] = names = []
+            for name in KINDS[e["type"]][0]:
+                n = 2
+                base = name
+                while name in taken:
+                    name = base + str(n)
+                    n += 1
+                taken.add(name)
+                names.append(name)
     return out
 
 
-def _fail(index, kind, field, message):
-    """The error to raise (callers write ``raise _fail(...)`` so every exit is visible)."""
-    where = "sensors[%d]" % index
+def _fail(i, kind, field, what):
+    where = "sensors[%d]" % i
     if kind:
         where += " (%s)" % kind
-    if field:
-        where += ': field "%s"' % field
-    return SensorConfigError(where + ": " + message)
+    return SensorConfigError('%s: field "%s": %s' % (where, field, what))
 
 
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _check_pin(index, kind, field, pin, board_pins):
-    if not (_is_int(pin) or isinstance(pin, str)) or pin == "":
-        raise _fail(
-            index, kind, field, "must be a GPIO number (or the board's pin name), got %r" % (pin,)
-        )
+def _pin(i, kind, field, pin, board_pins):
+    if type(pin) not in (int, str) or pin == "":
+        raise _fail(i, kind, field, "must be a GPIO number or the board's pin name")
     if board_pins is not None and pin not in board_pins:
-        raise _fail(index, kind, field, "this board has no pin %r" % (pin,))
+        raise _fail(i, kind, field, "this board has no pin %r" % (pin,))
     return pin
 
 
-def _check_entry(index, entry, board_pins, adc_pins):
-    if not isinstance(entry, dict):
-        raise _fail(index, None, None, 'must be an object like {"type": "dht22", "pin": 4}')
-    kind = entry.get("type")
-    if not isinstance(kind, str) or kind not in _KINDS:
-        raise _fail(
-            index, None, "type", "unknown sensor type %r; known: %s" % (kind, ", ".join(types()))
-        )
-    allowed = _FIELDS[kind]
-    for key in sorted(entry):
-        if key != "type" and key not in allowed:
-            raise _fail(
-                index, kind, key, "not a setting of %s (allowed: %s)" % (kind, ", ".join(allowed))
-            )
-    norm = {}  # the normalised entry: every field checked, every default filled in
+def _entry(i, entry, board_pins, adc_pins):
+    kind = entry.get("type") if type(entry) is dict else None
+    if type(kind) is not str or kind not in KINDS:
+        raise _fail(i, None, "type", "must be one of " + ", ".join(sorted(KINDS)))
+    quantities, settings = KINDS[kind]
+    norm = {}
     norm["type"] = kind
-    if "pin" in allowed:
-        if "pin" not in entry:
-            raise _fail(index, kind, "pin", "missing")
-        norm["pin"] = _check_pin(index, kind, "pin", entry["pin"], board_pins)
-    check = _CHECKS.get(kind)
-    if check is not None:
-        check(index, kind, entry, norm, board_pins, adc_pins)
-    if "name" in entry:
-        name = entry["name"]
-        if not _valid_name(name):
-            raise _fail(index, kind, "name", _name_rule(name))
-        norm["name"] = name
-    if "name" in entry and "names" in entry:
-        raise _fail(index, kind, "names", 'give "name" or "names", not both')
-    if "names" in entry:
-        names = entry["names"]
-        count = len(quantities(kind))
-        if not isinstance(names, (list, tuple)) or len(names) != count:
-            raise _fail(
-                index,
-                kind,
-                "names",
-                "must list %d names: %s" % (count, ", ".join(quantities(kind))),
+    if kind[:2] == "bm":
+        bus = entry.get("i2c")
+        if type(bus) is not dict:
+            raise _fail(i, kind, "i2c", 'must be {"sda": <pin>, "scl": <pin>}')
+        bus = norm["i2c"] = {
+            "sda": _pin(i, kind, "i2c.sda", bus.get("sda"), board_pins),
+            "scl": _pin(i, kind, "i2c.scl", bus.get("scl"), board_pins),
+            "id": bus.get("id"),
+            "freq": bus.get("freq", 100000),
+        }
+        x = bus["id"]
+        if x is not None and (type(x) is not int or not 0 <= x <= 7):
+            raise _fail(i, kind, "i2c.id", "must be an I2C bus number, or left out")
+        x = bus["freq"]
+        if type(x) is not int or not 10000 <= x <= 1000000:
+            raise _fail(i, kind, "i2c.freq", "must be a whole number of Hz, 10000-1000000")
+    else:
+        norm["pin"] = _pin(i, kind, "pin", entry.get("pin"), board_pins)
+        if kind == "analog" and adc_pins is not None and norm["pin"] not in adc_pins:
+            raise _fail(i, kind, "pin", "this board cannot read analog values on it")
+    for key in settings:
+        x = entry.get(key, settings[key])
+        if key == "address":
+            if type(x) is str:  # "0x76" or "118"
+                try:
+                    x = int(x, 16 if x[:2] in ("0x", "0X") else 10)
+                except ValueError:
+                    pass
+            ok = type(x) is int and x in (0x76, 0x77)  # SDO to GND / SDO to VDD
+            what = "118 (0x76) or 119 (0x77)"
+        elif key == "rom":
+            if type(x) is str:  # 28:ff:... or 28-FF-... as printed by tools
+                x = x.lower().replace(":", "").replace("-", "")
+            ok = x is None or (type(x) is str and len(x) == 16 and not x.strip("0123456789abcdef"))
+            what = "the sensor's ROM code as 16 hex digits"
+        elif key == "unit":
+            ok = x is None or (type(x) is str and x != "")
+            what = 'a SenML unit such as "V"'
+        elif key == "scale":
+            ok = x is None or (
+                type(x) in (list, tuple)
+                and len(x) == 4
+                and not [v for v in x if type(v) not in (int, float)]
+                and x[0] != x[1]
             )
-        for name in names:
-            if not _valid_name(name):
-                raise _fail(index, kind, "names", _name_rule(name))
+            if ok and x is not None:
+                x = list(x)
+            what = "[in_min, in_max, out_min, out_max], four numbers, in_min and in_max apart"
+        elif key in _RANGES:
+            lo, hi = _RANGES[key]
+            ok = type(x) is int and lo <= x <= hi
+            what = "a whole number from %d to %d" % (lo, hi)
+        else:  # true/false where the default is one of them, never 0 or 1 (they compare equal)
+            ok = x in _ALLOWED[key] and (type(x) is bool) == (type(settings[key]) is bool)
+            what = "one of " + json.dumps(_ALLOWED[key])
+        if not ok:
+            raise _fail(i, kind, key, "must be " + what)
+        norm[key] = x
+    names = entry.get("name")
+    if names is not None:
+        if type(names) is not str or names == "":
+            raise _fail(i, kind, "name", 'must be a name such as "indoorTemperature"')
+        norm["name"] = names
+    names = entry.get("names")
+    if names is not None:
+        if type(names) not in (list, tuple) or len(names) != len(quantities):
+            raise _fail(
+                i, kind, "names", "must list %d names: " % len(quantities) + ", ".join(quantities)
+            )
+        for x in names:
+            if type(x) is not str or x == "":
+                raise _fail(i, kind, "names", 'must hold names such as "indoorTemperature"')
         norm["names"] = list(names)
     return norm
-
-
-def _check_ds18b20(index, kind, entry, norm, board_pins, adc_pins):
-    rom = entry.get("rom")
-    if rom is not None:
-        text = rom.lower().replace(":", "").replace("-", "") if isinstance(rom, str) else ""
-        if len(text) != 16 or any(c not in "0123456789abcdef" for c in text):
-            raise _fail(index, kind, "rom", "must be the sensor's 64-bit ROM code as 16 hex digits")
-        if text[:2] not in ("28", "10", "22"):
-            raise _fail(
-                index, kind, "rom", "family code %s is not a DS18x20 (28, 10 or 22)" % text[:2]
-            )
-        rom = text
-    norm["rom"] = rom
-
-
-def _check_bme280(index, kind, entry, norm, board_pins, adc_pins):
-    bus = entry.get("i2c")
-    if not isinstance(bus, dict) or "sda" not in bus or "scl" not in bus:
-        raise _fail(
-            index, kind, "i2c", 'must be {"sda": <pin>, "scl": <pin>} (optional "id", "freq")'
-        )
-    for key in sorted(bus):
-        if key not in ("sda", "scl", "id", "freq"):
-            raise _fail(index, kind, "i2c." + key, "not an I2C setting (sda, scl, id, freq)")
-    sda = _check_pin(index, kind, "i2c.sda", bus["sda"], board_pins)
-    scl = _check_pin(index, kind, "i2c.scl", bus["scl"], board_pins)
-    if sda == scl:
-        raise _fail(index, kind, "i2c", "sda and scl must be different pins")
-    bus_id = bus.get("id")
-    if bus_id is not None and not (_is_int(bus_id) and 0 <= bus_id <= 7):
-        raise _fail(
-            index,
-            kind,
-            "i2c.id",
-            "must be a hardware I2C bus number (0, 1); leave out for software I2C",
-        )
-    freq = bus.get("freq", 100000)
-    if not _is_int(freq) or not 10000 <= freq <= 1000000:
-        raise _fail(index, kind, "i2c.freq", "must be a frequency in Hz between 10000 and 1000000")
-    norm["i2c"] = {"sda": sda, "scl": scl, "id": bus_id, "freq": freq}
-    address = entry.get("address", 0x76)
-    if isinstance(address, str):
-        try:
-            address = int(address, 16) if address[:2].lower() == "0x" else int(address)
-        except ValueError:
-            raise _fail(
-                index, kind, "address", "must be 118 (0x76) or 119 (0x77), got %r" % (address,)
-            ) from None
-    if not _is_int(address) or address not in _I2C_ADDRESSES:
-        raise _fail(index, kind, "address", "must be 118 (0x76) or 119 (0x77), got %r" % (address,))
-    norm["address"] = address
-
-
-def _check_analog(index, kind, entry, norm, board_pins, adc_pins):
-    if adc_pins is not None and norm["pin"] not in adc_pins:
-        raise _fail(
-            index,
-            kind,
-            "pin",
-            "pin %r cannot read analog values on this board (ADC pins: %s)"
-            % (norm["pin"], ", ".join(str(p) for p in sorted(adc_pins, key=str))),
-        )
-    unit = entry.get("unit")
-    if unit is not None and (
-        not isinstance(unit, str) or not unit or len(unit) > 16 or any(c in unit for c in '"\\')
-    ):
-        raise _fail(index, kind, "unit", 'must be a short SenML unit such as "V" or "%RH"')
-    norm["unit"] = unit
-    bits = entry.get("bits", 12)
-    if not _is_int(bits) or not 8 <= bits <= 16:
-        raise _fail(
-            index, kind, "bits", "must be a whole number from 8 to 16 (the raw reading's width)"
-        )
-    norm["bits"] = bits
-    scale = entry.get("scale")
-    if scale is not None:
-        if (
-            not isinstance(scale, (list, tuple))
-            or len(scale) != 4
-            or not all(_is_number(x) for x in scale)
-        ):
-            raise _fail(
-                index, kind, "scale", "must be [in_min, in_max, out_min, out_max], four numbers"
-            )
-        if scale[0] == scale[1]:
-            raise _fail(index, kind, "scale", "in_min and in_max must differ")
-        top = (1 << bits) - 1
-        if not (0 <= scale[0] <= top and 0 <= scale[1] <= top):
-            raise _fail(
-                index,
-                kind,
-                "scale",
-                "inputs must lie within the %d-bit raw range 0..%d" % (bits, top),
-            )
-        scale = list(scale)
-    norm["scale"] = scale
-    samples = entry.get("samples", 4)
-    if not _is_int(samples) or not 1 <= samples <= 64:
-        raise _fail(index, kind, "samples", "must be a whole number from 1 to 64")
-    norm["samples"] = samples
-    atten = entry.get("atten")
-    if atten is not None and (not _is_number(atten) or atten not in _ATTEN_DB):
-        raise _fail(index, kind, "atten", "must be an ESP32 attenuation in dB: 0, 2.5, 6 or 11")
-    norm["atten"] = atten
-    clamp = entry.get("clamp", False)
-    if not isinstance(clamp, bool):
-        raise _fail(index, kind, "clamp", "must be true or false")
-    norm["clamp"] = clamp
-
-
-def _check_pull(index, kind, entry, default):
-    pull = entry.get("pull", default)
-    if pull not in (None, "up", "down"):
-        raise _fail(index, kind, "pull", 'must be "up", "down" or null')
-    return pull
-
-
-def _check_digital(index, kind, entry, norm, board_pins, adc_pins):
-    norm["pull"] = _check_pull(index, kind, entry, None)
-    invert = entry.get("invert", False)
-    if not isinstance(invert, bool):
-        raise _fail(index, kind, "invert", "must be true or false")
-    norm["invert"] = invert
-
-
-def _check_counter(index, kind, entry, norm, board_pins, adc_pins):
-    # Meter pulse outputs are usually open collector: pulled up, pulse pulls low.
-    norm["pull"] = _check_pull(index, kind, entry, "up")
-    edge = entry.get("edge", "falling")
-    if edge not in ("rising", "falling", "both"):
-        raise _fail(index, kind, "edge", 'must be "rising", "falling" or "both"')
-    norm["edge"] = edge
-    debounce = entry.get("debounce_ms", 0)
-    if not _is_int(debounce) or not 0 <= debounce <= 1000:
-        raise _fail(
-            index, kind, "debounce_ms", "must be a whole number of milliseconds from 0 to 1000"
-        )
-    norm["debounce_ms"] = debounce
-
-
-_CHECKS = {
-    "ds18b20": _check_ds18b20,
-    "bme280": _check_bme280,
-    "bmp280": _check_bme280,
-    "analog": _check_analog,
-    "digital": _check_digital,
-    "counter": _check_counter,
-}
-
-
-def _claim_pins(index, norm, users, i2c_addresses, reserved_pins):
-    kind = norm["type"]
-    if "i2c" in norm:
-        bus = norm["i2c"]
-        share = ("i2c", bus["sda"], bus["scl"], bus["id"], bus["freq"])
-        claims = (("i2c.sda", bus["sda"]), ("i2c.scl", bus["scl"]))
-    elif kind == "ds18b20":
-        share = ("onewire", norm["pin"])
-        claims = (("pin", norm["pin"]),)
-    else:
-        share = None
-        claims = (("pin", norm["pin"]),)
-    for field, pin in claims:
-        if reserved_pins is not None and pin in reserved_pins:
-            raise _fail(index, kind, field, "pin %r is already used by an actuator" % (pin,))
-        other = users.get(pin)
-        if other is not None and (share is None or other[2] != share):
-            why = "pin %r is already used by sensors[%d] (%s)" % (pin, other[0], other[1])
-            if share is not None and other[2] is not None and other[2][0] == share[0] == "i2c":
-                why += "; sensors sharing an I2C bus need the same sda, scl, id and freq"
-            raise _fail(index, kind, field, why)
-        if other is not None and kind == "ds18b20":
-            if not norm["rom"] or not other[3]:
-                raise _fail(
-                    index,
-                    kind,
-                    "rom",
-                    "pin %r also has sensors[%d]: give each DS18B20 on a shared pin its rom"
-                    % (pin, other[0]),
-                )
-            if norm["rom"] == other[3]:
-                raise _fail(index, kind, "rom", "sensors[%d] already reads this rom" % other[0])
-        users[pin] = (index, kind, share, norm.get("rom"))
-    if share is not None and share[0] == "i2c":
-        key = (share, norm["address"])
-        if key in i2c_addresses:
-            raise _fail(
-                index,
-                kind,
-                "address",
-                "address %d is already used on this bus by sensors[%d]"
-                % (norm["address"], i2c_addresses[key]),
-            )
-        i2c_addresses[key] = index
-
-
-def _valid_name(name):
-    if not isinstance(name, str) or not 0 < len(name) <= _MAX_NAME:
-        return False
-    if name[0] not in _NAME_CHARS[:62]:
-        return False
-    for c in name:
-        if c not in _NAME_CHARS:
-            return False
-    return True
-
-
-def _name_rule(name):
-    return (
-        "%r is not a valid SenML name: 1-%d characters, a letter or digit first, then letters, "
-        "digits or - : . / _" % (name, _MAX_NAME)
-    )
-
-
-def _assign_names(entries, reserved_names):
-    """Give every reading a unique name: configured names first, then KPN defaults with 2, 3..."""
-    taken = {}
-    for name in _LOOP_NAMES:
-        taken[name] = "the device loop"
-    for name in reserved_names or ():
-        taken[name] = "an actuator"
-    for index, norm in enumerate(entries):
-        kind = norm["type"]
-        if "names" in norm:
-            names = norm["names"]
-            field = "names"
-        elif "name" in norm:
-            field = "name"
-            base = norm["name"]
-            if len(quantities(kind)) == 1:
-                names = [base]
-            else:  # a multi-reading sensor's name prefixes its readings: indoorTemperature
-                names = [base + q[0].upper() + q[1:] for q in quantities(kind)]
-        else:
-            continue
-        for name in names:
-            if not _valid_name(name):
-                raise _fail(index, kind, field, _name_rule(name))
-            if name in taken:
-                raise _fail(
-                    index, kind, field, "name %r is already used by %s" % (name, taken[name])
-                )
-            taken[name] = "sensors[%d] (%s)" % (index, kind)
-        norm.pop("name", None)
-        norm["names"] = names
-    for index, norm in enumerate(entries):
-        if "names" in norm:
-            continue
-        names = []
-        for base in quantities(norm["type"]):
-            name = base
-            suffix = 2
-            while name in taken:
-                name = base + str(suffix)
-                suffix += 1
-            taken[name] = "sensors[%d] (%s)" % (index, norm["type"])
-            names.append(name)
-        norm["names"] = names

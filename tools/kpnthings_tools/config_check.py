@@ -1,0 +1,222 @@
+"""The full check of a device config, on the host: `kpnthings deploy` runs it before anything is
+copied, `kpnthings new-device` runs it on what it writes, and `kpnthings check-config FILE` runs
+it alone.
+
+The board keeps a short check (kpnthings.config: every key the firmware reads has its type and
+range, defaults merged), so that its code and heap stay small. This one is the check that used
+to run on the board, every hook included: the core keys, the URL, the limits, the actuator spec
+(actuators_check), the sensors (sensors_check), the mqtt_* keys (mqtt_check), unknown keys (the
+board's own list), and the scrubbing of secrets from every message. It ends by running the
+board's check on the same config and refuses a config the two would read differently, so what
+deploy accepts is what boots.
+
+A mistake raises kpnthings.config.ConfigError, whose message names the field and says what to
+fix, and never contains the secret (or the Wi-Fi or MQTT password).
+"""
+
+from pathlib import Path
+
+from kpnthings import config as board_check
+from kpnthings.config import DEFAULTS, REQUIRED, ConfigError, load_config, scrub, unknown_keys
+
+from . import actuators_check, build, mqtt_check, sensors_check
+
+# Whole-number settings beyond the core ones: (key, smallest, largest), the board's table.
+_INT_LIMITS = tuple(
+    (key,) + board_check.INTS[key]
+    for key in sorted(board_check.INTS)
+    if key not in ("interval_s", "cycles")
+)
+LOG_LEVELS = ("debug", "info", "warning", "error")
+# Every blocking step must end before the RP2040 watchdog (about 8.3 s) fires.
+MAX_TIMEOUT_S = 8
+__all__ = ("ConfigError", "check_file", "load_config", "unknown_keys", "validate")
+
+
+def _is_int(x):
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_number(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x
+
+
+def _check_str(cfg, key, min_len=0, max_len=256):
+    v = cfg[key]
+    if not isinstance(v, str):
+        raise ConfigError("%s: must be a string" % key)
+    if not min_len <= len(v) <= max_len:
+        raise ConfigError("%s: must be %d-%d characters, got %d" % (key, min_len, max_len, len(v)))
+
+
+def _check_url(url):
+    if not isinstance(url, str):
+        raise ConfigError("url: must be a string like https://prod.dm.kpnthings.com")
+    for scheme in ("https://", "http://"):
+        if url.startswith(scheme):
+            host = url[len(scheme) :].split("/", 1)[0]
+            if host and " " not in url:
+                return url.rstrip("/")
+    raise ConfigError("url: must start with https:// or http:// and name a host")
+
+
+def _check_core(cfg, board):
+    from kpnthings import auth
+
+    for key in REQUIRED:
+        if key not in cfg:
+            raise ConfigError("%s: missing (required)" % key)
+    try:
+        cfg["dvnuuid"] = auth.check_dvnuuid(cfg["dvnuuid"])
+    except ValueError as e:
+        raise ConfigError(str(e).replace("dvnuuid ", "dvnuuid: ", 1)) from None
+    try:
+        auth.check_secret(cfg["secret"])
+    except ValueError as e:
+        raise ConfigError(str(e).replace("secret ", "secret: ", 1)) from None
+    cfg["url"] = _check_url(cfg["url"])
+
+    name = cfg["board"]
+    if not isinstance(name, str) or not name or not _is_identifier(name):
+        raise ConfigError('board: must be a board name such as "esp32", "pico_w" or "unix"')
+    has_wifi = getattr(board, "HAS_WIFI", name != "unix")
+    _check_str(cfg, "wifi_ssid", 1 if has_wifi else 0, 32)
+    _check_str(cfg, "wifi_password", 0, 64)
+    pw = cfg["wifi_password"]
+    if pw and len(pw) < 8:
+        raise ConfigError(
+            "wifi_password: WPA2 needs 8-64 characters (or empty for an open network)"
+        )
+
+    if not _is_int(cfg["interval_s"]) or not 1 <= cfg["interval_s"] <= 86400:
+        raise ConfigError("interval_s: must be a whole number of seconds, 1-86400")
+    cycles = cfg["cycles"]
+    if cycles is not None and (not _is_int(cycles) or cycles < 1):
+        raise ConfigError("cycles: must be a whole number >= 1, or null to run forever")
+    t = cfg["timeout_s"]
+    if not _is_number(t) or not 0 < t < MAX_TIMEOUT_S:
+        raise ConfigError(
+            "timeout_s: must be a number of seconds above 0 and below %d" % MAX_TIMEOUT_S
+        )
+    ca = cfg["ca_file"]
+    if ca is not None and (not isinstance(ca, str) or not ca):
+        raise ConfigError("ca_file: must be the path of a DER certificate file, or null")
+    if not isinstance(cfg["tls_insecure"], bool):
+        raise ConfigError("tls_insecure: must be true or false")
+    if cfg["log_level"] not in LOG_LEVELS:
+        raise ConfigError("log_level: must be one of " + ", ".join(LOG_LEVELS))
+    if cfg["transport"] not in ("http", "mqtt"):
+        raise ConfigError('transport: must be "http" or "mqtt"')
+
+    if cfg["actuators"] is not None:
+        pins = getattr(board, "OUTPUT_PINS", getattr(board, "PINS", None))
+        try:
+            cfg["actuators"] = actuators_check.validate_spec(cfg["actuators"], pins)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+
+
+def _is_identifier(name):
+    for c in name:
+        if not (c == "_" or "a" <= c <= "z" or "0" <= c <= "9"):
+            return False
+    return not ("0" <= name[0] <= "9")
+
+
+def _check_limits(cfg):
+    for key, lo, hi in _INT_LIMITS:
+        x = cfg.get(key)
+        if x is None:
+            continue
+        if type(x) is not int or not lo <= x <= hi:
+            raise ConfigError("%s: must be a whole number from %d to %d" % (key, lo, hi))
+    base, cap = cfg.get("retry_base_s"), cfg.get("retry_cap_s")
+    if base is not None and cap is not None and cap < base:
+        raise ConfigError("retry_cap_s: must not be below retry_base_s")
+
+
+def _validate_extensions(cfg, board):
+    """Keys owned by optional parts of the firmware, checked by their host checks.
+
+    Each check gets the merged config (and the board's pin set where pins matter) and raises
+    ValueError naming its field; the result replaces the raw value.
+    """
+    _check_limits(cfg)
+    if cfg.get("sensors") is not None:
+        # Actuator pins and names are taken: a sensor on the LED pin, or a reading named like
+        # an actuator whose state is echoed, would be a conflict the user must fix.
+        acts = cfg["actuators"]
+        if acts is None:
+            acts = getattr(board, "ACTUATORS", None) or {}
+        cfg["sensors"] = sensors_check.validate(
+            cfg["sensors"],
+            getattr(board, "PINS", None),
+            getattr(board, "ADC_PINS", None),
+            [acts[name]["pin"] for name in sorted(acts)],
+            sorted(acts),
+        )
+    if cfg["transport"] == "mqtt":
+        mqtt_check.validate(cfg)
+
+
+def validate(cfg, board=None):
+    """Return a new config dict: defaults merged, every value checked, as the board reads it.
+
+    board, when given, is the board module: its PINS/OUTPUT_PINS/ADC_PINS check the pins named
+    by actuators and sensors, and its HAS_WIFI decides whether wifi_ssid is required.
+    """
+    if not isinstance(cfg, dict):
+        raise ConfigError("config: must be a JSON object")
+    merged = dict(DEFAULTS)
+    merged.update(cfg)
+    try:
+        _check_core(merged, board)
+        _validate_extensions(merged, board)
+    except ValueError as e:
+        raise ConfigError(scrub(str(e), merged)) from None
+    # The board checks the same config at boot with its own short check: it must accept it
+    # and read every value as this check does (defaults, sensor names, derived mqtt keys).
+    on_board = board_check.validate(cfg, board)
+    for key in sorted(set(merged) | set(on_board)):
+        if merged.get(key) != on_board.get(key):
+            raise ConfigError(
+                "%s: the board's own check reads this key differently from the host's (a bug in"
+                " kpnthings: please report it)" % key
+            )
+    return merged
+
+
+def board_module(board, root=None):
+    """boards/<board>.py loaded on the host for its pin map, or None where there is no such
+    file or it needs the device to load (its sensors import lazily)."""
+    if not board or not _is_identifier(str(board)):
+        return None
+    import importlib.util
+
+    root = Path(root) if root else build.repo_root()
+    src = root / "boards" / (board + ".py")
+    if not src.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("_kpnthings_board_" + board, src)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception:  # a board file that needs the device: skip the pin checks
+        return None
+    return module
+
+
+def check_file(path, board=None, root=None):
+    """(config as the board reads it, unknown keys) of the config file at `path`.
+
+    board: the board whose pin map the pins are checked against (default: the config's own
+    "board"); a config for another board is refused. ConfigError names the field, never a
+    secret.
+    """
+    raw = load_config(str(path))
+    named = raw.get("board")
+    if board is not None and named != board:
+        said = named if isinstance(named, str) and _is_identifier(named) else "another board"
+        raise ConfigError(scrub("board: the config is for %s, not %s" % (said, board), raw))
+    checked = validate(raw, board_module(named if board is None else board, root))
+    return checked, unknown_keys(raw)
