@@ -81,7 +81,8 @@ def main():
     except wiring.BootFailed:
         sys.exit(1)
     finally:
-        unload("wiring", "config", "downlink_spec")  # and collect, before the loop's objects
+        # and collect, before the loop's objects
+        unload("wiring", "config", "downlink_spec", "mqtt_config")
     device.prepare()
     cfg = device.config
     try:

@@ -8,7 +8,7 @@ values once, at boot, with messages that say what is wrong but never echo the se
 import binascii
 import hashlib
 
-_HEXCH = "0123456789abcdefABCDEF"
+_HEXB = b"0123456789abcdefABCDEF"
 _UUID_GROUPS = (8, 4, 4, 4, 12)
 _HEX = hasattr(b"", "hex")
 try:
@@ -34,8 +34,12 @@ def message_token(body, secret):
     return d.hex() if _HEX else binascii.hexlify(d).decode()
 
 
-def _is_alnum(ch):
-    return ("0" <= ch <= "9") or ("a" <= ch <= "z") or ("A" <= ch <= "Z")
+def _is_alnum(c):
+    # c: a byte. The checks below walk the UTF-8 bytes, not the characters: on MicroPython each
+    # character taken from a str would be interned for good, leaving the secret's character set
+    # in the heap. Before the first byte that fails, every byte is ASCII, so its index is the
+    # character's.
+    return 48 <= c <= 57 or 97 <= c <= 122 or 65 <= c <= 90
 
 
 def check_secret(secret):
@@ -45,8 +49,8 @@ def check_secret(secret):
     n = len(secret)
     if n < 30 or n > 100:
         raise ValueError("secret must be 30-100 letters or digits, got %d characters" % n)
-    for i, ch in enumerate(secret):
-        if not _is_alnum(ch):
+    for i, c in enumerate(secret.encode()):
+        if not _is_alnum(c):
             # Say where, never what: the secret must not leak into logs.
             raise ValueError(
                 "secret may hold only letters and digits (character %d is not)" % (i + 1)
@@ -58,14 +62,17 @@ def check_dvnuuid(value):
     """Return the canonical UUID `value` in lowercase; raise ValueError if it is not one."""
     if not isinstance(value, str) or len(value) != 36:
         raise ValueError("dvnuuid must be a UUID like 5e3a0f7c-1b2d-4c6e-9f80-1234567890ab")
+    raw = value.encode()
+    if len(raw) != 36:
+        raise ValueError("dvnuuid must hold hex digits in groups 8-4-4-4-12")
     pos = 0
     for size in _UUID_GROUPS:
-        for ch in value[pos : pos + size]:
-            if ch not in _HEXCH:
+        for c in raw[pos : pos + size]:
+            if c not in _HEXB:
                 raise ValueError("dvnuuid must hold hex digits in groups 8-4-4-4-12")
         pos += size
         if pos < 36:
-            if value[pos] != "-":
+            if raw[pos] != 45:  # "-"
                 raise ValueError("dvnuuid must hold hex digits in groups 8-4-4-4-12")
             pos += 1
     return value.lower()
