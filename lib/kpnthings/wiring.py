@@ -7,6 +7,8 @@ tests/fakes, Wi-Fi skipped, config path taken from the KPN_CONFIG environment va
 config stops the boot with one line naming the field (never the secret).
 """
 
+from kpnthings.config import ConfigError  # kept when the config module is unloaded
+
 CONFIG_PATH = "config.json"
 # Total time to wait for a trusted Wi-Fi link at boot; each step inside is far shorter, and
 # the loop keeps going (readings queue up) if the network is not there yet.
@@ -35,8 +37,6 @@ def _dirname(path):
 def load_board(name):
     """The board module: boards.<name> (a package, so boards.esp32 never hides the built-in
     esp32 module), or a flat <name> module as the host test paths provide."""
-    from kpnthings.config import ConfigError
-
     mod = None
     try:
         mod = getattr(__import__("boards." + name), name, None)
@@ -70,8 +70,6 @@ def configure(path, log):
 
 
 def _read_ca(cfg):
-    from kpnthings.config import ConfigError
-
     path = cfg["ca_file"]
     if path is None:
         return None
@@ -87,8 +85,6 @@ def _read_ca(cfg):
 
 def make_transport(cfg):
     """The uplink: HTTPS (or HTTP) Client, or MQTT when config says transport "mqtt"."""
-    from kpnthings.config import ConfigError
-
     cadata = _read_ca(cfg)
     try:
         if cfg["transport"] == "mqtt":
@@ -170,7 +166,6 @@ def connect_wifi(cfg, feed, log):
 
 
 def _build(path, log):
-    from kpnthings.config import ConfigError
     from kpnthings.downlink import Actuators
 
     cfg, board = configure(path, log)
@@ -180,6 +175,11 @@ def _build(path, log):
         actuators = Actuators(spec, valid_pins=pins)
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    # The checks are done: their code goes now, before the objects the loop keeps for good are
+    # made, so those fill the heap from the bottom up instead of around the checks' holes.
+    from kpnthings import unload
+
+    unload("config", "downlink_spec", "mqtt_config")
     transport = make_transport(cfg)
     reader = make_reader(cfg, board)
     from kpnthings.watchdog import Watchdog
@@ -206,8 +206,6 @@ def boot(log):
     """Everything the loop needs, as (Device, transport); BootFailed after logging a bad config."""
     from kpnthings import __version__
     from kpnthings.app import clock_checker
-    from kpnthings.config import ConfigError
-
     path = _config_path()
     try:
         cfg, board, actuators, transport, reader, watchdog = _build(path, log)
