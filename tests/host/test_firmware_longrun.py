@@ -105,12 +105,13 @@ def _heap(out_lines, every):
     return heap
 
 
-def _by_sockets(heap):
-    """In use after collect, per number of sockets open when sampled. The first sample still
-    holds start-up garbage and is left out."""
+def _by_sockets(heap, after=0):
+    """In use after collect, per number of sockets open when sampled, from the samples taken
+    after cycle `after`. The first sample still holds start-up garbage and is left out."""
     groups = {}
     for h in heap[1:]:
-        groups.setdefault(h[3], []).append(h[1])
+        if h[0] > after:
+            groups.setdefault(h[3], []).append(h[1])
     return groups
 
 
@@ -132,6 +133,15 @@ def _outcomes(out_lines):
             key = x.split(" -> ", 1)[1].split(" (", 1)[0]
             outcomes[key] = outcomes.get(key, 0) + 1
     return outcomes
+
+
+def _first_cycle(out_lines, outcome):
+    """The cycle of the first uplink answered with `outcome` ("400 malformed"), or None."""
+    for x in out_lines:
+        if x.startswith("[kpn] uplink ") and " -> " in x:
+            if x.split(" -> ", 1)[1].split(" (", 1)[0] == outcome:
+                return int(x[len("[kpn] uplink ") :].split(":", 1)[0])
+    return None
 
 
 def _failures(out_lines):
@@ -338,7 +348,11 @@ def test_firmware_ten_thousand_cycles_picow_model_over_https(tmp_path, mpy_built
     delivered = got.seqs()
     out_lines = lines(text)
     heap = _heap(out_lines, PICOW_EVERY)
-    groups = _by_sockets(heap)
+    # Warm-up: until a 400 and a 503 have been answered once, their paths have not loaded what
+    # they keep (a step of a few KB, once); the samples after it are compared.
+    firsts = [_first_cycle(out_lines, o) for o in ("400 malformed", "503 retry")]
+    warm = CYCLES if None in firsts else max(firsts)
+    groups = _by_sockets(heap, after=warm)
     # Connected: a kept-alive TLS socket open, the steady state (its mbedTLS buffers, about
     # 23 KB, in the heap). Idle: no socket, after a close or backing off with a backlog on flash,
     # where the outbox's list of segments grows with the backlog up to its bound: there the
@@ -348,7 +362,7 @@ def test_firmware_ten_thousand_cycles_picow_model_over_https(tmp_path, mpy_built
     idle_early, idle_late = _early_late(idle, mean=False)
     holes = _largest_holes(out_lines)
     # Where no socket is open, the next connection needs its 16 KB record buffer in one piece.
-    unconnected = [h for h in holes if h[2] == 0] or holes
+    unconnected = [h for h in holes if h[2] == 0 and h[0] > warm] or holes
     smallest_hole = min(unconnected, key=lambda h: h[1])
     outcomes = _outcomes(out_lines)
     queued, box = queued_seqs(tmp_path / "outbox")
@@ -365,7 +379,8 @@ def test_firmware_ten_thousand_cycles_picow_model_over_https(tmp_path, mpy_built
         print(
             "  %d cycles, %d readings in %.1f s (%.2f ms a cycle); uplinks %s, backing off in "
             "%d cycles; %d TLS connections (%d handshakes) for %d requests\n"
-            "  in use after collect (first sample %d B with %d sockets open): %s;\n"
+            "  in use after collect: first sample %d B with %d sockets open; after the warm-up "
+            "(to cycle %d: first 400 and 503 answered) %s;\n"
             "  connected early mean %.0f, late mean %.0f; idle early least %d, late least %d\n"
             "  largest free block after collect: first %d B, least with no socket open %d B "
             "(cycle %d), last %d B\n"
@@ -384,6 +399,7 @@ def test_firmware_ten_thousand_cycles_picow_model_over_https(tmp_path, mpy_built
                 front.requests,
                 heap[0][1],
                 heap[0][3],
+                warm,
                 "; ".join(
                     "%d socket(s): %d samples, first %d, last %d, min %d, max %d, queued %d..%d"
                     % (
@@ -393,8 +409,8 @@ def test_firmware_ten_thousand_cycles_picow_model_over_https(tmp_path, mpy_built
                         g[-1],
                         min(g),
                         max(g),
-                        min(h[4] for h in heap[1:] if h[3] == k),
-                        max(h[4] for h in heap[1:] if h[3] == k),
+                        min(h[4] for h in heap[1:] if h[3] == k and h[0] > warm),
+                        max(h[4] for h in heap[1:] if h[3] == k and h[0] > warm),
                     )
                     for k, g in sorted(groups.items())
                 ),
