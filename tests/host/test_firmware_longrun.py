@@ -245,6 +245,7 @@ def test_firmware_ten_thousand_cycles_without_heap_growth(
 PICOW_FULL_CYCLE_BYTES = 108800
 PICOW_CHAIN = "rsa"  # the chain that figure was measured with
 PICOW_MARGIN = 8 * 1024
+PICOW_ROOMY = 192 * 1024
 PICOW_ARCH = "armv6m"  # the .mpy tree the bench loads for the Pico W model
 PICOW_EVERY = 100  # more samples than EVERY: they are compared within socket states
 # Requests one connection serves before the front end closes it (besides every 503 and 400):
@@ -309,10 +310,29 @@ def _largest_holes(out_lines):
     reason="MICROPYTHON32 is unset: no Pico W model (32-bit unix port, mbedTLS in the GC heap)"
     " to run on; build it with ../shared/tools/micropython32/build.sh (see its README)",
 )
-def test_firmware_ten_thousand_cycles_picow_model_over_https(tmp_path, mpy_built, capsys):
+@pytest.mark.parametrize(
+    "heap",
+    [
+        pytest.param(
+            "target",
+            marks=pytest.mark.xfail(
+                strict=True,
+                raises=AssertionError,
+                reason="issue 15, open: at the full cycle + 8 KB a reconnect's 16 KB mbedTLS"
+                " record buffer finds no hole that large (the largest free block after collect"
+                " is 10-24 KB with about 50 KB free), so TLS setup fails with ENOMEM; strict, so"
+                " the day it passes this must change",
+            ),
+        ),
+        "roomy",
+    ],
+)
+def test_firmware_ten_thousand_cycles_picow_model_over_https(tmp_path, mpy_built, capsys, heap):
     full_cycle, chain_name, source = picow_full_cycle()
     chain_name = os.environ.get("KPN_LONGRUN_CHAIN", chain_name)
-    heapsize = full_cycle + PICOW_MARGIN
+    # target: what issue 15 asks for. roomy: a heap where the whole run passes today (it does
+    # from 168 KB, measured 2026-12-07), so the no-loss and flat-heap checks hold on this model.
+    heapsize = full_cycle + PICOW_MARGIN if heap == "target" else PICOW_ROOMY
     chain = pki.make_chain(chain_name, tmp_path / "pki")
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(str(chain.cert), str(chain.key))
