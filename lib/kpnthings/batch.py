@@ -168,8 +168,8 @@ def _bu(unit, count):
 def write_pack(buf, base_name, records, extra=(), start=0):
     """Write one pack into `buf` (a bytearray) at `start`: returns (end, n_used).
 
-    `records` is indexed in rising order (records[i], IndexError past the end): a list, or
-    kpnthings.outbox.Queued, which reads each reading from flash when asked for it.
+    `records` has a length and is indexed in rising order: a list, or kpnthings.outbox.Queued,
+    which reads each reading from flash when asked for it.
 
     Uses the longest leading run of readings of one kind (timed or untimed) whose pack, with
     every `extra` record (e.g. droppedReadings, actuator state) appended, fits in the buffer.
@@ -193,11 +193,9 @@ def write_pack(buf, base_name, records, extra=(), start=0):
     end = ready = -1  # end of the pack for `used` readings; end of those readings
     used = 0
     timed = None
-    while True:
-        try:
-            r = records[used]  # a list, or the outbox's view that reads each from flash
-        except IndexError:
-            break
+    n = len(records)
+    while used < n:
+        r = records[used]  # a list, or the outbox's view that reads each from flash
         t = r.get("t")
         if timed is None:
             timed = t is not None

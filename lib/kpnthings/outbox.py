@@ -245,8 +245,8 @@ def _reading(payload):
 class Queued:
     """The undelivered readings, oldest first, read from flash one at a time as they are asked
     for: queued[i] in rising i (asking for an earlier one reads again from the head), IndexError
-    past the last. A flush that walks a backlog of thousands holds one decoded reading at a time;
-    close() when done."""
+    past the last; len() is the outbox's. A flush that walks a backlog of thousands holds one
+    decoded reading at a time; close() when done."""
 
     def __init__(self, box):
         self._box = box
@@ -259,6 +259,9 @@ class Queued:
         self._off = self._box._head_off
         self._next = 0  # index of the reading at the cursor
         self._last = None  # (index, reading) decoded last
+
+    def __len__(self):
+        return len(self._box)
 
     def __getitem__(self, i):
         last = self._last

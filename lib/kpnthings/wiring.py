@@ -206,6 +206,7 @@ def boot(log):
     """Everything the loop needs, as (Device, transport); BootFailed after logging a bad config."""
     from kpnthings import __version__
     from kpnthings.app import clock_checker
+
     path = _config_path()
     try:
         cfg, board, actuators, transport, reader, watchdog = _build(path, log)
