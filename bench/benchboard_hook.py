@@ -20,6 +20,11 @@ def read_sensors():
     if _reads[0] == 2:
         _gc.collect()
         print("@@AT_REST %d %d" % (_gc.mem_alloc(), _gc.mem_free()))
+        import sys as _sys
+
+        # The library modules the loop holds now, after one whole cycle (downlink included).
+        names = [m for m in _sys.modules if m.startswith("kpnthings")]
+        print("@@MODULES " + " ".join(sorted(names)))
     return _unix_read_sensors()
 
 
