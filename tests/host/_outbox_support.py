@@ -290,6 +290,12 @@ class FrontServer:
                     self.requests += 1
                     n = self.requests
                     mode = self.script(n) if self.script else self.mode
+                    if mode != "hang":
+                        # Decided, stored and answered under the lock: set_mode, which cuts
+                        # kept-alive connections, cannot cut a reply to a pack the emulator
+                        # has stored (the client would send that pack again, a duplicate the
+                        # device did not cause).
+                        close = self._answer(conn, mode, headers, body, served)
                 if mode == "hang":
                     while not self._stop.is_set():
                         try:
@@ -298,23 +304,26 @@ class FrontServer:
                         except TimeoutError:
                             continue
                     return
-                if mode == "ok":
-                    status, payload, message = self.emulator.ingest(
-                        body, headers.get("things-message-token", "")
-                    )
-                    if status == 200:
-                        with self._lock:
-                            self.accepted.extend(message["records"])
-                    close = served == self.keepalive_requests
-                else:
-                    status, payload, close = (503 if mode == "503" else int(mode)), b"", True
-                conn.sendall(
-                    b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n%s\r\n%s"
-                    % (status, len(payload), b"Connection: close\r\n" if close else b"", payload)
-                )
                 if close:
                     return
         except (EOFError, OSError, ValueError):
             pass
         finally:
             conn.close()
+
+    def _answer(self, conn, mode, headers, body, served):
+        """Store (mode "ok") and answer one request; True if the connection closes after it."""
+        if mode == "ok":
+            status, payload, message = self.emulator.ingest(
+                body, headers.get("things-message-token", "")
+            )
+            if status == 200:
+                self.accepted.extend(message["records"])
+            close = served == self.keepalive_requests
+        else:
+            status, payload, close = (503 if mode == "503" else int(mode)), b"", True
+        conn.sendall(
+            b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n%s\r\n%s"
+            % (status, len(payload), b"Connection: close\r\n" if close else b"", payload)
+        )
+        return close
