@@ -449,10 +449,10 @@ class Outbox:
         self._lost_since_peek = 0
         if count <= 0:
             return
-        frames = self._walk(count, dead)
-        if not frames:
-            return
         if dead:
+            frames = self._walk(count, True)  # their payloads go to the dead-letter store
+            if not frames:
+                return
             from kpnthings import outbox_dead, unload
 
             try:
@@ -460,11 +460,44 @@ class Outbox:
             finally:
                 unload("outbox_dead")  # refused packs are rare
             self.dead_count += len(frames)
-        last = frames[-1]
-        passed = sum(1 for fr in frames if fr[0] == last[0])
-        if last[0] == 0:
+            seg, nxt = frames[-1][0], frames[-1][2]
+            passed = sum(1 for fr in frames if fr[0] == seg)
+        else:
+            last = self._skip(count)
+            if last is None:
+                return
+            seg, nxt, passed = last
+        if seg == 0:
             passed += self._head_idx
-        self._advance_to(last[0], last[2], passed)
+        self._advance_to(seg, nxt, passed)
+
+    def _skip(self, count):
+        """Walk `count` frames from the head, keeping none: (segment index of the last one, the
+        offset after it, frames walked in that segment), or None. An ack after a pack of a
+        backlog then costs no list of its frames."""
+        last = None
+        walked = 0
+        for i in range(len(self._nums)):
+            if walked >= count:
+                break
+            try:
+                f = _open(self._seg_path(self._nums[i]), "rb")
+            except OSError:
+                continue
+            off = self._head_off if i == 0 else 0
+            passed = 0
+            try:
+                while walked < count:
+                    fr = _frame_at(f, off, self._ends[i])
+                    if fr is None:
+                        break
+                    off = fr[1]
+                    walked += 1
+                    passed += 1
+                    last = (i, off, passed)
+            finally:
+                f.close()
+        return last
 
     def ack(self, count):
         """The oldest `count` readings were accepted by KPN: remove them.
