@@ -77,9 +77,15 @@ def dependency_order(lib=LIB):
 def measure(runtime, arch):
     """{"modules": {name: bytes}, "errors": {name: text}, "order": [...], "total": bytes}."""
     order = dependency_order()
-    proc = runtimes.run(
-        runtime, [trees.fakes(arch), trees.ours(arch)], trees.BENCH / "module_heap.py", *order
-    )
+    out = _imported(runtime, [trees.fakes(arch), trees.ours(arch)], order)
+    if "error" not in out:
+        out["order"] = order
+    return out
+
+
+def _imported(runtime, path_dirs, names):
+    """bench/module_heap.py on `runtime`: the heap each of `names` holds once imported."""
+    proc = runtimes.run(runtime, path_dirs, trees.BENCH / "module_heap.py", *names)
     if proc.returncode != 0:
         return {"error": (proc.stdout + proc.stderr)[-3000:], "runtime": runtime.name}
     data = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -87,7 +93,6 @@ def measure(runtime, arch):
     errors = {name: err for name, _, err in data["modules"] if err}
     return {
         "runtime": runtime.name,
-        "order": order,
         "modules": sizes,
         "errors": errors,
         "total": sum(sizes.values()),
@@ -99,17 +104,4 @@ BASELINE_MODULES = ("senml", "requests")
 
 def measure_baseline(runtime, arch):
     """What micropython-senml and the frozen requests hold once imported, same method."""
-    proc = runtimes.run(
-        runtime, [trees.baseline(arch)], trees.BENCH / "module_heap.py", *BASELINE_MODULES
-    )
-    if proc.returncode != 0:
-        return {"error": (proc.stdout + proc.stderr)[-3000:], "runtime": runtime.name}
-    data = json.loads(proc.stdout.strip().splitlines()[-1])
-    sizes = {name: size for name, size, _ in data["modules"]}
-    errors = {name: err for name, _, err in data["modules"] if err}
-    return {
-        "runtime": runtime.name,
-        "modules": sizes,
-        "errors": errors,
-        "total": sum(sizes.values()),
-    }
+    return _imported(runtime, [trees.baseline(arch)], BASELINE_MODULES)
