@@ -212,13 +212,22 @@ def pytest_pycollect_makeitem(collector, name, obj):
 @pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem):
     # A portable test raises _support.Skip where MicroPython's runner reports a skip; CPython
-    # must report it the same way, not as a failure.
+    # must report it the same way, not as a failure. Each runs inside _support.KeptModules, as
+    # tests/mp_run.py runs them, so a test that unloads modules leaves none reloaded behind.
+    kept = None
+    if pyfuncitem.path.parent == PORTABLE:
+        from _support import KeptModules
+
+        kept = KeptModules().__enter__()
     try:
         return (yield)
     except Exception as e:
         if type(e).__name__ == "Skip" and type(e).__module__ == "_support":
             pytest.skip(str(e) or "skipped on cpython")
         raise
+    finally:
+        if kept is not None:
+            kept.__exit__(None, None, None)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -23,7 +23,8 @@ def run_module(modname):
     except Exception as e:  # an import error fails every test of the module
         print(json.dumps({"m": modname, "t": "*", "r": "fail", "e": _describe(e)}))
         return
-    skip = __import__("_support").Skip
+    support = __import__("_support")
+    skip = support.Skip
     for name in sorted(dir(mod)):
         if not name.startswith("test_"):
             continue
@@ -32,7 +33,8 @@ def run_module(modname):
             continue
         result = {"m": modname, "t": name, "r": "pass", "e": ""}
         try:
-            fn()
+            with support.KeptModules():  # what a test unloads comes back for the next one
+                fn()
         except skip as e:
             result["r"] = "skip"
             result["e"] = str(e)

@@ -34,3 +34,59 @@ def is_micropython():
     import sys
 
     return sys.implementation.name == "micropython"
+
+
+class KeptModules:
+    """`with KeptModules():` puts the kpnthings modules back as they were when the block ends.
+    A test that unloads modules, as the device does at rest, must not leave the tests after it
+    with second copies of their classes: CPython runs every test in one process, and an
+    `except senml.SenMLError` in a later test would not catch the reloaded module's error."""
+
+    def __enter__(self):
+        import sys
+
+        self.modules = {k: v for k, v in sys.modules.items() if k.startswith("kpnthings")}
+        # an import binds each submodule in its package too: remember those bindings
+        self.bound = {}
+        for name in self.modules:
+            parent, _, short = _split(name)
+            if parent in self.modules and short in self.modules[parent].__dict__:
+                self.bound[name] = self.modules[parent].__dict__[short]
+        return self
+
+    def __exit__(self, *exc):
+        import sys
+
+        for name in [k for k in sys.modules if k.startswith("kpnthings")]:
+            if name not in self.modules:
+                sys.modules.pop(name)
+        for name, module in self.modules.items():
+            sys.modules[name] = module
+            parent, _, short = _split(name)
+            package = self.modules.get(parent)
+            if package is None:
+                continue
+            if name in self.bound:
+                setattr(package, short, self.bound[name])
+            elif short in package.__dict__:
+                delattr(package, short)
+        # submodules first imported inside the block: unbind them from their packages too
+        for package in self.modules.values():
+            for short in [k for k, v in package.__dict__.items() if _is_new(v, self.modules)]:
+                delattr(package, short)
+        return False
+
+
+def _split(name):
+    parts = name.rsplit(".", 1)
+    return (parts[0], ".", parts[1]) if len(parts) == 2 else ("", "", name)
+
+
+def _is_new(value, modules):
+    name = getattr(value, "__name__", None)
+    return (
+        type(value) is type(json)
+        and isinstance(name, str)
+        and name.startswith("kpnthings")
+        and name not in modules
+    )
