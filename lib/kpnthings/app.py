@@ -46,6 +46,55 @@ class Readings:
         return out
 
 
+class Uplink:
+    """The HTTPS uplink as the loop keeps it between cycles: what it takes to make a
+    kpnthings.client.Client. The client is made at the first send of a cycle, and dropped with
+    its code (client, auth, the HTTP client) when the device rests before a long wait: the
+    next cycle loads them again (Device.rest)."""
+
+    def __init__(self, cfg, cadata):
+        self._cfg = cfg
+        self._cadata = cadata
+        self._client = self._make()  # at boot, so a bad URL or CA stops the boot
+
+    def _make(self):
+        from kpnthings.client import Client
+
+        cfg = self._cfg
+        return Client(
+            cfg["dvnuuid"],
+            cfg["secret"],
+            cfg["url"],
+            timeout=cfg["timeout_s"],
+            cadata=self._cadata,
+            insecure=cfg["tls_insecure"],
+        )
+
+    def __repr__(self):
+        return repr(self._client) if self._client is not None else "<Uplink %s>" % self._cfg["url"]
+
+    def send(self, body):
+        client = self._client
+        if client is None:
+            client = self._client = self._make()
+        return client.send(body)
+
+    def rest(self):
+        client = self._client
+        if client is None:
+            return
+        self._client = None
+        client.close()
+        client = None
+        from kpnthings import unload
+
+        unload("client", "auth", "http_client", "http_chunked")
+
+    def close(self):
+        if self._client is not None:
+            self._client.close()
+
+
 def clock_checker(clock, link, feed, retry_ms=NTP_RETRY_MS):
     """A callable saying whether readings may carry a time; until NTP has answered once it
     retries (at most every retry_ms, and only while the link is up), so a board that booted

@@ -42,6 +42,7 @@ INTS = {
     "retry_base_s": (1, 86400),
     "retry_cap_s": (1, 86400),
     "auth_retry_s": (10, 86400),
+    "idle_close_s": (0, 86400),
 }
 # Keys with a few allowed values (true/false, never 0/1, though they compare equal).
 CHOICES = {

@@ -32,6 +32,10 @@ DEFAULT_MAX_BODY = 1024
 MAX_PACKS_PER_CYCLE = 4
 # Idle sleeps are cut into slices so a watchdog can be fed between them.
 SLEEP_SLICE_MS = 1000
+# Before an idle wait at least this long the device rests (see Device.rest): servers drop idle
+# kept-alive connections after 5 to 75 s, so one kept through a longer sleep is mostly dead by
+# the next cycle, and meanwhile holds heap (a Pico W's TLS session: about 25 KB).
+IDLE_CLOSE_S = 30
 _LEVELS = {"debug": 0, "info": 1, "warning": 2, "error": 3}
 
 
@@ -107,8 +111,9 @@ class Device:
         self._write_pack = None  # type: Any  # see prepare()
         self._body = None  # type: Any
         self._level = _LEVELS.get(config.get("log_level", "info"), 1)
+        idle = config.get("idle_close_s")
+        self.idle_close_ms = (IDLE_CLOSE_S if idle is None else idle) * 1000
         self.cycles_done = 0
-        self.last_result = None
         # signal(outcome): a board's way to show a refused device (an LED pattern), if it has one.
         self.signal = signal if signal is not None else getattr(board, "signal", None)
         self._retry = Backoff(
@@ -164,30 +169,32 @@ class Device:
             return []
         return [reading_record(name, value) for name, value in self.actuators.state_records()]
 
-    def build(self, records, extra=()):
-        """(body, readings used): the pack for the oldest `records`, then the `extra` records,
-        written by kpnthings.batch into the device's one body buffer (a memoryview of it, valid
-        until the next build). Allocated once, the buffer makes a flush cost the same heap for
-        one pack or a backlog of thousands.
-        """
-        buf = self._body
-        if buf is None or len(buf) != self.max_body:  # not prepared, or max_body changed
-            self.prepare()
-            buf = self._body
-        end, used = self._write_pack(buf, self.base_name, records, extra)
-        return memoryview(buf)[:end], used
-
     def prepare(self):
-        """Load the pack writer and allocate the body buffer now. kpnthings.app calls this
-        right after the boot's own modules are gone and collected: the heap is then at its
-        emptiest, and these need contiguous blocks (1 KB of buffer, a few hundred bytes of
-        bytecode) that a heap fragmented by cycles may lack. Without it, the first build does
-        it."""
-        from kpnthings.batch import write_pack
+        """Load the sending code (kpnthings.flush, the pack writer) and allocate the body
+        buffer now. kpnthings.app calls this right after the boot's own modules are gone and
+        collected: the heap is then at its emptiest, and these need contiguous blocks (1 KB of
+        buffer, a few hundred bytes of bytecode) that a heap fragmented by cycles may lack.
+        Without it, the first send does it."""
+        from kpnthings import flush
 
-        self._write_pack = write_pack
-        self._body = None  # the old buffer is garbage before the new one is made
-        self._body = bytearray(self.max_body)
+        flush.prepare(self)
+
+    def rest(self):
+        """Before a long idle wait: the transport closes its connection and drops its code
+        (if it can: app.Uplink.rest), the outbox its read-back code, and the pack writer and
+        its buffer go too. The next send
+        loads them again, into a heap that the wait left collected and unfragmented."""
+        for part in (self.transport, self.outbox):  # the outbox drops its read-back code
+            rest = getattr(part, "rest", None)
+            if rest is not None:
+                try:
+                    rest()
+                except Exception as e:  # a close that fails still leaves nothing to keep
+                    self._warn("[kpn] rest failed: %s: %s" % (type(e).__name__, e))
+        self._write_pack = self._body = None
+        from kpnthings import unload
+
+        unload("flush", "batch", "senml_text", "senml_exact")
 
     def cycle(self):
         """Read, send (with the backlog, through the outbox if there is one), apply the downlink.
@@ -221,13 +228,9 @@ class Device:
             if self.feed is not None:
                 self.feed()
             return None
-        if self.outbox is None:
-            result = self._send_direct(n, readings)
-        else:
-            result = self._send_outbox(n, readings)
-        if result is not None:
-            self._after(result)
-        self.last_result = result
+        from kpnthings import flush
+
+        result = flush.send(self, n, readings)
         if self.feed is not None:
             self.feed()
         return result
@@ -256,43 +259,6 @@ class Device:
             return 0
         return left
 
-    def _after(self, result):
-        """Backoff bookkeeping after a send, by response class."""
-        outcome = result.outcome
-        if outcome == ACCEPTED or outcome == MALFORMED:
-            # The server answered sensibly: the path works, so no reason to wait.
-            self._retry.reset()
-            self._auth_wait.reset()
-            return
-        from kpnthings.compat import ticks_add, ticks_ms
-
-        if outcome == RETRY:
-            delay = self._retry.next_delay()
-        else:  # unauthorized, unknown device: only a fix in the Portal helps
-            delay = self._auth_wait.next_delay()
-            self._error(
-                "[kpn] KPN Things refused the device (%s): check its DvnUUID and secret in the"
-                " Portal; readings are kept, next try in %d s" % (outcome, delay // 1000)
-            )
-            if self.signal is not None:
-                try:
-                    self.signal(outcome)
-                except Exception as e:  # a broken LED must not stop the device
-                    self._warn("[kpn] signal failed: %s" % (e,))
-        self._hold_until = ticks_add(ticks_ms(), delay)
-        self._held_by = outcome
-
-    def _send_direct(self, n, readings):
-        states = self.state_records()
-        if not readings and not states:
-            self._info("[kpn] uplink %d: nothing to send" % n)
-            return None
-        body, _ = self.build(readings, states)
-        result = self.transport.send(body)
-        self._report(n, len(readings), len(states), len(body), result)
-        self._apply(result)
-        return result
-
     def _store(self, rec):
         """Append one reading to the outbox. Returns True when stored, False when the flash
         failed (the caller may still send it), None when the reading itself is invalid."""
@@ -307,83 +273,6 @@ class Device:
             self._error("[kpn] reading %s dropped: %s" % (rec["n"], e))
             return None
         return True
-
-    def _send_outbox(self, n, readings):
-        # A reading the flash could not take is tried once, in this cycle's first pack.
-        box = self.outbox
-        if box is None:
-            return None
-        unsaved = [rec for rec in readings if self._store(rec) is False]
-        result = None
-        for _ in range(MAX_PACKS_PER_CYCLE):
-            states = self.state_records()
-            extra = unsaved + states
-            unsaved = []
-            dropped = box.dropped
-            if dropped:
-                extra.append({"n": "droppedReadings", "v": dropped})
-            if not len(box) and not extra:
-                break
-            # Read from flash one reading at a time as the pack is written: a backlog of
-            # thousands costs the heap of one pack.
-            queued = box.queued()
-            try:
-                body, used = self.build(queued, extra)
-                if len(box) and used == 0:
-                    oldest = queued[0]
-                    if self.build((oldest,), ())[1] == 0:
-                        # The oldest reading does not fit in max_body even alone: it can never
-                        # be sent, and would block the queue forever.
-                        box.dead_letter(1)
-                        self._warn(
-                            "[kpn] reading %s larger than max_body: dead-lettered" % oldest["n"]
-                        )
-                        continue
-                    body, used = self.build(queued, extra)  # the pack the probe overwrote
-            finally:
-                queued.close()
-            if not len(body):
-                break
-            result = self.transport.send(body)
-            self._report(n, used, len(states), len(body), result)
-            if result.outcome == ACCEPTED:
-                box.ack(used)
-                if dropped:
-                    box.clear_dropped(dropped)
-                self._apply(result)
-            elif result.outcome == MALFORMED:
-                box.dead_letter(used)
-                self._warn("[kpn] %d readings moved to the dead-letter store" % used)
-            else:
-                break  # keep everything for a later cycle
-            if not len(box) or used == 0:
-                break
-        return result
-
-    def _report(self, n, readings, states, size, result):
-        detail = ""
-        if result.error:
-            detail = " (%s)" % result.error
-        say = self._info if result.outcome == ACCEPTED else self._warn
-        say(
-            "[kpn] uplink %d: %d readings + %d states, %d bytes -> %s %s%s"
-            % (n, readings, states, size, result.status, result.outcome, detail)
-        )
-
-    def _apply(self, result):
-        if result.outcome != ACCEPTED or not result.downlink or self.actuators is None:
-            return
-        from kpnthings import unload
-
-        try:
-            outcomes = self.actuators.apply(result.downlink, self.base_name)
-        finally:
-            unload("downlink_apply")  # loaded for this downlink only
-        for name, ok, reason in outcomes:
-            if ok:
-                self._info("[kpn] downlink %s = %r applied" % (name, self.actuators.state(name)))
-            else:
-                self._warn("[kpn] downlink %s refused: %s" % (name, reason))
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -416,5 +305,8 @@ class Device:
             done += 1
             if cycles is not None and done >= cycles:
                 break
-            self.sleep(int(interval_s * 1000) - ticks_diff(ticks_ms(), start))
+            interval_ms = int(interval_s * 1000)
+            if interval_ms - ticks_diff(ticks_ms(), start) >= self.idle_close_ms:
+                self.rest()
+            self.sleep(interval_ms - ticks_diff(ticks_ms(), start))
         return done

@@ -131,38 +131,6 @@ def encode_record(record):
     return b"".join(parts)
 
 
-def decode_record(payload):
-    """The inverse of encode_record; raises ValueError on a payload it cannot read."""
-    flags = payload[0]
-    kind = flags & 0x0F
-    if kind > 5:
-        raise ValueError("unknown value kind")
-    pos = 2 + payload[1]
-    rec = {}
-    rec["n"] = bytes(payload[2:pos]).decode()
-    if flags & 0x10:
-        end = pos + 1 + payload[pos]
-        rec["u"] = bytes(payload[pos + 1 : end]).decode()
-        pos = end
-    if flags & 0x20:
-        rec["t"] = struct.unpack("<q", payload[pos : pos + 8])[0]
-        pos += 8
-    if kind == 0:
-        rec["v"] = struct.unpack("<d", payload[pos : pos + 8])[0]
-    elif kind == 1:
-        rec["v"] = struct.unpack("<q", payload[pos : pos + 8])[0]
-    elif kind < 4:
-        rec["vb"] = kind == 3
-    else:
-        n = struct.unpack("<H", payload[pos : pos + 2])[0]
-        raw = bytes(payload[pos + 2 : pos + 2 + n])
-        if kind == 4:
-            rec["vs"] = raw.decode()
-        else:
-            rec["vd"] = raw
-    return rec
-
-
 def frame(payload):
     """Length + checksum framing around one payload."""
     return struct.pack(_HDR, _MAGIC, len(payload), crc32(payload)) + payload
@@ -187,112 +155,6 @@ def _remove(path):
         os.remove(path)
     except OSError:
         pass  # already gone: a crash between commit and delete, seen again at open
-
-
-def _frame_at(f, off, size):
-    """The first valid frame of open file f at or after `off` (below `size`): (start, next,
-    payload), or None. Corrupt or torn bytes are skipped by searching for the next magic byte
-    whose frame checks out."""
-    while off + _HDR_LEN <= size:
-        f.seek(off)
-        hdr = f.read(_HDR_LEN)
-        if len(hdr) == _HDR_LEN and hdr[0] == _MAGIC:
-            n, crc = struct.unpack(_HDR, hdr)[1:]
-            nxt = off + _HDR_LEN + n
-            if 0 < n <= _MAX_PAYLOAD and nxt <= size:
-                payload = f.read(n)
-                if len(payload) == n and crc32(payload) == crc:
-                    return off, nxt, payload
-        # Resynchronise: jump to the next magic byte in what we have read, else past it.
-        i = hdr.find(bytes((_MAGIC,)), 1)
-        off += i if i > 0 else max(1, len(hdr))
-    return None
-
-
-def scan(path, off, size, max_count, with_payload):
-    """Read valid frames of one file from `off`: a list of (start, next, payload or None).
-
-    Stops after max_count frames or at `size`.
-    """
-    out = []
-    if max_count <= 0:
-        return out
-    try:
-        f = open(path, "rb")
-    except OSError:
-        return out
-    try:
-        while len(out) < max_count:
-            fr = _frame_at(f, off, size)
-            if fr is None:
-                break
-            off = fr[1]
-            out.append(fr if with_payload else (fr[0], fr[1], None))
-    finally:
-        f.close()
-    return out
-
-
-def _reading(payload):
-    try:
-        return decode_record(payload)
-    except (ValueError, IndexError, UnicodeError, TypeError):
-        # A frame whose checksum holds but whose payload is not a record (written by an
-        # incompatible version): deliver a marker so ack counts stay aligned.
-        return {"n": "corruptRecord", "vb": True}
-
-
-class Queued:
-    """The undelivered readings, oldest first, read from flash one at a time as they are asked
-    for: queued[i] in rising i (asking for an earlier one reads again from the head), IndexError
-    past the last; len() is the outbox's. A flush that walks a backlog of thousands holds one
-    decoded reading at a time; close() when done."""
-
-    def __init__(self, box):
-        self._box = box
-        self._f = None
-        self._rewind()
-
-    def _rewind(self):
-        self.close()
-        self._seg = 0  # segment index, and the offset of the next frame in it
-        self._off = self._box._head_off
-        self._next = 0  # index of the reading at the cursor
-        self._last = None  # (index, reading) decoded last
-
-    def __len__(self):
-        return len(self._box)
-
-    def __getitem__(self, i):
-        last = self._last
-        if last is not None and last[0] == i:
-            return last[1]
-        if i < self._next:
-            self._rewind()
-        box = self._box
-        while self._seg < len(box._nums):
-            if self._f is None:
-                try:
-                    self._f = open(box._seg_path(box._nums[self._seg]), "rb")
-                except OSError:
-                    self._seg, self._off = self._seg + 1, 0
-                    continue
-            fr = _frame_at(self._f, self._off, box._ends[self._seg])
-            if fr is None:
-                self.close()
-                self._seg, self._off = self._seg + 1, 0
-                continue
-            self._off = fr[1]
-            self._next += 1
-            if self._next - 1 == i:
-                self._last = (i, _reading(fr[2]))
-                return self._last[1]
-        raise IndexError(i)
-
-    def close(self):
-        if self._f is not None:
-            self._f.close()
-            self._f = None
 
 
 class Outbox:
@@ -320,7 +182,7 @@ class Outbox:
             outbox_open.makedirs(self._dir)
             outbox_open.load(self)
         finally:
-            unload("outbox_open")  # once per boot
+            unload("outbox_open")  # once per boot; outbox_read stays for the first flush
 
     # ---- paths and the commit record
 
@@ -353,22 +215,12 @@ class Outbox:
         """Bytes the queue's segments take on flash (delivered head part included)."""
         return sum(self._ends)
 
-    def _walk(self, max_count, with_payload):
-        """Frames from the head: a list of (segment index, start, next, payload)."""
-        out = []
-        for i in range(len(self._nums)):
-            if len(out) >= max_count:
-                break
-            off = self._head_off if i == 0 else 0
-            path = self._seg_path(self._nums[i])
-            for fr in scan(path, off, self._ends[i], max_count - len(out), with_payload):
-                out.append((i, fr[0], fr[1], fr[2]))
-        return out
-
     def queued(self):
         """The undelivered readings as a `Queued` view, read from flash as they are asked for.
 
         Counts for ack/dead_letter refer to this view, as to a peek."""
+        from kpnthings.outbox_read import Queued
+
         self._lost_since_peek = 0
         return Queued(self)
 
@@ -442,74 +294,28 @@ class Outbox:
             self._counts.pop(0)
         self._head_idx = head_idx
 
-    def _consume(self, count, dead):
-        # Readings dropped for the bound since the last peek were among the peeked ones: they
-        # are gone already, and acking `count` from the new head would remove unsent readings.
-        count -= self._lost_since_peek
-        self._lost_since_peek = 0
-        if count <= 0:
-            return
-        if dead:
-            frames = self._walk(count, True)  # their payloads go to the dead-letter store
-            if not frames:
-                return
-            from kpnthings import outbox_dead, unload
-
-            try:
-                outbox_dead.store_dead(self, frames)
-            finally:
-                unload("outbox_dead")  # refused packs are rare
-            self.dead_count += len(frames)
-            seg, nxt = frames[-1][0], frames[-1][2]
-            passed = sum(1 for fr in frames if fr[0] == seg)
-        else:
-            last = self._skip(count)
-            if last is None:
-                return
-            seg, nxt, passed = last
-        if seg == 0:
-            passed += self._head_idx
-        self._advance_to(seg, nxt, passed)
-
-    def _skip(self, count):
-        """Walk `count` frames from the head, keeping none: (segment index of the last one, the
-        offset after it, frames walked in that segment), or None. An ack after a pack of a
-        backlog then costs no list of its frames."""
-        last = None
-        walked = 0
-        for i in range(len(self._nums)):
-            if walked >= count:
-                break
-            try:
-                f = _open(self._seg_path(self._nums[i]), "rb")
-            except OSError:
-                continue
-            off = self._head_off if i == 0 else 0
-            passed = 0
-            try:
-                while walked < count:
-                    fr = _frame_at(f, off, self._ends[i])
-                    if fr is None:
-                        break
-                    off = fr[1]
-                    walked += 1
-                    passed += 1
-                    last = (i, off, passed)
-            finally:
-                f.close()
-        return last
-
     def ack(self, count):
         """The oldest `count` readings were accepted by KPN: remove them.
 
         `count` refers to the last peek: readings the bound dropped since then are not
         removed twice, so an append between peek and ack cannot lose an unsent reading.
         """
-        self._consume(count, False)
+        from kpnthings.outbox_read import consume
+
+        consume(self, count, False)
 
     def dead_letter(self, count):
         """The oldest `count` readings were rejected as malformed: move them to the dead store."""
-        self._consume(count, True)
+        from kpnthings.outbox_read import consume
+
+        consume(self, count, True)
+
+    def rest(self):
+        """Let the reading-back code (kpnthings.outbox_read) go until the next flush: a
+        device resting before a long wait only appends (kpnthings.device)."""
+        from kpnthings import unload
+
+        unload("outbox_read")
 
     def clear_dropped(self, n):
         """`n` dropped readings were reported in an accepted uplink: stop reporting them."""

@@ -4,7 +4,8 @@ the store is read, and unloaded after.
 """
 
 from kpnthings import outbox as _box
-from kpnthings.outbox import _file_size, _remove, decode_record, frame, scan
+from kpnthings.outbox import _file_size, _remove, frame
+from kpnthings.outbox_read import decode_record, scan
 
 
 def store_dead(box, frames):

@@ -11,10 +11,10 @@ from kpnthings.outbox import (
     _COMMIT_LEN,
     _COMMIT_MAGIC,
     _file_size,
-    _frame_at,
     _remove,
     crc32,
 )
+from kpnthings.outbox_read import _frame_at
 
 
 def makedirs(path):

@@ -91,16 +91,9 @@ def make_transport(cfg):
             from kpnthings import mqtt_transport
 
             return mqtt_transport.MQTTTransport(cfg, cadata=cadata)
-        from kpnthings.client import Client
+        from kpnthings.app import Uplink
 
-        return Client(
-            cfg["dvnuuid"],
-            cfg["secret"],
-            cfg["url"],
-            timeout=cfg["timeout_s"],
-            cadata=cadata,
-            insecure=cfg["tls_insecure"],
-        )
+        return Uplink(cfg, cadata)
     except ValueError as e:
         raise ConfigError(str(e)) from None
 

@@ -93,3 +93,52 @@ def test_unload_drops_the_module_and_the_package_attribute():
     kpnthings.unload("_unload_probe", "not_loaded")
     assert "kpnthings._unload_probe" not in sys.modules
     assert not hasattr(kpnthings, "_unload_probe")
+
+
+def _free_port():
+    import socket
+
+    s = socket.socket()
+    s.bind(socket.getaddrinfo("127.0.0.1", 0)[0][-1])
+    port = s.getsockname()[1] if hasattr(s, "getsockname") else 1
+    s.close()
+    return port
+
+
+def test_uplink_drops_its_client_and_code_at_rest_and_makes_them_again_to_send():
+    cfg = {
+        "dvnuuid": "0b7f8c3e-5a2d-4c1e-9f6a-2d3e4f5a6b7c",
+        "secret": "S3cretForTestsOnly0123456789abcdef",
+        "url": "http://127.0.0.1:%d" % _free_port(),  # nothing listens: every send fails
+        "timeout_s": 2,
+        "tls_insecure": False,
+    }
+    up = app.Uplink(cfg, None)
+    assert "kpnthings.client" in sys.modules  # made at boot, so a bad URL stops the boot
+    first = up.send(b"[]")
+    assert first.outcome == "retry" and first.status is None  # refused: kept for later
+    up.rest()
+    for name in ("client", "auth", "http_client"):
+        assert "kpnthings." + name not in sys.modules, name
+    assert "secret" not in repr(up) and cfg["secret"] not in repr(up)
+    up.rest()  # resting twice is harmless
+    again = up.send(b"[]")
+    assert again.outcome == "retry" and again.status is None
+    assert "kpnthings.client" in sys.modules
+    up.close()
+
+
+def test_uplink_refuses_a_bad_url_when_it_is_made():
+    cfg = {
+        "dvnuuid": "0b7f8c3e-5a2d-4c1e-9f6a-2d3e4f5a6b7c",
+        "secret": "S3cretForTestsOnly0123456789abcdef",
+        "url": "ftp://example.com",
+        "timeout_s": 2,
+        "tls_insecure": False,
+    }
+    try:
+        app.Uplink(cfg, None)
+    except ValueError as e:
+        assert "url" in str(e)
+    else:
+        raise AssertionError("no error for an ftp:// url")

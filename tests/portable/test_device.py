@@ -1,6 +1,7 @@
 """The device loop on the host: pack contents, the bt rule, downlinks applied and echoed."""
 
 import json
+import os
 
 from _support import Skip
 from kpnthings.device import Device
@@ -405,6 +406,69 @@ def test_with_the_real_outbox_on_this_filesystem():
         for name in os.listdir(where):
             os.remove(where + "/" + name)
         os.rmdir(where)
+
+
+class RestingTransport(Transport):
+    rests = 0
+
+    def rest(self):
+        self.rests += 1
+
+
+def test_a_long_idle_wait_is_spent_at_rest_and_the_next_cycle_loads_the_send_path_again():
+    import sys
+
+    from kpnthings.compat import ticks_ms
+    from kpnthings.outbox import Outbox
+
+    where = "/tmp/kpn-test-rest-%d" % ticks_ms()
+    box = Outbox(where, max_bytes=8192)
+    try:
+        # interval 60 s, idle_close_s left at its default (30 s): the device rests each time
+        dev, _, _, _, sleeps = make(outbox=box, config=dict(CONFIG, interval_s=60))
+        tr = dev.transport = RestingTransport()
+        assert dev.idle_close_ms == 30000
+        assert dev.run(cycles=3) == 3
+        assert tr.rests == 2  # before each of the two waits, none after the last cycle
+        assert sum(sleeps) > 100000  # and the waits themselves were kept
+        # What only sending needs is gone until the next cycle sends, which loads it again.
+        dev.rest()
+        assert tr.rests == 3 and dev._body is None
+        for name in ("flush", "batch", "senml_text", "outbox_read"):
+            assert "kpnthings." + name not in sys.modules, name
+        dev.cycle()
+        assert "kpnthings.flush" in sys.modules
+        assert len(tr.bodies) == 4 and len(box) == 0
+        names = [r["n"] for r in tr.pack(3) if "n" in r]
+        assert names == ["temperature", "door", "counter"]
+    finally:
+        for name in os.listdir(where):
+            os.remove(where + "/" + name)
+        os.rmdir(where)
+
+
+def test_a_short_idle_wait_keeps_the_connection_and_the_send_path():
+    dev, _, _, _, _ = make(config=dict(CONFIG, interval_s=2, idle_close_s=30))
+    tr = dev.transport = RestingTransport()
+    assert dev.run(cycles=3) == 3
+    assert tr.rests == 0 and dev._body is not None
+    # idle_close_s 0: rest before every wait, however short
+    dev, _, _, _, _ = make(config=dict(CONFIG, interval_s=2, idle_close_s=0))
+    tr = dev.transport = RestingTransport()
+    assert dev.run(cycles=3) == 3
+    assert tr.rests == 2 and len(tr.bodies) == 3
+
+
+def test_a_transport_whose_rest_fails_costs_a_log_line_not_the_loop():
+    class Broken(Transport):
+        def rest(self):
+            raise OSError(9, "EBADF")
+
+    dev, _, _, logs, _ = make(config=dict(CONFIG, interval_s=60))
+    dev.transport = Broken()
+    assert dev.run(cycles=2) == 2
+    assert len(dev.transport.bodies) == 2
+    assert any("[kpn] rest failed: OSError" in line for line in logs), logs
 
 
 def test_now_may_say_none_for_an_untrusted_clock():

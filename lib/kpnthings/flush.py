@@ -1,0 +1,165 @@
+"""One cycle's uplink: the pack written from the outbox (or from the cycle's readings), sent,
+acknowledged or dead-lettered, its downlink applied, and the backoff that follows.
+
+kpnthings.device loads this when a cycle sends, and unloads it with the pack writer when the
+device rests before a long wait (Device.rest): between cycles a device only reads and stores.
+The state all this works on stays on the Device: its body buffer, its backoff, its log.
+"""
+
+from kpnthings.device import ACCEPTED, MALFORMED, MAX_PACKS_PER_CYCLE, RETRY
+
+
+def send(dev, n, readings):
+    """Send the cycle's readings, through the outbox if the device has one: the last
+    transport Result, or None when there was nothing to send."""
+    if dev.outbox is None:
+        result = _send_direct(dev, n, readings)
+    else:
+        result = _send_outbox(dev, n, readings)
+    if result is not None:
+        _after(dev, result)
+    return result
+
+
+def build(dev, records, extra=()):
+    """(body, readings used): the pack for the oldest `records`, then the `extra` records,
+    written by kpnthings.batch into the device's one body buffer (a memoryview of it, valid
+    until the next build). Allocated once, the buffer makes a flush cost the same heap for
+    one pack or a backlog of thousands.
+    """
+    buf = dev._body
+    if buf is None or len(buf) != dev.max_body:  # not prepared, or max_body changed
+        prepare(dev)
+        buf = dev._body
+    end, used = dev._write_pack(buf, dev.base_name, records, extra)
+    return memoryview(buf)[:end], used
+
+
+def prepare(dev):
+    """Load the pack writer and allocate the body buffer now. kpnthings.app calls this
+    right after the boot's own modules are gone and collected: the heap is then at its
+    emptiest, and these need contiguous blocks (1 KB of buffer, a few hundred bytes of
+    bytecode) that a heap fragmented by cycles may lack. Without it, the first build does
+    it."""
+    from kpnthings.batch import write_pack
+
+    dev._write_pack = write_pack
+    dev._body = None  # the old buffer is garbage before the new one is made
+    dev._body = bytearray(dev.max_body)
+
+
+def _after(dev, result):
+    """Backoff bookkeeping after a send, by response class."""
+    outcome = result.outcome
+    if outcome == ACCEPTED or outcome == MALFORMED:
+        # The server answered sensibly: the path works, so no reason to wait.
+        dev._retry.reset()
+        dev._auth_wait.reset()
+        return
+    from kpnthings.compat import ticks_add, ticks_ms
+
+    if outcome == RETRY:
+        delay = dev._retry.next_delay()
+    else:  # unauthorized, unknown device: only a fix in the Portal helps
+        delay = dev._auth_wait.next_delay()
+        dev._error(
+            "[kpn] KPN Things refused the device (%s): check its DvnUUID and secret in the"
+            " Portal; readings are kept, next try in %d s" % (outcome, delay // 1000)
+        )
+        if dev.signal is not None:
+            try:
+                dev.signal(outcome)
+            except Exception as e:  # a broken LED must not stop the device
+                dev._warn("[kpn] signal failed: %s" % (e,))
+    dev._hold_until = ticks_add(ticks_ms(), delay)
+    dev._held_by = outcome
+
+
+def _send_direct(dev, n, readings):
+    states = dev.state_records()
+    if not readings and not states:
+        dev._info("[kpn] uplink %d: nothing to send" % n)
+        return None
+    body, _ = build(dev, readings, states)
+    result = dev.transport.send(body)
+    _report(dev, n, len(readings), len(states), len(body), result)
+    _apply(dev, result)
+    return result
+
+
+def _send_outbox(dev, n, readings):
+    # A reading the flash could not take is tried once, in this cycle's first pack.
+    box = dev.outbox
+    if box is None:
+        return None
+    unsaved = [rec for rec in readings if dev._store(rec) is False]
+    result = None
+    for _ in range(MAX_PACKS_PER_CYCLE):
+        states = dev.state_records()
+        extra = unsaved + states
+        unsaved = []
+        dropped = box.dropped
+        if dropped:
+            extra.append({"n": "droppedReadings", "v": dropped})
+        if not len(box) and not extra:
+            break
+        # Read from flash one reading at a time as the pack is written: a backlog of
+        # thousands costs the heap of one pack.
+        queued = box.queued()
+        try:
+            body, used = build(dev, queued, extra)
+            if len(box) and used == 0:
+                oldest = queued[0]
+                if build(dev, (oldest,), ())[1] == 0:
+                    # The oldest reading does not fit in max_body even alone: it can never
+                    # be sent, and would block the queue forever.
+                    box.dead_letter(1)
+                    dev._warn("[kpn] reading %s larger than max_body: dead-lettered" % oldest["n"])
+                    continue
+                body, used = build(dev, queued, extra)  # the pack the probe overwrote
+        finally:
+            queued.close()
+        if not len(body):
+            break
+        result = dev.transport.send(body)
+        _report(dev, n, used, len(states), len(body), result)
+        if result.outcome == ACCEPTED:
+            box.ack(used)
+            if dropped:
+                box.clear_dropped(dropped)
+            _apply(dev, result)
+        elif result.outcome == MALFORMED:
+            box.dead_letter(used)
+            dev._warn("[kpn] %d readings moved to the dead-letter store" % used)
+        else:
+            break  # keep everything for a later cycle
+        if not len(box) or used == 0:
+            break
+    return result
+
+
+def _report(dev, n, readings, states, size, result):
+    detail = ""
+    if result.error:
+        detail = " (%s)" % result.error
+    say = dev._info if result.outcome == ACCEPTED else dev._warn
+    say(
+        "[kpn] uplink %d: %d readings + %d states, %d bytes -> %s %s%s"
+        % (n, readings, states, size, result.status, result.outcome, detail)
+    )
+
+
+def _apply(dev, result):
+    if result.outcome != ACCEPTED or not result.downlink or dev.actuators is None:
+        return
+    from kpnthings import unload
+
+    try:
+        outcomes = dev.actuators.apply(result.downlink, dev.base_name)
+    finally:
+        unload("downlink_apply")  # loaded for this downlink only
+    for name, ok, reason in outcomes:
+        if ok:
+            dev._info("[kpn] downlink %s = %r applied" % (name, dev.actuators.state(name)))
+        else:
+            dev._warn("[kpn] downlink %s refused: %s" % (name, reason))
