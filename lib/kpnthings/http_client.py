@@ -11,7 +11,8 @@ cannot bound a request in time (PROTOCOL.md, micropython-lib#838). This module c
 - The response body is capped (`max_response`, 4096 bytes by default); headers are read one
   bounded line at a time and only the framing headers are kept. Bytes beyond a cap are an error,
   never a reason to allocate more.
-- Framing: `Content-Length`, `Transfer-Encoding: chunked` (decoded, same cap) and read-until-close.
+- Framing: `Content-Length`, `Transfer-Encoding: chunked` (decoded, same cap) and read-until-close;
+  1xx, 204 and 304 have no body, so they keep the connection without a length.
   KPN answers with Content-Length; chunked is supported because proxies re-frame answers.
 - Keep-alive: the connection is reused while the server allows it (HTTP/1.1 default; honours
   `Connection: close`). If a reused connection proves dead before the first response byte, the
@@ -369,8 +370,8 @@ def _read_head(reader):
         length = None
         if not chunked:
             keep_alive = False
-    elif length is None:
-        keep_alive = False
+    elif length is None and status >= 200 and status != 204 and status != 304:
+        keep_alive = False  # read to the close; 1xx, 204 and 304 never have a body
     return status, length, chunked, keep_alive
 
 

@@ -291,6 +291,29 @@ def test_keep_alive_reuses_connection():
     assert t.closed
 
 
+def test_answers_that_never_have_a_body_keep_the_connection():
+    # Issue 17 #12: 204 and 304 (and 1xx before them) carry no body and need no Content-Length
+    # (RFC 9110 6.4.1, RFC 9112 6.3); closing after them cost a TLS handshake per uplink.
+    for answer in (
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\nServer: x\r\n\r\n",
+        b"HTTP/1.1 304 Not Modified\r\n\r\n",
+    ):
+        t = FakeTransport([answer, _answer(200)])
+        c, net = _client(t)
+        first = c.send(b"[]")
+        assert first.status in (204, 304) and first.downlink == [], answer
+        assert not t.closed, answer
+        assert c.send(b"[1]").outcome == client.ACCEPTED
+        assert len(net.opened) == 1, answer
+        assert t.sent_bytes().count(b"POST ") == 2
+    # A 200 without any length still reads to the close, and does not keep the connection.
+    t = FakeTransport([b"HTTP/1.1 200 OK\r\n\r\n[]"])
+    c, net = _client(t, FakeTransport([_answer(200)]))
+    assert c.send(b"[]").outcome == client.ACCEPTED and t.closed
+    assert c.send(b"[]").outcome == client.ACCEPTED and len(net.opened) == 2
+
+
 def test_connection_close_is_honoured():
     t1 = FakeTransport([_answer(200, extra=b"Connection: close\r\n")])
     t2 = FakeTransport([_answer(200)])
