@@ -22,7 +22,12 @@ def read_sensors():
         return [("mcuTemperature", read(), "Cel")]
     read = getattr(esp32, "raw_temperature", None)  # classic ESP32: Fahrenheit, uncalibrated
     if read is not None:
-        return [("mcuTemperature", round((read() - 32) / 1.8, 1), "Cel")]
+        # 128 (53.3 C) is the sensor's known invalid answer, whatever the temperature: read
+        # again (about 0.1 ms each), and send nothing rather than a false 53.3 C.
+        for _ in range(3):
+            raw = read()
+            if raw != 128:
+                return [("mcuTemperature", round((raw - 32) / 1.8, 1), "Cel")]
     return []
 
 

@@ -101,6 +101,23 @@ def test_esp32_temperature_from_the_port_module(tmp_path):
     ]
 
 
+def test_esp32_classic_sensor_invalid_128_is_never_a_reading(tmp_path):
+    # Issue 17 #11: the classic ESP32's sensor often answers 128 (53.3 C) whatever the
+    # temperature (esphome, ESPEasy and arduino-esp32 #2422 ignore or re-read it).
+    out = mp(
+        "import sys\n"
+        "class Stuck:\n    calls = 0\n"
+        "    def raw_temperature():\n        Stuck.calls += 1\n        return 128\n"
+        "class Flaky:\n    answers = [128, 128, 131]\n"
+        "    def raw_temperature(): return Flaky.answers.pop(0)\n"
+        "from boards import esp32\n"
+        "sys.modules['esp32'] = Stuck\nprint(esp32.read_sensors(), Stuck.calls)\n"
+        "sys.modules['esp32'] = Flaky\nprint(esp32.read_sensors())\n",
+        tmp_path,
+    )
+    assert out.splitlines() == ["[] 3", "[('mcuTemperature', 55.0, 'Cel')]"]
+
+
 def test_fake_pins_record_and_log_changes(tmp_path):
     out = mp(
         "import machine\n"
