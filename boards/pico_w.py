@@ -20,8 +20,9 @@ def read_sensors():
     return [("mcuTemperature", round(27 - (volts - 0.706) / 0.001721, 1), "Cel")]
 
 
-def signal(outcome):
-    """A refused or unknown device blinks the on-board LED (kpnthings.status_led)."""
+def signal(outcome, led=None):
+    """A refused or unknown device blinks the config's `led` actuator (kpnthings.status_led),
+    the on-board LED unless the config moved it; without one, nothing blinks."""
     from kpnthings import status_led
 
-    status_led.show("LED", outcome)
+    status_led.show_on(led, outcome)

@@ -33,7 +33,7 @@ def read_sensors():
     ]
 
 
-def signal(outcome):
+def signal(outcome, led=None):
     """The simulated board has no LED to spare: it says which pattern a real board blinks."""
     from kpnthings import status_led
 

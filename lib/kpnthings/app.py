@@ -16,6 +16,19 @@ def log(line):
     print(line)
 
 
+def led_signal(board, led):
+    """The board's signal(outcome) bound to the config's `led` actuator entry (or None), so a
+    refused device blinks the pin the config gave the LED, never a pin a sensor has now."""
+    show = getattr(board, "signal", None)
+    if show is None:
+        return None
+
+    def signal(outcome):
+        show(outcome, led)
+
+    return signal
+
+
 class Readings:
     """Board readings plus configured sensors; a configured sensor's name wins over the
     board's own reading of the same name (the unix board simulates temperature too)."""

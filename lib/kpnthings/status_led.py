@@ -1,7 +1,8 @@
 """Blink patterns on the board's LED, for what a field device must show without a serial cable.
 
 A refused device (401/403: wrong secret) flashes 3 times, an unknown one (404: not registered)
-4 times, at every retry. The LED is also the `led` actuator, so its level is put back afterwards.
+4 times, at every retry. The LED is the config's `led` actuator, so its level is put back
+afterwards; a config without one blinks nothing, so a pin given to a sensor is never driven.
 """
 
 FLASHES = {"unauthorized": 3, "unknown device": 4}
@@ -27,3 +28,11 @@ def show(pin_id, outcome, active_low=False):
         pin.value(1 - on)
         sleep_ms(OFF_MS)
     pin.value(was)
+
+
+def show_on(led, outcome):
+    """Flash the pattern on the `led` actuator's pin (its validated entry), or do nothing
+    when the config has no digital `led`."""
+    if led is None or led.get("type") != "digital":
+        return
+    show(led["pin"], outcome, led.get("active_low", False))

@@ -198,7 +198,7 @@ def _scrubbed(msg, path):
 def boot(log):
     """Everything the loop needs, as (Device, transport); BootFailed after logging a bad config."""
     from kpnthings import __version__
-    from kpnthings.app import clock_checker
+    from kpnthings.app import clock_checker, led_signal
 
     path = _config_path()
     try:
@@ -241,5 +241,6 @@ def boot(log):
         clock_trusted=clock_trusted,
         feed=feed,
         link_ready=link.poll if link is not None else None,
+        signal=led_signal(board, actuators.spec.get("led")),
     )
     return device, transport

@@ -118,6 +118,24 @@ def test_esp32_classic_sensor_invalid_128_is_never_a_reading(tmp_path):
     assert out.splitlines() == ["[] 3", "[('mcuTemperature', 55.0, 'Cel')]"]
 
 
+def test_esp32_and_pico_w_blink_the_configured_led_only(tmp_path):
+    # Issue 17 #9: GPIO2 carried a sensor and the LED had moved to GPIO4; the board blinked 2.
+    out = mp(
+        "import machine\nfrom kpnthings import status_led\nfrom boards import esp32, pico_w\n"
+        "status_led.ON_MS = status_led.OFF_MS = 0\n"
+        "esp32.signal('unauthorized', {'type': 'digital', 'pin': 4, 'active_low': False})\n"
+        "print(sorted(set(p for p, k, v in machine.events)))\n"
+        "machine.reset_events()\n"
+        "esp32.signal('unauthorized', None)\npico_w.signal('unknown device', None)\n"
+        "print(machine.events)\n"
+        "pico_w.signal('unknown device', {'type': 'digital', 'pin': 'LED', 'active_low': False})\n"
+        "print(sorted(set(p for p, k, v in machine.events)))\n",
+        tmp_path,
+    )
+    printed = [x for x in out.splitlines() if not x.startswith("[pin]")]  # the fake logs changes
+    assert printed == ["[4]", "[]", "['LED']"]
+
+
 def test_fake_pins_record_and_log_changes(tmp_path):
     out = mp(
         "import machine\n"

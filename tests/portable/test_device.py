@@ -521,3 +521,40 @@ def test_status_led_flashes_and_restores_the_led():
     status_led.show(7, "accepted")  # no pattern: the pin is not touched
     assert machine.events == []
     assert status_led.FLASHES["unknown device"] == 4
+
+
+def test_a_refused_device_blinks_the_configured_led_and_never_a_sensor_pin():
+    # Issue 17 #9: the ESP32 board blinked GPIO2 even when the config had moved the LED and put
+    # a sensor on GPIO2. The blink now follows the config's `led` actuator, or does nothing.
+    try:
+        import machine
+    except ImportError:
+        raise Skip("the machine fake is on MICROPYPATH only") from None
+    if not hasattr(machine, "events"):
+        raise Skip("the built-in machine module is not the fake")
+    from kpnthings import status_led
+    from kpnthings.app import led_signal
+    from kpnthings.downlink import Actuators
+
+    status_led.ON_MS = status_led.OFF_MS = 0
+    machine.reset_events()
+    spec = Actuators({"led": {"type": "digital", "pin": 4, "active_low": True}}).spec
+    status_led.show_on(spec["led"], "unknown device")
+    assert {pin for pin, _, _ in machine.events} == {4}
+    levels = [v for pin, kind, v in machine.events if pin == 4]
+    assert levels == [0, 1] * 4 + [0], levels  # active low: on is 0; then its old level
+    for led in (None, {"type": "pwm", "pin": 5, "min": 0, "max": 100}):
+        del machine.events[:]
+        status_led.show_on(led, "unauthorized")
+        assert machine.events == [], led
+
+    seen = []
+
+    class Board:
+        def signal(self, outcome, led=None):
+            seen.append((outcome, led))
+
+    signal = led_signal(Board(), spec["led"])
+    signal("unauthorized")
+    assert seen == [("unauthorized", spec["led"])]
+    assert led_signal(object(), spec["led"]) is None  # a board without a signal shows nothing
