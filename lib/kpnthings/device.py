@@ -49,11 +49,20 @@ def _value_field(value):
     return None
 
 
+# SenML's name rule (RFC 8428 4.5.1) for the part after the base name, which starts with a
+# letter already: checked when a reading is taken, so a bad name never reaches the outbox.
+_NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-:./_"
+
+
 def reading_record(name, value, unit=None, t=None):
     """A reading as the outbox and the pack builder take it: {"n", "u"?, v|vb|vs, "t"?}."""
     field = _value_field(value)
     if field is None:
         raise ValueError("reading %s: value must be a number, a boolean or a string" % name)
+    if field == "v" and value - value != 0:  # NaN or +-inf: no JSON number, KPN refuses it
+        raise ValueError("reading %s: %r is not a finite number" % (name, value))
+    if type(name) is not str or not name or name[0] in "-:./_" or name.strip(_NAME_CHARS):
+        raise ValueError("reading %r: not a valid SenML name" % (name,))
     rec = {"n": name, field: value}
     if unit:
         rec["u"] = unit

@@ -558,3 +558,64 @@ def test_a_refused_device_blinks_the_configured_led_and_never_a_sensor_pin():
     signal("unauthorized")
     assert seen == [("unauthorized", spec["led"])]
     assert led_signal(object(), spec["led"]) is None  # a board without a signal shows nothing
+
+
+class BadReadings(Board):
+    def read_sensors(self):
+        inf = float("inf")
+        return [
+            ("temperature", float("nan"), "Cel"),
+            ("pressure", inf, "Pa"),
+            ("depth", -inf, "m"),
+            ("bad name!", 1, None),
+            ("", 2, None),
+            ("_hidden", 3, None),
+            ("counter", 7, None),
+        ]
+
+
+def test_a_reading_that_cannot_be_sent_is_refused_when_taken_and_the_rest_go():
+    # Issue 17 #3: a NaN (a driver, a float32 overflow) or a bad name was stored, then every
+    # pack build raised and nothing went up for hours.
+    from kpnthings.device import reading_record
+
+    for name, value in (("t", float("nan")), ("t", float("inf")), ("a b", 1), ("", 1), ("-x", 1)):
+        try:
+            reading_record(name, value)
+        except ValueError:
+            continue
+        raise AssertionError("accepted %r = %r" % (name, value))
+    assert reading_record("a-b:c.d/e_f", 1.5) == {"n": "a-b:c.d/e_f", "v": 1.5}
+    dev, tr, _, logs, _ = make(board=BadReadings())
+    dev.cycle()
+    dev.cycle()
+    assert [r["n"] for r in tr.pack(1) if "n" in r] == ["counter"]
+    assert len([x for x in logs if x.startswith("[kpn] reading skipped")]) == 12
+
+
+def test_a_stored_reading_the_writer_refuses_is_dead_lettered_alone():
+    # Issue 17 #3, second half: a record already on flash (an older firmware stored it) that
+    # the writer refuses costs itself only; the readings before and after it are sent.
+    from kpnthings.compat import ticks_ms
+    from kpnthings.outbox import Outbox
+
+    where = "/tmp/kpn-test-refused-%d" % ticks_ms()
+    box = Outbox(where, max_bytes=16384)
+    try:
+        for i in range(5):
+            box.append({"n": "early", "v": i, "t": NOW - 600 + i})
+        box.append({"n": "broken", "v": float("nan"), "t": NOW - 300})
+        box.append({"n": "late", "v": 1, "t": NOW - 200})
+        dev, tr, _, logs, _ = make(outbox=box)
+        dev.cycle()
+        sent = [[r.get("n") for r in tr.pack(i)] for i in range(len(tr.bodies))]
+        names = [n for pack in sent for n in pack if n]
+        assert names.count("early") == 5 and names.count("late") == 1, sent
+        assert "broken" not in names
+        assert names[-3:] == ["temperature", "door", "counter"]  # this cycle's readings too
+        assert len(box) == 0 and box.dead_count == 1
+        assert any(x.startswith("[kpn] stored reading refused") for x in logs), logs
+    finally:
+        for name in os.listdir(where):
+            os.remove(where + "/" + name)
+        os.rmdir(where)
