@@ -110,7 +110,12 @@ def _send_outbox(dev, n, readings):
             try:
                 body, used = build(dev, queued, extra)
             except ValueError as e:  # a stored reading the writer refuses: never a wedge
-                body, used = _around_refused(dev, box, queued, extra, e)
+                from kpnthings import flush_refused, unload
+
+                try:
+                    body, used = flush_refused.around(dev, box, queued, extra, e)
+                finally:
+                    unload("flush_refused")  # rare: loaded for this pack only
                 if body is None:
                     continue
             if len(box) and used == 0:
@@ -141,46 +146,6 @@ def _send_outbox(dev, n, readings):
         if not len(box) or used == 0:
             break
     return result
-
-
-class _Oldest:
-    """The first `k` readings of a Queued view: what the pack writer reads (len, index)."""
-
-    def __init__(self, queued, k):
-        self._q = queued
-        self._k = k
-
-    def __len__(self):
-        return self._k
-
-    def __getitem__(self, i):
-        if i >= self._k:
-            raise IndexError(i)
-        return self._q[i]
-
-
-def _around_refused(dev, box, queued, extra, error):
-    """(body, used) for the oldest readings before the one the writer refused, or (None, 0)
-    after dead-lettering the oldest reading when it is the refused one: one bad record (a NaN
-    stored by an older firmware, a name KPN refuses) costs itself, not the queue. The run of
-    good readings is found by halving: a few builds, not one per reading."""
-    good, bad = 0, len(queued)
-    while bad - good > 1:
-        mid = (good + bad) // 2
-        try:
-            build(dev, _Oldest(queued, mid), extra)
-            good = mid
-        except ValueError:
-            bad = mid
-    if good == 0:
-        try:
-            build(dev, _Oldest(queued, 1), ())
-        except ValueError:
-            box.dead_letter(1)
-            dev._warn("[kpn] stored reading refused (%s): dead-lettered" % (error,))
-            return None, 0
-        raise error  # the extra records are refused, not a stored one
-    return build(dev, _Oldest(queued, good), extra)
 
 
 def _report(dev, n, readings, states, size, result):
