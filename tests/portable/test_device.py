@@ -499,18 +499,23 @@ def test_outbox_failures_flash_full_is_sent_anyway_invalid_is_dropped():
     assert len(box) == 0
 
 
-def test_status_led_flashes_and_restores_the_led():
-    from _support import Skip
-
+def _fake_machine():
+    """tests/fakes/machine.py with its event log emptied; Skip where it is not the machine
+    module (CPython has none, and only MICROPYPATH puts the fake first)."""
     try:
         import machine  # tests/fakes/machine.py, first on MICROPYPATH
     except ImportError:
         raise Skip("the machine fake is on MICROPYPATH only") from None
     if not hasattr(machine, "events"):
         raise Skip("the built-in machine module is not the fake")
+    machine.reset_events()
+    return machine
+
+
+def test_status_led_flashes_and_restores_the_led():
+    machine = _fake_machine()
     from kpnthings import status_led
 
-    machine.reset_events()
     machine.Pin(7, machine.Pin.OUT).value(1)  # the led actuator was switched on
     status_led.ON_MS = status_led.OFF_MS = 0
     status_led.show(7, "unauthorized")
@@ -526,18 +531,12 @@ def test_status_led_flashes_and_restores_the_led():
 def test_a_refused_device_blinks_the_configured_led_and_never_a_sensor_pin():
     # Issue 17 #9: the ESP32 board blinked GPIO2 even when the config had moved the LED and put
     # a sensor on GPIO2. The blink now follows the config's `led` actuator, or does nothing.
-    try:
-        import machine
-    except ImportError:
-        raise Skip("the machine fake is on MICROPYPATH only") from None
-    if not hasattr(machine, "events"):
-        raise Skip("the built-in machine module is not the fake")
+    machine = _fake_machine()
     from kpnthings import status_led
     from kpnthings.app import led_signal
     from kpnthings.downlink import Actuators
 
     status_led.ON_MS = status_led.OFF_MS = 0
-    machine.reset_events()
     spec = Actuators({"led": {"type": "digital", "pin": 4, "active_low": True}}).spec
     status_led.show_on(spec["led"], "unknown device")
     assert {pin for pin, _, _ in machine.events} == {4}
