@@ -51,6 +51,7 @@ def _value_field(value):
 
 # SenML's name rule (RFC 8428 4.5.1) for the part after the base name, which starts with a
 # letter already: checked when a reading is taken, so a bad name never reaches the outbox.
+# The same set as senml_text._NAMECH, kept here so that taking a reading loads no encoder.
 _NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-:./_"
 
 
@@ -191,8 +192,8 @@ class Device:
     def rest(self):
         """Before a long idle wait: the transport closes its connection and drops its code
         (if it can: app.Uplink.rest), the outbox its read-back code, and the pack writer and
-        its buffer go too. The next send
-        loads them again, into a heap that the wait left collected and unfragmented."""
+        its buffer go too. The next send loads them again, into a heap that the wait left
+        collected and unfragmented."""
         for part in (self.transport, self.outbox):  # the outbox drops its read-back code
             rest = getattr(part, "rest", None)
             if rest is not None:

@@ -37,11 +37,12 @@ def around(dev, box, queued, extra, error):
         except ValueError:
             bad = mid
     if good == 0:
-        try:
-            build(dev, _Oldest(queued, 1), ())
-        except ValueError:
-            box.dead_letter(1)
-            dev._warn("[kpn] stored reading refused (%s): dead-lettered" % (error,))
-            return None, 0
+        if len(queued):
+            try:
+                build(dev, _Oldest(queued, 1), ())
+            except ValueError:
+                box.dead_letter(1)
+                dev._warn("[kpn] stored reading refused (%s): dead-lettered" % (error,))
+                return None, 0
         raise error  # the extra records are refused, not a stored one
     return build(dev, _Oldest(queued, good), extra)
