@@ -36,7 +36,6 @@ class Readings:
     def __init__(self, board, sensors_mod, drivers):
         self.board = board
         self.CLOCK_TRUSTED = getattr(board, "CLOCK_TRUSTED", False)
-        self.signal = getattr(board, "signal", None)
         self._sensors = sensors_mod
         self._drivers = drivers
 
@@ -61,9 +60,9 @@ class Readings:
 
 class Uplink:
     """The HTTPS uplink as the loop keeps it between cycles: what it takes to make a
-    kpnthings.client.Client. The client is made at the first send of a cycle, and dropped with
-    its code (client, auth, the HTTP client) when the device rests before a long wait: the
-    next cycle loads them again (Device.rest)."""
+    kpnthings.client.Client. The client is made at boot, dropped with its code (client, auth,
+    the HTTP client) when the device rests before a long wait (Device.rest), and made again
+    by the next send."""
 
     def __init__(self, cfg, cadata):
         self._cfg = cfg
