@@ -67,6 +67,7 @@ class Uplink:
     def __init__(self, cfg, cadata):
         self._cfg = cfg
         self._cadata = cadata
+        self.addresses = []  # the server's address, looked up once: it outlives the client
         self._client = self._make()  # at boot, so a bad URL or CA stops the boot
 
     def _make(self):
@@ -80,6 +81,7 @@ class Uplink:
             timeout=cfg["timeout_s"],
             cadata=self._cadata,
             insecure=cfg["tls_insecure"],
+            addresses=self.addresses,
         )
 
     def __repr__(self):
@@ -128,6 +130,8 @@ def clock_checker(clock, link, feed, retry_ms=NTP_RETRY_MS):
             log("[clock] set by NTP")
         else:
             log("[clock] not set (%s): readings go without a time" % clock.last_error)
+        if feed is not None:
+            feed()  # and the cycle's sends get the watchdog's whole timeout after it
         return clock.trusted
 
     return trusted

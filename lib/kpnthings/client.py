@@ -79,7 +79,9 @@ class Client:
 
     `timeout` (seconds) bounds each request as a whole; keep it below the watchdog period.
     `cadata` is the CA bundle as DER bytes; https needs it unless `insecure` is true, which skips
-    certificate verification (the firmware warns at every boot). `connect` is for tests.
+    certificate verification (the firmware warns at every boot). `addresses` is a list the
+    caller keeps to cache the server's address across clients (kpnthings.dial.open_socket).
+    `connect` is for tests.
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class Client:
         insecure=False,
         max_response=4096,
         connect=None,
+        addresses=None,
     ):
         from kpnthings import http_client
 
@@ -121,6 +124,7 @@ class Client:
             timeout_ms=int(timeout * 1000),
             max_response=max_response,
             connect=connect,
+            addresses=addresses,
         )
 
     def __repr__(self):
@@ -143,7 +147,8 @@ class Client:
             ("Things-Message-Token", auth.message_token(body, self._secret)),
         )
         try:
-            response = self._conn.request("POST", self._path, headers, body)
+            # body: bytes, bytearray or memoryview, signed and sent as it is
+            response = self._conn.request("POST", self._path, headers, body)  # pyright: ignore[reportArgumentType]
         except http_client.HTTPError as e:
             return Result(e.status, RETRY, None, str(e) or "request failed")
         status = response.status

@@ -50,9 +50,9 @@ CHOICES = {
     "log_level": ("debug", "info", "warning", "error"),
     "transport": ("http", "mqtt"),
 }
-# Other keys the firmware reads: paths, and keys checked where they are used (sensors below,
-# wdt_ms by kpnthings.watchdog, every mqtt_* key by kpnthings.mqtt_config). Any key not named
-# here or above is reported at boot as a likely typo.
+# Other keys the firmware reads: paths, and keys checked on their own (sensors and wdt_ms below,
+# every mqtt_* key by kpnthings.mqtt_config). Any key not named here or above is reported at
+# boot as a likely typo.
 OTHER_KEYS = ("ca_file", "outbox_dir", "sensors", "wdt_ms")
 SECRET_KEYS = ("secret", "wifi_password", "mqtt_password")
 
@@ -140,6 +140,17 @@ def _check(cfg, board):
     x = cfg["timeout_s"]
     # Every blocking step must end before the RP2040 watchdog (about 8.3 s) fires.
     _need(type(x) in (int, float) and 0 < x < 8, "timeout_s", "seconds above 0, below 8")
+    # A send may block for timeout_s between two feeds: the watchdog must wait longer, and a
+    # board's own limit (the RP2040's 8.3 s) may be below what wdt_ms asks for.
+    need = int(x * 1000) + 1000
+    cap = getattr(board, "WDT_MAX_MS", None)
+    x = cfg.get("wdt_ms")
+    _need(
+        not x or (type(x) is int and x >= need and (cap is None or cap >= need)),
+        "wdt_ms",
+        "0 or null (off), or a whole number of ms at least %d (timeout_s + 1 s)%s"
+        % (need, "" if cap is None else "; this board's watchdog waits at most %d" % cap),
+    )
     for key in CHOICES:
         x = cfg[key]
         allowed = CHOICES[key]

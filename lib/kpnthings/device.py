@@ -12,11 +12,6 @@ malformed (dead letter); 401/404/transient failures keep them for a later cycle.
 
 import time
 
-try:
-    from typing import Any, Callable  # noqa: F401
-except ImportError:
-    pass
-
 ACCEPTED = "accepted"
 MALFORMED = "malformed"
 RETRY = "retry"
@@ -78,7 +73,9 @@ class Device:
     `now` returns Unix seconds. `clock_trusted` (bool or callable; default: the board's
     CLOCK_TRUSTED) decides whether readings get a time: a board whose clock was never set must
     leave `bt` out so that KPN stamps the arrival time instead of a wrong one.
-    `feed`, if given, is called between sleep slices and after every cycle (watchdog seam).
+    `feed`, if given, is called between sleep slices, between packs and after every cycle
+    (watchdog seam); if it has `ms_left()` (kpnthings.watchdog), a flush stops before a send
+    that might outlast it.
     `link_ready`, if given, says whether the network can be used (wifi.WiFi.poll); while it says
     no, nothing is sent and the readings wait in the outbox (without one, they are lost).
     """
@@ -118,8 +115,8 @@ class Device:
         self.feed = feed
         self.link_ready = link_ready
         self.max_body = config.get("max_body") or DEFAULT_MAX_BODY
-        self._write_pack = None  # type: Any  # see prepare()
-        self._body = None  # type: Any
+        self._write_pack = None  # see prepare()
+        self._body = None
         self._level = _LEVELS.get(config.get("log_level", "info"), 1)
         idle = config.get("idle_close_s")
         self.idle_close_ms = (IDLE_CLOSE_S if idle is None else idle) * 1000

@@ -31,13 +31,24 @@ def _resolve(host, port, deadline):
     return infos[0]
 
 
-def open_socket(host, port, tls_context, deadline):
-    """Connect to host:port, with TLS when `tls_context` is given, before `deadline`."""
+def open_socket(host, port, tls_context, deadline, addresses=None):
+    """Connect to host:port, with TLS when `tls_context` is given, before `deadline`.
+
+    `addresses`, a list the caller keeps from one connection to the next, caches the address:
+    a lookup is the one step no deadline can cut short (lwIP retries for about 7 s per DNS
+    server, longer than the RP2040's watchdog waits), so it is done once, and again only after
+    a connection to the cached address failed."""
     import errno
     import select
     import socket
 
-    family, type_, proto, _, addr = _resolve(host, port, deadline)
+    if addresses:
+        info = addresses[0]
+    else:
+        info = _resolve(host, port, deadline)
+        if addresses is not None:
+            addresses.append(info)
+    family, type_, proto, _, addr = info
     sock = socket.socket(family, type_, proto)
     transport = None
     try:
@@ -66,6 +77,8 @@ def open_socket(host, port, tls_context, deadline):
             transport.handshake(deadline)
         return transport
     except BaseException:
+        if addresses:
+            del addresses[:]  # the server may have moved: look it up again next time
         if transport is not None:
             transport.close()
         try:

@@ -4,11 +4,6 @@ Loaded only when a downlink arrives (kpnthings.downlink.Actuators.apply), and dr
 after: most cycles have no downlink. Every refusal is decided before any pin is touched.
 """
 
-try:
-    from typing import Any  # noqa: F401
-except ImportError:
-    pass
-
 _DEVICE_PREFIX = "urn:dev:DVNUUID:"
 
 
@@ -82,16 +77,16 @@ def _check(record, entry):
 
 
 def _drive(actuators, name, entry, value):
-    out = actuators._outputs.get(name)  # type: Any
+    out = actuators._outputs.get(name)
     if out is None:
         out = (actuators._factory or _machine_factory)(entry["type"], entry["pin"], entry)
         actuators._outputs[name] = out
     if entry["type"] == "digital":
-        out.value(1 if value != entry["active_low"] else 0)
+        out.value(1 if value != entry["active_low"] else 0)  # pyright: ignore[reportAttributeAccessIssue]
     else:
         lo = entry["min"]
         span = entry["max"] - lo
-        out.duty_u16(int((value - lo) * 65535 / span + 0.5))
+        out.duty_u16(int((value - lo) * 65535 / span + 0.5))  # pyright: ignore[reportAttributeAccessIssue]
     actuators._state[name] = value
 
 

@@ -81,6 +81,8 @@ def _send_direct(dev, n, readings):
         dev._info("[kpn] uplink %d: nothing to send" % n)
         return None
     body, _ = build(dev, readings, states)
+    if _watchdog_too_close(dev, len(readings)):
+        return None
     result = dev.transport.send(body)
     _report(dev, n, len(readings), len(states), len(body), result)
     _apply(dev, result)
@@ -129,7 +131,7 @@ def _send_outbox(dev, n, readings):
                 body, used = build(dev, queued, extra)  # the pack the probe overwrote
         finally:
             queued.close()
-        if not len(body):
+        if not len(body) or _watchdog_too_close(dev, used):
             break
         result = dev.transport.send(body)
         _report(dev, n, used, len(states), len(body), result)
@@ -145,7 +147,22 @@ def _send_outbox(dev, n, readings):
             break  # keep everything for a later cycle
         if not len(box) or used == 0:
             break
+        if dev.feed is not None:
+            dev.feed()  # a pack handled is progress; the next one gets a whole timeout
     return result
+
+
+def _watchdog_too_close(dev, readings):
+    """True (and logged) when a send might outlast the watchdog: less than one timeout_s is
+    left before it fires. The readings wait for the next cycle, which starts fed."""
+    ms_left = getattr(dev.feed, "ms_left", None)
+    if ms_left is None:
+        return False
+    left = ms_left()
+    if left is None or left >= dev.config.get("timeout_s", 5) * 1000:
+        return False
+    dev._warn("[kpn] %d readings wait: %d ms left before the watchdog" % (readings, left))
+    return True
 
 
 def _report(dev, n, readings, states, size, result):

@@ -23,11 +23,6 @@ cannot bound a request in time (PROTOCOL.md, micropython-lib#838). This module c
 
 from kpnthings.compat import ticks_add, ticks_diff, ticks_ms
 
-try:
-    from typing import Any  # noqa: F401
-except ImportError:
-    pass
-
 MAX_RESPONSE = 4096  # body bytes; a KPN answer holds at most one small downlink pack
 MAX_LINE = 2048  # one status, header or chunk-size line
 MAX_HEAD = 8192  # the whole header block of one response
@@ -437,6 +432,7 @@ class Connection:
         max_response=MAX_RESPONSE,
         connect=None,
         write_buffer=WRITE_BUFFER,
+        addresses=None,
     ):
         if not isinstance(timeout_ms, int) or timeout_ms <= 0:
             raise ValueError("timeout_ms must be a positive integer")
@@ -449,6 +445,7 @@ class Connection:
         self._tls = tls_context
         self._connect = connect
         self._transport = None
+        self.addresses = addresses  # the server's address, kept by our owner (dial.open_socket)
         # The scheme's own port is left out of Host, as browsers do.
         self._host_header = (host if port in (80, 443) else "%s:%d" % (host, port)).encode()
         # Allocated once, while the heap is young: a request's own 1.5 KB block, every cycle
@@ -462,7 +459,9 @@ class Connection:
         from kpnthings import dial, unload
 
         try:
-            self._transport = dial.open_socket(self.host, self.port, self._tls, deadline)
+            self._transport = dial.open_socket(
+                self.host, self.port, self._tls, deadline, self.addresses
+            )
         finally:
             unload("dial")  # needed again only when this connection is gone
 
@@ -505,7 +504,7 @@ class Connection:
         reader = _Reader(self._transport, deadline)
         return read_response(reader, self.max_response)
 
-    def request(self, method, path, headers=(), body=b""):  # type: (str, str, Any, Any) -> Any
+    def request(self, method, path, headers=(), body=b""):
         """Send one request and return its Response; raises HTTPError (or HTTPTimeout).
 
         `headers` is a sequence of (name, value) pairs written in that order, after Host and

@@ -11,11 +11,15 @@ RP2_MAX_MS = 8300
 
 
 class Watchdog:
-    """Watchdog(timeout_ms) arms machine.WDT; Watchdog(None) or 0 gives a no-op feeder."""
+    """Watchdog(timeout_ms) arms machine.WDT; Watchdog(None) or 0 gives a no-op feeder.
+
+    The object is the device's feed callable: `watchdog()` feeds it, and `ms_left()` tells the
+    flush whether one more send can end before the watchdog fires."""
 
     def __init__(self, timeout_ms=None, machine_module=None):
         self.timeout_ms = 0
         self._wdt = None
+        self._fed_at = 0
         self.feeds = 0
         if not timeout_ms:
             return
@@ -32,19 +36,29 @@ class Watchdog:
         # Once armed it cannot be stopped; arming is the last step of a successful boot.
         self._wdt = wdt_class(timeout=timeout_ms)
         self.timeout_ms = timeout_ms
+        from kpnthings.compat import ticks_ms  # looked up at each call: tests drive the clock
+
+        self._fed_at = ticks_ms()
 
     @property
     def enabled(self):
         return self._wdt is not None
 
-    def step_budget_ms(self, margin_ms=1000):
-        """The longest a single blocking step may take before the next feed, or None if off."""
+    def ms_left(self):
+        """ms before the watchdog fires unless fed (negative: overdue), or None if off."""
         if self._wdt is None:
             return None
-        return max(500, self.timeout_ms - margin_ms)
+        from kpnthings.compat import ticks_diff, ticks_ms
+
+        return self.timeout_ms - ticks_diff(ticks_ms(), self._fed_at)
 
     def feed(self):
         """Call after each step of the loop that made progress (or returned within its deadline)."""
         self.feeds += 1
         if self._wdt is not None:
             self._wdt.feed()
+            from kpnthings.compat import ticks_ms
+
+            self._fed_at = ticks_ms()
+
+    __call__ = feed

@@ -216,7 +216,7 @@ def boot(log):
         % (__version__, cfg["board"], cfg["dvnuuid"], where)
     )
     _warn_transport(cfg, log)
-    feed = watchdog.feed if watchdog.enabled else None
+    feed = watchdog if watchdog.enabled else None  # callable: it feeds; ms_left() for the flush
 
     link = None
     from kpnthings.clock import Clock

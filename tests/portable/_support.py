@@ -90,3 +90,22 @@ def _is_new(value, modules):
         and name.startswith("kpnthings")
         and name not in modules
     )
+
+
+def listening_socket():
+    """(socket, port): a socket listening on 127.0.0.1, where the kernel completes a connect
+    even without accept. The port is picked here: MicroPython's sockets have no getsockname."""
+    import socket
+
+    from kpnthings.compat import ticks_ms
+
+    base = 20000 + ticks_ms() % 20000
+    for port in range(base, base + 200):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(socket.getaddrinfo("127.0.0.1", port)[0][-1])
+            s.listen(2)
+            return s, port
+        except OSError:
+            s.close()
+    raise AssertionError("no free port from %d" % base)

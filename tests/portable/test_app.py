@@ -30,7 +30,7 @@ def test_clock_checker_tries_ntp_while_the_link_is_up_then_trusts_it():
     assert trusted() is True
     assert trusted() is True
     assert clock.syncs == 2  # once set, NTP is not asked again
-    assert len(fed) == 2  # the watchdog is fed before each NTP wait
+    assert len(fed) == 4  # the watchdog is fed before each NTP wait, and after it
 
 
 def test_clock_checker_waits_retry_ms_between_attempts_and_skips_a_down_link():
@@ -126,6 +126,31 @@ def test_uplink_drops_its_client_and_code_at_rest_and_makes_them_again_to_send()
     assert again.outcome == "retry" and again.status is None
     assert "kpnthings.client" in sys.modules
     up.close()
+
+
+def test_uplink_keeps_the_servers_address_across_rests():
+    from _support import listening_socket
+
+    server, port = listening_socket()  # connects, never answers: each send times out
+    cfg = {
+        "dvnuuid": "0b7f8c3e-5a2d-4c1e-9f6a-2d3e4f5a6b7c",
+        "secret": "S3cretForTestsOnly0123456789abcdef",
+        "url": "http://localhost:%d" % port,
+        "timeout_s": 0.3,
+        "tls_insecure": False,
+    }
+    try:
+        up = app.Uplink(cfg, None)
+        assert up.send(b"[]").outcome == "retry"
+        kept = up.addresses
+        assert len(kept) == 1  # looked up once
+        up.rest()  # the client goes, the address stays: no DNS wait in the next cycle
+        assert up.addresses is kept and len(kept) == 1
+        assert up.send(b"[]").outcome == "retry"
+        assert up._client._conn.addresses is kept and len(kept) == 1
+        up.close()
+    finally:
+        server.close()
 
 
 def test_uplink_refuses_a_bad_url_when_it_is_made():

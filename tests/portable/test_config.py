@@ -216,3 +216,28 @@ def test_mqtt_keys_go_to_the_mqtt_check_and_are_scrubbed():
             del kpnthings.mqtt
         else:
             kpnthings.mqtt = saved_attr
+
+
+def test_the_watchdog_must_outlast_one_send():
+    # A send may take timeout_s before the next feed (issue 17, finding 1): a watchdog that
+    # fires sooner resets the board in the middle of every slow uplink.
+    class PicoW:
+        PINS = OUTPUT_PINS = {2, "LED"}
+        WDT_MAX_MS = 8300
+
+    assert validate(with_(wdt_ms=6000))["wdt_ms"] == 6000  # timeout_s 5 + 1 s
+    assert validate(with_(wdt_ms=0))["wdt_ms"] == 0  # off
+    assert validate(with_(timeout_s=7, wdt_ms=8000))["wdt_ms"] == 8000
+    for cfg, board, say in (
+        (with_(wdt_ms=5999), None, "at least 6000"),
+        (with_(timeout_s=7.5, wdt_ms=8000), None, "at least 8500"),
+        (with_(wdt_ms=500), None, "at least 6000"),
+        (with_(wdt_ms="8s"), None, "whole number"),
+        (with_(wdt_ms=6000.5), None, "whole number"),
+        # The RP2040 waits 8.3 s at most, whatever wdt_ms asks: timeout_s must leave room.
+        (with_(board="pico_w", timeout_s=7.5, wdt_ms=20000), PicoW, "at most 8300"),
+    ):
+        e = raises(ConfigError, validate, cfg, board)
+        assert str(e).startswith("wdt_ms: "), e
+        assert say in str(e), e
+    assert validate(with_(board="pico_w", timeout_s=7, wdt_ms=20000), PicoW)["wdt_ms"] == 20000
