@@ -13,6 +13,9 @@ a client of our own, built on the same deadline-aware sockets as the HTTPS uplin
   CONNACK, PUBACK, SUBACK and every read of a packet;
 - QoS 0 and 1; a QoS 1 PUBLISH is sent again with DUP every `resend_ms` until its PUBACK
   arrives, at most until the deadline;
+- a received PUBLISH over `max_packet` is read off in small pieces, acknowledged, logged and
+  counted (`oversized`), and the connection goes on: the broker sends a retained or queued one
+  again after every SUBSCRIBE, so closing would break every connection (issue 17 #13);
 - keepalive: PINGREQ when the link has been quiet for half the keepalive; no PINGRESP within
   `timeout_ms` means a half-open connection, which is closed;
 - reconnect with exponential backoff and jitter (`ensure_connected`), and every subscription is
@@ -322,9 +325,10 @@ class MQTTClient:
     """One MQTT session to one broker.
 
     `on_message(topic, payload_bytes)` is called for every PUBLISH received (from `poll`,
-    `publish` or `subscribe`, which all read the socket). `tls_context` is an SSL context (see
-    `dial.make_tls_context`) or None for plain TCP. `connect` replaces
-    `dial.open_socket(host, port, tls_context, deadline)` in tests.
+    `publish` or `subscribe`, which all read the socket) up to `max_packet` bytes; a longer one
+    only gets one line through `log` (print unless replaced) and a count in `oversized`.
+    `tls_context` is an SSL context (see `dial.make_tls_context`) or None for plain TCP.
+    `connect` replaces `dial.open_socket(host, port, tls_context, deadline)` in tests.
     """
 
     def __init__(
@@ -381,6 +385,8 @@ class MQTTClient:
         self.connects = 0  # successful CONNACKs, for logs and tests
         self.subscribe_error = None  # set when the broker refused a subscription (SUBACK 0x80)
         self._sub_topic = b""
+        self.oversized = 0  # PUBLISHes over max_packet, dropped
+        self.log = print
 
     def __repr__(self):
         # Deliberately without the password.
@@ -464,15 +470,47 @@ class MQTTClient:
         try:
             length = decode_length(hdr, 0)[0]
             if length > self._max_packet:
-                raise MQTTProtocolError(
-                    "packet of %d bytes over the %d-byte limit" % (length, self._max_packet)
-                )
+                if first & 0xF0 != PUBLISH:
+                    raise MQTTProtocolError(
+                        "packet of %d bytes over the %d-byte limit" % (length, self._max_packet)
+                    )
+                body = self._drop_publish(first & 0x0F, length, deadline, what)
+            else:
+                body = self._recv_exact(length, deadline, what) if length else b""
         except MQTTProtocolError:
             self.close()  # the stream cannot be realigned
             raise
-        body = self._recv_exact(length, deadline, what) if length else b""
         self._last_rx = ticks_ms()
         return first & 0xF0, first & 0x0F, body
+
+    def _drop_publish(self, flags, length, deadline, what):
+        """Read an over-limit PUBLISH off in pieces, PUBACK it if QoS 1; None for _dispatch."""
+        qos = (flags >> 1) & 3
+        head = self._recv_exact(2, deadline, what)
+        n = head[0] << 8 | head[1]  # topic length
+        rest = length - 2 - n - (2 if qos else 0)
+        if qos > 1 or rest < 0:
+            raise MQTTProtocolError("malformed PUBLISH")
+        self._skip(n, deadline, what)
+        if qos:
+            pid = self._recv_exact(2, deadline, what)
+        self._skip(rest, deadline, what)
+        if qos:
+            puback_packet(self._ackbuf, pid[0] << 8 | pid[1])
+            self._send(self._ackbuf, deadline)
+        self.oversized += 1
+        self.log(
+            "[mqtt] dropped a %d-byte PUBLISH (topic %d bytes): over max_packet %d"
+            % (length, n, self._max_packet)
+        )
+        return None
+
+    def _skip(self, n, deadline, what):
+        # 256-byte reads: an oversized payload never lands on the heap in one piece.
+        while n:
+            k = min(n, 256)
+            self._recv_exact(k, deadline, what)
+            n -= k
 
     def _handle(self, ptype, flags, body, deadline):
         """Act on one packet received outside CONNECT; a malformed one ends the connection."""
@@ -484,6 +522,8 @@ class MQTTClient:
 
     def _dispatch(self, ptype, flags, body, deadline):
         if ptype == PUBLISH:
+            if body is None:
+                return  # over max_packet: already read off, acknowledged and counted
             topic, qos, pid, payload = parse_publish(flags, body)
             if self.on_message is not None:
                 self.on_message(topic, bytes(payload))

@@ -149,11 +149,29 @@ def send_once(spec):
     t.close()
 
 
+def oversized(spec):
+    """A retained downlink over max_packet waits on the broker: two connections, then a poll."""
+    uuid = spec["cfg"]["dvnuuid"]
+    t = transport(spec)
+    t.client.log = lambda line: out(event="log", line=line)
+    result(t.send(body_for(uuid, 1)), oversized=t.client.oversized)
+    t.client.close()  # a fresh connection: the broker sends the retained message again
+    result(t.send(body_for(uuid, 2)), oversized=t.client.oversized, connects=t.client.connects)
+    wait_go()  # the test published a small downlink
+    start = ticks_ms()
+    records = []
+    while not records and ticks_diff(ticks_ms(), start) < 10000:
+        records = t.poll(200)
+    out(event="polled", downlink=[sorted(rec.items()) for rec in records])
+    t.close()
+
+
 SCENARIOS = {
     "publish_downlink": publish_downlink,
     "stream": stream,
     "stalled": stalled,
     "send_once": send_once,
+    "oversized": oversized,
 }
 
 

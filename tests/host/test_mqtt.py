@@ -323,6 +323,35 @@ def test_tls_wrong_ca_refused(runtime, broker, observer, run_driver, tmp_path):
     assert observer.payloads() == []
 
 
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_oversized_retained_downlink_dropped_every_connection(
+    runtime, broker, observer, run_driver
+):
+    # Issue 17 #13: Mosquitto sends a retained message again after every SUBACK; one over the
+    # client's 2 KB max_packet used to close each connection, so no uplink ever got through.
+    down = "kpn/%s/down" % UUID
+    observer.publish(down, b"[" + b"Q" * 5000 + b"]", retain=True)
+    d = run_driver(runtime, {"scenario": "oversized", "cfg": device_cfg(broker)})
+    events = []
+    while len([e for e in events if e["event"] == "result"]) < 2:
+        events.append(d.event())
+    logs = [e["line"] for e in events if e["event"] == "log"]
+    results = [e for e in events if e["event"] == "result"]
+    assert [r["outcome"] for r in results] == ["accepted", "accepted"], results
+    assert results[0]["oversized"] == 1 and results[1]["oversized"] == 2
+    assert results[1]["connects"] == 2
+    assert len(logs) == 2 and "5051-byte PUBLISH (topic 45 bytes)" in logs[0], logs
+    up = "kpn/%s/up" % UUID
+    assert observer.wait_for(
+        lambda _: {1, 2} <= set(_values([p for t, p in list(observer.messages) if t == up]))
+    )
+    observer.publish(down, BN + b'"n":"led","vb":true}]')
+    d.go()
+    polled = d.event()
+    assert polled["downlink"] == [[["n", "urn:dev:DVNUUID:%s:led" % UUID], ["vb", True]]], polled
+    assert "QQQ" not in d.finish()
+
+
 @pytest.mark.parametrize("mode", ("topic", "wrapper"))
 def test_token_as_configured(mode, broker, observer, run_driver, tmp_path):
     cfg = device_cfg(broker, mqtt_token=True, mqtt_token_in=mode)

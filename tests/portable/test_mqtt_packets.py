@@ -150,6 +150,7 @@ class FakeLink:
         self.inbox = b""
         self.reply = reply
         self.closed = False
+        self.asked = []  # the size of every recv, to show what the client reads at once
 
     def send_all(self, data, deadline):
         data = bytes(data)
@@ -157,6 +158,7 @@ class FakeLink:
         self.inbox += self.reply(data, self) or b""
 
     def recv(self, size, deadline):
+        self.asked.append(size)
         if not self.inbox:
             left = ticks_diff(deadline, ticks_ms())
             if left > 0:
@@ -301,11 +303,59 @@ def test_client_resubscribes_after_reconnect():
 
 
 def test_client_oversized_packet_refused():
+    # Only a PUBLISH can be read off and dropped; any other packet this long is garbage.
     c, _ = _client(
-        lambda data, link: b"\x20\x02\x00\x00\x30\xff\x7f" if data[0] == mqtt.CONNECT else b"",
+        lambda data, link: b"\x20\x02\x00\x00\x40\xff\x7f" if data[0] == mqtt.CONNECT else b"",
         max_packet=1024,
     )
     c.connect()
+    raises(mqtt.MQTTProtocolError, c.poll, 50)
+    assert not c.connected
+
+
+def publish_packet(topic, payload, qos=0, pid=0):
+    """A whole PUBLISH as a broker sends it (also used by test_mqtt_transport)."""
+    head = bytearray(9 + len(topic))
+    n = mqtt.publish_header(head, topic, len(payload), qos, pid)
+    return bytes(head[:n]) + payload
+
+
+def test_oversized_publish_read_off_acked_and_connection_kept():
+    # Issue 17 #13: a downlink over max_packet, retained or queued, arrives right after every
+    # SUBACK; closing the link for it made every later connection fail the same way.
+    big = b"S" * 3000
+
+    def reply(data, link):
+        answer = _acks_all(data, link)
+        if data[0] & 0xF0 == mqtt.SUBSCRIBE:
+            answer += publish_packet("down", big)  # QoS 0: nothing to acknowledge
+            answer += publish_packet("down", big, 1, 9)
+            answer += publish_packet("down", b"[{}]", 1, 10)  # must still be read in step
+        return answer
+
+    got = []
+    lines = []
+    c, links = _client(reply, on_message=lambda t, p: got.append((t, p)))
+    c.log = lines.append
+    c.subscribe("down", 1)
+    c.connect()
+    link = links[0]
+    assert c.poll(50) == 3
+    assert c.connected and c.oversized == 2
+    assert got == [("down", b"[{}]")]
+    assert [d for d in link.sent if d[0] == mqtt.PUBACK] == [
+        b"\x40\x02\x00\x09",
+        b"\x40\x02\x00\x0a",
+    ]
+    assert max(link.asked) <= 256  # read in small pieces, never the whole payload at once
+    assert len(lines) == 2 and "3006" in lines[0] and "topic 4" in lines[0], lines
+    assert "SSS" not in "".join(lines)
+    c.publish("up", b"[1]", 1)  # the same link goes on
+    assert len(links) == 1 and c.connected
+    # A PUBLISH whose topic would run past its own end cannot be skipped in step: refused.
+    c, links = _client(_acks_all, max_packet=64)
+    c.connect()
+    links[0].inbox = b"\x30\xc8\x01\x01\x00"  # 200 bytes, topic length 256
     raises(mqtt.MQTTProtocolError, c.poll, 50)
     assert not c.connected
 

@@ -1,6 +1,6 @@
 """MQTT config keys and MQTTTransport's Results, over the scripted link of test_mqtt_packets."""
 
-from test_mqtt_packets import FakeLink, _acks_all
+from test_mqtt_packets import FakeLink, _acks_all, publish_packet
 
 from _support import raises
 from kpnthings import client, mqtt
@@ -163,6 +163,28 @@ def test_refused_subscription_does_not_block_uplinks():
     r = t.send(b"[1]")
     assert r.outcome == client.ACCEPTED
     assert "refused the subscription to kpn/%s/down" % UUID in r.error
+
+
+def test_oversized_retained_downlink_does_not_stop_uplinks():
+    # Issue 17 #13: the broker sends a retained 4 KB downlink after every SUBACK. It is dropped
+    # (and counted); the uplinks go on over the one connection, and later downlinks still come.
+    topic = "kpn/%s/down" % UUID
+
+    def reply(data, link):
+        answer = _acks_all(data, link)
+        if data[0] & 0xF0 == mqtt.SUBSCRIBE:
+            answer += publish_packet(topic, b"[" + b" " * 4000 + b"]", 1, 77)
+        return answer
+
+    t, links = _transport(reply)
+    t.client.log = lambda line: None
+    for _ in range(3):
+        r = t.send(b"[1]")
+        assert r.outcome == client.ACCEPTED and r.error is None, r.error
+    assert len(links) == 1 and t.client.oversized == 1
+    assert b"\x40\x02\x00\x4d" in links[0].sent  # the broker may forget it: PUBACKed
+    links[0].inbox += publish_packet(topic, b'[{"n":"led","vb":true}]', 1, 78)
+    assert t.poll(50) == [{"n": "led", "vb": True}]
 
 
 def test_tls_needs_a_ca():
