@@ -386,6 +386,7 @@ class MQTTClient:
         self.subscribe_error = None  # set when the broker refused a subscription (SUBACK 0x80)
         self._sub_topic = b""
         self.oversized = 0  # PUBLISHes over max_packet, dropped
+        self.addresses = []  # the broker's, looked up once for every reconnect (dial.open_socket)
         self.log = print
 
     def __repr__(self):
@@ -580,7 +581,9 @@ class MQTTClient:
                     from kpnthings import dial, unload
 
                     try:
-                        self._t = dial.open_socket(self.host, self.port, self._tls, deadline)
+                        self._t = dial.open_socket(
+                            self.host, self.port, self._tls, deadline, self.addresses
+                        )
                     finally:
                         unload("dial")
             except http_client.HTTPTimeout:

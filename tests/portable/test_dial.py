@@ -45,3 +45,21 @@ def test_a_failed_connection_forgets_the_address_and_the_next_one_looks_it_up():
 def test_without_a_list_every_connection_looks_the_name_up():
     e = raises(HTTPError, dial.open_socket, NOWHERE, 80, None, _deadline())
     assert "DNS lookup" in str(e)
+
+
+def test_the_mqtt_client_keeps_the_brokers_address_across_reconnects():
+    from kpnthings.mqtt import MQTTClient
+
+    server, port = listening_socket()  # accepts the TCP connect, never sends a CONNACK
+    try:
+        c = MQTTClient("localhost", port, "kpn-test", timeout_ms=300)
+        raises(OSError, c.connect)  # no CONNACK: timed out, after the lookup
+        assert len(c.addresses) == 1
+        kept = c.addresses[0]
+        c.host = NOWHERE  # a reconnect needs no lookup: the kept address is used
+        e = raises(OSError, c.connect)
+        assert "DNS" not in str(e), e
+        assert c.addresses == [kept]
+        c.close()
+    finally:
+        server.close()
