@@ -25,6 +25,11 @@ def read_sensors():
         # The library modules the loop holds now, after one whole cycle (downlink included).
         names = [m for m in _sys.modules if m.startswith("kpnthings")]
         print("@@MODULES " + " ".join(sorted(names)))
+        # Every name a loaded .mpy uses is interned for good, in pools that double in size:
+        # one name too many costs a whole new pool (4.6 KB at 618 names on the unix port).
+        import micropython as _mp
+
+        _mp.qstr_info()  # "qstr pool: n_pool=.., n_qstr=.., n_str_data_bytes=.., n_total_bytes=.."
     return _unix_read_sensors()
 
 

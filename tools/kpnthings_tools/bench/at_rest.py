@@ -26,7 +26,13 @@ def measure(runtime, arch, chain):
         return {"error": "at-rest run failed:\n" + run.stdout[-3000:], "runtime": runtime.name}
     alloc, free = (int(x) for x in lines[0][len(MARK) :].split())
     stand_in = stand_in_bytes(runtime, arch)
+    pools = _qstr_pools(run.stdout)
     return {
+        # Interned names (qstrs) are never freed and their pools double: say how many there are,
+        # since one new identifier in any module the firmware loads can cost a whole pool.
+        "qstr_pools": pools.get("n_pool"),
+        "qstrs": pools.get("n_qstr"),
+        "qstr_bytes": pools.get("n_total_bytes"),
         "bytes": alloc,
         "free": free,
         # The host's `machine` stand-in (tests/fakes/machine.py, loaded when a downlink drives
@@ -37,6 +43,19 @@ def measure(runtime, arch, chain):
         "chain": chain.name if chain is not None else None,
         "target": TARGET,
     }
+
+
+def _qstr_pools(stdout):
+    """The numbers of micropython.qstr_info()'s summary line, by name ({} if absent)."""
+    for line in stdout.splitlines():
+        if line.startswith("qstr pool:"):
+            out = {}
+            for part in line[len("qstr pool:") :].split(","):
+                name, _, value = part.strip().partition("=")
+                if value.isdigit():
+                    out[name] = int(value)
+            return out
+    return {}
 
 
 _STAND_IN = """

@@ -85,6 +85,18 @@ def at_rest_rows(r):
                     _mark(board <= at_rest.TARGET) if is_32 else "",
                 )
             )
+        if per[chain].get("qstrs") is not None:
+            rows.append(
+                (
+                    "same: of which interned names, %d in %d pools (one name can cost a pool)"
+                    % (per[chain]["qstrs"], per[chain]["qstr_pools"]),
+                    per[chain]["qstr_bytes"],
+                    "",
+                    "",
+                    "",
+                    "",
+                )
+            )
     return rows
 
 
