@@ -75,6 +75,8 @@ def _module_dests(config):
 def _expected_dests(board, config, with_ca=True):
     dests = _module_dests(config)
     dests += ["lib/boards/__init__.mpy", "lib/boards/%s.mpy" % board]
+    if board == "esp32":  # its pin rules, read by the config check at boot
+        dests.append("lib/boards/esp32_pins.mpy")
     dests += ["boot.py", "main.py", "config.json"]
     if with_ca:
         dests.append("ca.der")
@@ -891,9 +893,8 @@ def test_a_board_with_a_partition_gets_one_romfs_image_of_the_module_set(tmp_pat
 
     tree = tmp_path / "b" / "romfs_tree"
     held = sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file())
-    assert held == sorted(
-        _module_dests(config) + ["lib/boards/__init__.mpy", "lib/boards/esp32.mpy"]
-    )
+    boards = ["lib/boards/__init__.mpy", "lib/boards/esp32.mpy", "lib/boards/esp32_pins.mpy"]
+    assert held == sorted(_module_dests(config) + boards)
     with contextlib.redirect_stdout(io.StringIO()):
         assert image.read_bytes() == make_romfs(str(tree), mpy_cross=False)
     prepare = chosen.rom.prepare_script.read_text()
