@@ -310,6 +310,22 @@ def test_bad_config_names_the_field_and_never_the_secret(tmp_path, ca_der):
     assert "JSON" in _error(tmp_path, config_path=cfg, dry_run=True, ca=ca_der)
 
 
+def test_esp32_pin_rules_refuse_or_warn_before_anything_is_copied(tmp_path, ca_der, capsys):
+    # Issue 17 #10: deploy runs the full check with the board's pin rules (boards/esp32_pins.py).
+    cfg = tmp_path / "device.json"
+    config = _write_config(cfg, "esp32")
+    config["sensors"] = [{"type": "counter", "pin": 36}]
+    cfg.write_text(json.dumps(config))
+    msg = _error(tmp_path, config_path=cfg, dry_run=True, ca=ca_der)
+    assert 'sensors[0] (counter): field "pin": pin 36 has no pull resistors' in msg, msg
+    config["sensors"] = [{"type": "digital", "pin": 16}]  # free on WROOM, PSRAM on WROVER
+    cfg.write_text(json.dumps(config))
+    deploy.make_plan("esp32", cfg, dry_run=True, ca=ca_der, build_dir=tmp_path / "b")
+    err = capsys.readouterr().err
+    assert err.startswith("kpnthings deploy: warning: config %s: sensors[0] (digital)" % cfg)
+    assert "pin 16 may not be free" in err and "WROVER" in err
+
+
 def test_https_without_ca_is_refused_unless_insecure(tmp_path, esp32_config, ca_der):
     msg = _error(tmp_path, config_path=esp32_config[0], dry_run=True)
     assert "--ca" in msg and "tls_insecure" in msg

@@ -322,11 +322,14 @@ def load_config(path, board=None, root=None):
             "config %s not found (create one with `kpnthings new-device "
             "--board BOARD --config-out %s`)" % (path, path)
         )
+    module = config_check.board_module(board, root)
     try:
         raw = config_check.load_config(str(path))
-        merged = config_check.validate(raw, config_check.board_module(board, root))
+        merged = config_check.validate(raw, module)
     except config_check.ConfigError as e:
         raise DeployError("config %s: %s" % (path, e)) from None
+    for line in config_check.pin_warnings(merged, module):
+        sys.stderr.write("kpnthings deploy: warning: config %s: %s\n" % (path, line))
     unknown = config_check.unknown_keys(raw)
     if unknown:
         sys.stderr.write(
