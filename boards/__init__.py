@@ -4,4 +4,9 @@ Each module offers PINS (valid GPIO ids), ACTUATORS (default downlink allow-list
 CLOCK_TRUSTED (True only where the clock is right without NTP) and read_sensors() -> list of
 (name, value, unit). They live in a package so that `boards.esp32` never shadows the built-in
 `esp32` module on the board itself.
+
+A board may add pin rules in boards/<name>_pins.py: AVOID (pin -> why no sensor or actuator may
+use it), INPUT_ONLY and NO_PULL (sets), STRAPPING (pin -> (the pull that stops the boot, why))
+and WARN (pin -> why it may not be free; the host warns). The config check reads them at boot
+and drops them, so they hold no heap while the device runs (kpnthings.wiring.configure).
 """

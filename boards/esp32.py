@@ -1,6 +1,7 @@
 """Common ESP32 dev boards (DevKitC, WROOM/WROVER): pin map, on-board LED, MCU temperature."""
 
-# GPIO 6-11 drive the SPI flash and 20, 24, 28-31 do not exist; 34-39 are input only.
+# GPIO 6-11 drive the SPI flash and 20, 24, 28-31 do not exist; 34-39 are input only. What each
+# pin cannot do, and why (UART0, strapping, no pulls...), is in esp32_pins.py, read at boot only.
 PINS = set(range(0, 6)) | set(range(12, 20)) | {21, 22, 23, 25, 26, 27} | set(range(32, 40))
 OUTPUT_PINS = PINS - set(range(34, 40))
 ADC_PINS = set(range(32, 40))  # ADC1 only: ADC2 cannot be read while Wi-Fi is on

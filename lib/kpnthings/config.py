@@ -5,8 +5,8 @@ loop. Every key the firmware reads gets the right type and range, the required k
 there, and a bad value stops the boot with one line naming the field and saying what is wrong,
 never the value (so never the secret or the Wi-Fi password). The actuator spec and the sensor
 entries are normalised here as well (kpnthings.downlink_spec, kpnthings.sensors.schema: defaults
-filled in, pins checked against the board's pin set, every reading named), so a config.json
-edited by hand on the board works as well as a deployed one.
+filled in, pins checked against the board's pin set and pin rules, every reading named), so a
+config.json edited by hand on the board works as well as a deployed one.
 
 The full check runs on the host, before anything is copied (`kpnthings deploy`, `kpnthings
 check-config`: kpnthings_tools.config_check). It gives longer messages and checks what the board
@@ -82,17 +82,19 @@ def _need(ok, key, what):
         raise ConfigError("%s: must be %s" % (key, what))
 
 
-def validate(cfg, board=None):
+def validate(cfg, board=None, pin_rules=None):
     """Return a new config dict: defaults merged, every value the firmware reads checked.
 
     board, when given, is the board module: its PINS/OUTPUT_PINS/ADC_PINS check the pins named
     by actuators and sensors, and its HAS_WIFI decides whether wifi_ssid is required.
+    pin_rules, when given, is the board's boot-only rules module (boards/<board>_pins.py, loaded
+    by kpnthings.wiring): the pins to keep free, and what each sensor type cannot do on which.
     """
     _need(type(cfg) is dict, "config", "a JSON object")
     merged = dict(DEFAULTS)
     merged.update(cfg)
     try:
-        _check(merged, board)
+        _check(merged, board, pin_rules)
     except ValueError as e:  # ours, the extensions' and auth's ("secret must be ...")
         msg = str(e)
         if ":" not in msg:  # only auth's have no colon: "secret: must be ..."
@@ -101,7 +103,7 @@ def validate(cfg, board=None):
     return merged
 
 
-def _check(cfg, board):
+def _check(cfg, board, rules):
     import json
 
     from kpnthings import auth
@@ -161,10 +163,11 @@ def _check(cfg, board):
 
     x = cfg["actuators"]
     if x is not None:
-        from kpnthings import downlink
+        from kpnthings import downlink_spec
 
         pins = getattr(board, "OUTPUT_PINS", getattr(board, "PINS", None))
-        x = cfg["actuators"] = downlink.validate_spec(x, pins)
+        avoid = rules.AVOID if rules is not None else None
+        x = cfg["actuators"] = downlink_spec.validate_spec(x, pins, avoid)
     key = "sensors"
     try:
         if cfg.get(key) is not None:
@@ -176,6 +179,7 @@ def _check(cfg, board):
                 getattr(board, "PINS", None),
                 getattr(board, "ADC_PINS", None),
                 sorted(x if x is not None else getattr(board, "ACTUATORS", None) or ()),
+                rules,
             )
         key = "transport"
         if cfg[key] == "mqtt":

@@ -2,9 +2,10 @@
 
 Kept apart from kpnthings.downlink so that a board drops it once the spec is checked: the loop
 only needs the checked copy. It checks what driving a pin needs: the type, a pin of the board's
-output set used once, the PWM frequency and range (min below max), and fills in the defaults.
-Actuator names and unknown fields are checked on the host before deploy
-(kpnthings_tools.actuators_check): a name a downlink cannot spell is never driven.
+output set, used once and not one the board keeps free (the ESP32's UART0: its pin rules), the
+PWM frequency and range (min below max), and fills in the defaults. Actuator names and unknown
+fields are checked on the host before deploy (kpnthings_tools.actuators_check): a name a
+downlink cannot spell is never driven.
 """
 
 from kpnthings.downlink import ActuatorSpecError
@@ -14,10 +15,11 @@ def _bad(name, key, what):
     return ActuatorSpecError("actuators.%s.%s: must be %s" % (name, key, what))
 
 
-def validate_spec(spec, valid_pins=None):
+def validate_spec(spec, valid_pins=None, avoid=None):
     """Check an actuator spec and return a normalised copy (defaults filled in).
 
-    valid_pins, when given, is the board's set of pins that can drive an output.
+    valid_pins, when given, is the board's set of pins that can drive an output; avoid, the
+    pins it keeps free of anything, with the reason (boards/<board>_pins.py's AVOID).
     """
     if type(spec) is not dict:
         raise ActuatorSpecError("actuators: must be an object of name -> actuator")
@@ -29,6 +31,11 @@ def validate_spec(spec, valid_pins=None):
         if kind not in ("digital", "pwm"):
             raise _bad(name, "type", '"digital" or "pwm"')
         pin = e.get("pin")
+        why = avoid.get(pin) if avoid and type(pin) in (int, str) else None
+        if why:
+            raise ActuatorSpecError(
+                "actuators.%s.pin: pin %r must stay free: %s" % (name, pin, why)
+            )
         if type(pin) not in (int, str) or (valid_pins is not None and pin not in valid_pins):
             raise _bad(name, "pin", "an output pin of this board")
         if pin in used:

@@ -190,3 +190,19 @@ def test_host_run_runs_the_firmware_with_a_config(tmp_path, capfd):
         server.shutdown()
     out = capfd.readouterr().out
     assert "-> 200 accepted" in out and "interval_s:" in out
+
+
+def test_esp32_pin_rules_fit_its_pin_map(boards_on_path):
+    # Issue 17 #10: the rules the config check reads at boot (boards/esp32_pins.py).
+    from boards import esp32, esp32_pins
+
+    assert esp32_pins.INPUT_ONLY == esp32.PINS - esp32.OUTPUT_PINS == set(range(34, 40))
+    assert esp32_pins.NO_PULL <= esp32.PINS
+    assert {1, 3} <= set(esp32_pins.AVOID) and set(range(6, 12)) <= set(esp32_pins.AVOID)
+    assert set(esp32_pins.STRAPPING) <= esp32.OUTPUT_PINS
+    assert {p for p, _ in esp32_pins.STRAPPING.values()} <= {"up", "down"}
+    assert set(esp32_pins.WARN) == {16, 17}
+    # The default LED is on none of them, and the board module itself holds none of the texts.
+    led = esp32.ACTUATORS["led"]["pin"]
+    assert led not in esp32_pins.AVOID and led not in esp32_pins.STRAPPING
+    assert not hasattr(esp32, "AVOID") and not hasattr(esp32, "STRAPPING")

@@ -413,3 +413,61 @@ def test_what_new_device_writes_passes_check_config(capsys, tmp_path, board):
     code, _, err = _cli(capsys, *argv)
     assert code == 0, err
     assert _cli(capsys, "check-config", str(path), "--board", board) == (0, "ok\n", "")
+
+
+# -- the ESP32's pin rules (issue 17, finding 10) ------------------------------------------------
+
+# (entry, field, pin, why): each of these passed `kpnthings check-config` before; the board then
+# read nothing from the sensor, or stopped booting after its next reset.
+ESP32_PIN_MISTAKES = [
+    ({"type": "counter", "pin": 36}, "pin", 36, "no pull resistors"),
+    ({"type": "digital", "pin": 39, "pull": "up"}, "pin", 39, "no pull resistors"),
+    ({"type": "dht22", "pin": 34}, "pin", 34, "input only"),
+    ({"type": "ds18b20", "pin": 35}, "pin", 35, "input only"),
+    ({"type": "bme280", "i2c": {"sda": 36, "scl": 22}}, "i2c.sda", 36, "input only"),
+    ({"type": "digital", "pin": 3}, "pin", 3, "UART0 RX"),
+    ({"type": "counter", "pin": 12}, "pin", 12, "1.8 V flash"),
+    ({"type": "dht22", "pin": 12}, "pin", 12, "1.8 V flash"),
+    ({"type": "digital", "pin": 0, "pull": "down"}, "pin", 0, "bootloader"),
+]
+
+
+@pytest.mark.parametrize(("entry", "field", "pin", "why"), ESP32_PIN_MISTAKES)
+def test_check_config_refuses_esp32_pins_that_cannot_work(capsys, tmp_path, entry, field, pin, why):
+    path = _write(tmp_path, with_(sensors=[{"type": "dht22", "pin": 4}, entry]))
+    code, out, err = _cli(capsys, "check-config", str(path))
+    head = 'kpnthings: config %s: sensors[1] (%s): field "%s": pin %d ' % (
+        path,
+        entry["type"],
+        field,
+        pin,
+    )
+    assert (code, out) == (1, ""), err
+    assert err.startswith(head) and why in err and err.count("\n") == 1, err
+
+
+def test_check_config_refuses_an_actuator_on_uart0(capsys, tmp_path):
+    path = _write(tmp_path, with_(actuators={"relay": {"type": "digital", "pin": 1}}))
+    code, out, err = _cli(capsys, "check-config", str(path))
+    assert (code, out) == (1, ""), err
+    assert "actuators.relay.pin: pin 1 " in err and "UART0 TX" in err, err
+
+
+def test_check_config_warns_about_the_wrover_psram_pins(capsys, tmp_path):
+    # The board file cannot tell a WROOM module (GPIO16/17 free) from a WROVER (its PSRAM):
+    # the host says so, and the config still passes.
+    sensors = [{"type": "digital", "pin": 16}, {"type": "dht22", "pin": 4}]
+    actuators = {"led": {"type": "digital", "pin": 2}, "fan": {"type": "pwm", "pin": 17}}
+    path = _write(tmp_path, with_(sensors=sensors, actuators=actuators))
+    code, out, err = _cli(capsys, "check-config", str(path))
+    assert (code, out) == (0, "ok\n"), err
+    lines = err.splitlines()
+    assert len(lines) == 2, err
+    assert lines[0].startswith(
+        'kpnthings: warning: config %s: sensors[0] (digital): field "pin": ' % path
+    )
+    assert "pin 16 " in lines[0] and "WROVER" in lines[0] and "PSRAM" in lines[0]
+    assert lines[1].startswith("kpnthings: warning: config %s: actuators.fan.pin: pin 17 " % path)
+    # pico_w and unix have no such rules.
+    path = _write(tmp_path, with_(board="unix", sensors=sensors, actuators=actuators), "u.json")
+    assert _cli(capsys, "check-config", str(path)) == (0, "ok\n", "")

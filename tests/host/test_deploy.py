@@ -75,6 +75,8 @@ def _module_dests(config):
 def _expected_dests(board, config, with_ca=True):
     dests = _module_dests(config)
     dests += ["lib/boards/__init__.mpy", "lib/boards/%s.mpy" % board]
+    if board == "esp32":  # its pin rules, read by the config check at boot
+        dests.append("lib/boards/esp32_pins.mpy")
     dests += ["boot.py", "main.py", "config.json"]
     if with_ca:
         dests.append("ca.der")
@@ -306,6 +308,22 @@ def test_bad_config_names_the_field_and_never_the_secret(tmp_path, ca_der):
     assert "secret" in msg and config["secret"] not in msg
     cfg.write_text('{"dvnuuid": ')
     assert "JSON" in _error(tmp_path, config_path=cfg, dry_run=True, ca=ca_der)
+
+
+def test_esp32_pin_rules_refuse_or_warn_before_anything_is_copied(tmp_path, ca_der, capsys):
+    # Issue 17 #10: deploy runs the full check with the board's pin rules (boards/esp32_pins.py).
+    cfg = tmp_path / "device.json"
+    config = _write_config(cfg, "esp32")
+    config["sensors"] = [{"type": "counter", "pin": 36}]
+    cfg.write_text(json.dumps(config))
+    msg = _error(tmp_path, config_path=cfg, dry_run=True, ca=ca_der)
+    assert 'sensors[0] (counter): field "pin": pin 36 has no pull resistors' in msg, msg
+    config["sensors"] = [{"type": "digital", "pin": 16}]  # free on WROOM, PSRAM on WROVER
+    cfg.write_text(json.dumps(config))
+    deploy.make_plan("esp32", cfg, dry_run=True, ca=ca_der, build_dir=tmp_path / "b")
+    err = capsys.readouterr().err
+    assert err.startswith("kpnthings deploy: warning: config %s: sensors[0] (digital)" % cfg)
+    assert "pin 16 may not be free" in err and "WROVER" in err
 
 
 def test_https_without_ca_is_refused_unless_insecure(tmp_path, esp32_config, ca_der):
@@ -891,9 +909,8 @@ def test_a_board_with_a_partition_gets_one_romfs_image_of_the_module_set(tmp_pat
 
     tree = tmp_path / "b" / "romfs_tree"
     held = sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file())
-    assert held == sorted(
-        _module_dests(config) + ["lib/boards/__init__.mpy", "lib/boards/esp32.mpy"]
-    )
+    boards = ["lib/boards/__init__.mpy", "lib/boards/esp32.mpy", "lib/boards/esp32_pins.mpy"]
+    assert held == sorted(_module_dests(config) + boards)
     with contextlib.redirect_stdout(io.StringIO()):
         assert image.read_bytes() == make_romfs(str(tree), mpy_cross=False)
     prepare = chosen.rom.prepare_script.read_text()

@@ -315,3 +315,45 @@ def test_known_types():
         "digital",
         "ds18b20",
     ]
+
+
+class Rules:
+    """A board's pin rules (boards/<board>_pins.py), as both checks read them."""
+
+    AVOID = {1: "UART0 TX"}
+    INPUT_ONLY = NO_PULL = {34, 35}
+    STRAPPING = {12: ("up", "it boots wrong"), 0: ("down", "it waits")}
+    WARN = {16: "maybe taken"}
+
+
+def test_pin_rules_refuse_alike_on_the_host_and_the_board():
+    cases = [
+        ({"type": "dht22", "pin": 34}, "pin 34 is input only, and a dht22 drives its line"),
+        ({"type": "ds18b20", "pin": 35}, "pin 35 is input only"),
+        ({"type": "bmp280", "i2c": {"sda": 34, "scl": 22}}, "pin 34 is input only"),
+        ({"type": "counter", "pin": 34}, 'pin 34 has no pull resistors, so pull "up"'),
+        ({"type": "digital", "pin": 35, "pull": "down"}, 'pull "down" does nothing'),
+        ({"type": "digital", "pin": 1}, "pin 1 must stay free: UART0 TX"),
+        ({"type": "bme280", "i2c": {"sda": 21, "scl": 1}}, "pin 1 must stay free: UART0 TX"),
+        ({"type": "counter", "pin": 12}, "pin 12 cannot be pulled up: it boots wrong"),
+        ({"type": "dht11", "pin": 12}, "pin 12 cannot be pulled up (a dht11 line is)"),
+        ({"type": "digital", "pin": 0, "pull": "down"}, "pin 0 cannot be pulled down: it waits"),
+    ]
+    for entry, why in cases:
+        host = _error([entry], pin_rules=Rules)
+        with pytest.raises(SensorConfigError) as info:
+            sensors.validate([entry], ESP32_PINS, None, None, Rules)
+        assert host == str(info.value), (host, str(info.value))
+        assert why in host, (why, host)
+    # An avoided pin says why, even where the board's pin set lacks it.
+    assert "must stay free" in _error([{"type": "digital", "pin": 1}], pins={4}, pin_rules=Rules)
+    entries = [
+        {"type": "analog", "pin": 34},
+        {"type": "digital", "pin": 35},
+        {"type": "counter", "pin": 12, "pull": "down"},
+        {"type": "counter", "pin": 16},
+        {"type": "digital", "pin": 0, "pull": "up"},
+    ]
+    once = validate(entries, ESP32_PINS, ESP32_ADC, pin_rules=Rules)
+    assert once == validate(entries, ESP32_PINS, ESP32_ADC)
+    assert sensors.validate(entries, ESP32_PINS, ESP32_ADC, None, Rules) == once

@@ -14,8 +14,17 @@ ESP32_ADC = set(range(32, 40))
 BUS = {"sda": 21, "scl": 22}
 
 
-def _error(entries, pins=ESP32_PINS, adc=None):
-    return str(raises(SensorConfigError, validate, entries, pins, adc))
+def _error(entries, pins=ESP32_PINS, adc=None, rules=None):
+    return str(raises(SensorConfigError, validate, entries, pins, adc, None, rules))
+
+
+class Rules:
+    """A board's pin rules (boards/<board>_pins.py), as the check reads them."""
+
+    AVOID = {1: "UART0 TX", "X": "the board's own"}
+    INPUT_ONLY = NO_PULL = {34, 35}
+    STRAPPING = {12: ("up", "it boots wrong"), 0: ("down", "it waits")}
+    WARN = {16: "maybe taken"}
 
 
 def _one(entry, adc=None):
@@ -190,3 +199,48 @@ def test_known_types():
         "digital",
         "ds18b20",
     ]
+
+
+def test_pin_rules_per_sensor_type():
+    def msg(entry):
+        return _error([entry], rules=Rules).split(": ", 1)[1]
+
+    # Buses drive their line and hold it high with a resistor; inputs may ask for a pull.
+    assert msg({"type": "dht22", "pin": 34}) == (
+        'field "pin": pin 34 is input only, and a dht22 drives its line'
+    )
+    assert msg({"type": "bme280", "i2c": {"sda": 21, "scl": 35}}) == (
+        'field "i2c.scl": pin 35 is input only, and a bme280 drives its line'
+    )
+    assert msg({"type": "counter", "pin": 35}) == (
+        'field "pin": pin 35 has no pull resistors, so pull "up" does nothing: wire one, set'
+        ' "pull": null'
+    )
+    assert 'pull "down"' in msg({"type": "digital", "pin": 34, "pull": "down"})
+    assert msg({"type": "digital", "pin": 1}) == 'field "pin": pin 1 must stay free: UART0 TX'
+    assert msg({"type": "digital", "pin": "X"}) == (
+        "field \"pin\": pin 'X' must stay free: the board's own"
+    )
+    assert "pin 1 must stay free" in _error([{"type": "analog", "pin": 1}], None, None, Rules)
+    assert (
+        msg({"type": "counter", "pin": 12})
+        == 'field "pin": pin 12 cannot be pulled up: it boots wrong'
+    )
+    assert msg({"type": "ds18b20", "pin": 12}) == (
+        'field "pin": pin 12 cannot be pulled up (a ds18b20 line is): it boots wrong'
+    )
+    assert msg({"type": "digital", "pin": 0, "pull": "down"}) == (
+        'field "pin": pin 0 cannot be pulled down: it waits'
+    )
+    # What those pins can do passes, and the checked entries pass again unchanged.
+    entries = [
+        {"type": "analog", "pin": 34},
+        {"type": "digital", "pin": 35},
+        {"type": "counter", "pin": 12, "pull": "down"},
+        {"type": "digital", "pin": 0, "pull": "up"},
+        {"type": "counter", "pin": 16},  # WARN is the host's to say
+        {"type": "dht22", "pin": 4},
+    ]
+    once = validate(entries, ESP32_PINS, ESP32_ADC, None, Rules)
+    assert validate(once, ESP32_PINS, ESP32_ADC, None, Rules) == once
+    assert once == validate(entries, ESP32_PINS, ESP32_ADC)  # the rules refuse, never change

@@ -32,10 +32,11 @@ def _valid_name(name):
     return name[0] not in "-._/"
 
 
-def validate_spec(spec, valid_pins=None):
+def validate_spec(spec, valid_pins=None, avoid=None):
     """Check an actuator spec and return a normalised copy (defaults filled in).
 
-    valid_pins, when given, is the board's set of pins that can drive an output.
+    valid_pins, when given, is the board's set of pins that can drive an output; avoid, the
+    pins it keeps free of anything, with the reason (boards/<board>_pins.py's AVOID).
     """
     if not isinstance(spec, dict):
         raise ActuatorSpecError("actuators: must be an object of name -> actuator")
@@ -60,6 +61,9 @@ def validate_spec(spec, valid_pins=None):
         pin = entry.get("pin")
         if pin is None or isinstance(pin, bool) or not isinstance(pin, (int, str)):
             raise _err(name + ".pin", "must be a GPIO number or a pin name")
+        why = avoid.get(pin) if avoid else None
+        if why:
+            raise _err(name + ".pin", "pin %r must stay free: %s" % (pin, why))
         if valid_pins is not None and pin not in valid_pins:
             raise _err(name + ".pin", "the board has no output pin %r" % (pin,))
         if pin in used:

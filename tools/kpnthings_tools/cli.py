@@ -405,11 +405,14 @@ def _add_check_config(sub):
 def _cmd_check_config(args):
     """Exit 0 and print "ok", or exit 1 with one line naming the field (never its value)."""
     try:
-        _, unknown = config_check.check_file(args.config, args.board)
+        checked, unknown = config_check.check_file(args.config, args.board)
     except config_check.ConfigError as e:
         text = str(e)
         _err(text if text.startswith("config:") else "config %s: %s" % (args.config, text))
         return 1
+    board = config_check.board_module(checked["board"])
+    for line in config_check.pin_warnings(checked, board):
+        _err("warning: config %s: %s" % (args.config, line))
     if unknown:
         _err(
             "warning: config %s has keys the firmware does not know (typos?): %s"

@@ -30,7 +30,15 @@ _INT_LIMITS = tuple(
 LOG_LEVELS = ("debug", "info", "warning", "error")
 # Every blocking step must end before the RP2040 watchdog (about 8.3 s) fires.
 MAX_TIMEOUT_S = 8
-__all__ = ("ConfigError", "check_file", "load_config", "unknown_keys", "validate")
+__all__ = (
+    "ConfigError",
+    "check_file",
+    "load_config",
+    "pin_rules",
+    "pin_warnings",
+    "unknown_keys",
+    "validate",
+)
 
 
 def _is_int(x):
@@ -60,7 +68,7 @@ def _check_url(url):
     raise ConfigError("url: must start with https:// or http:// and name a host")
 
 
-def _check_core(cfg, board):
+def _check_core(cfg, board, rules):
     from kpnthings import auth
 
     for key in REQUIRED:
@@ -110,8 +118,9 @@ def _check_core(cfg, board):
 
     if cfg["actuators"] is not None:
         pins = getattr(board, "OUTPUT_PINS", getattr(board, "PINS", None))
+        avoid = rules.AVOID if rules is not None else None
         try:
-            cfg["actuators"] = actuators_check.validate_spec(cfg["actuators"], pins)
+            cfg["actuators"] = actuators_check.validate_spec(cfg["actuators"], pins, avoid)
         except ValueError as e:
             raise ConfigError(str(e)) from None
 
@@ -135,11 +144,11 @@ def _check_limits(cfg):
         raise ConfigError("retry_cap_s: must not be below retry_base_s")
 
 
-def _validate_extensions(cfg, board):
+def _validate_extensions(cfg, board, rules):
     """Keys owned by optional parts of the firmware, checked by their host checks.
 
-    Each check gets the merged config (and the board's pin set where pins matter) and raises
-    ValueError naming its field; the result replaces the raw value.
+    Each check gets the merged config (and the board's pin set and pin rules where pins
+    matter) and raises ValueError naming its field; the result replaces the raw value.
     """
     _check_limits(cfg)
     if cfg.get("sensors") is not None:
@@ -154,6 +163,7 @@ def _validate_extensions(cfg, board):
             getattr(board, "ADC_PINS", None),
             [acts[name]["pin"] for name in sorted(acts)],
             sorted(acts),
+            rules,
         )
     if cfg["transport"] == "mqtt":
         mqtt_check.validate(cfg)
@@ -163,20 +173,22 @@ def validate(cfg, board=None):
     """Return a new config dict: defaults merged, every value checked, as the board reads it.
 
     board, when given, is the board module: its PINS/OUTPUT_PINS/ADC_PINS check the pins named
-    by actuators and sensors, and its HAS_WIFI decides whether wifi_ssid is required.
+    by actuators and sensors, and its HAS_WIFI decides whether wifi_ssid is required. A board
+    file loaded by board_module brings its pin rules (pin_rules), which both checks apply.
     """
     if not isinstance(cfg, dict):
         raise ConfigError("config: must be a JSON object")
     merged = dict(DEFAULTS)
     merged.update(cfg)
+    rules = pin_rules(board)
     try:
-        _check_core(merged, board)
-        _validate_extensions(merged, board)
+        _check_core(merged, board, rules)
+        _validate_extensions(merged, board, rules)
     except ValueError as e:
         raise ConfigError(scrub(str(e), merged)) from None
     # The board checks the same config at boot with its own short check: it must accept it
     # and read every value as this check does (defaults, sensor names, derived mqtt keys).
-    on_board = board_check.validate(cfg, board)
+    on_board = board_check.validate(cfg, board, rules)
     for key in sorted(set(merged) | set(on_board)):
         if merged.get(key) != on_board.get(key):
             raise ConfigError(
@@ -191,19 +203,58 @@ def board_module(board, root=None):
     file or it needs the device to load (its sensors import lazily)."""
     if not board or not _is_identifier(str(board)):
         return None
+    root = Path(root) if root else build.repo_root()
+    return _load_board_file(root / "boards" / (board + ".py"))
+
+
+def _load_board_file(src):
     import importlib.util
 
-    root = Path(root) if root else build.repo_root()
-    src = root / "boards" / (board + ".py")
     if not src.is_file():
         return None
-    spec = importlib.util.spec_from_file_location("_kpnthings_board_" + board, src)
+    spec = importlib.util.spec_from_file_location("_kpnthings_board_" + src.stem, src)
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
     except Exception:  # a board file that needs the device: skip the pin checks
         return None
     return module
+
+
+def pin_rules(board):
+    """The pin rules beside a board file that board_module loaded (boards/<board>_pins.py, as
+    kpnthings.wiring loads them at boot), or None: the board has none, or is not a file."""
+    path = getattr(board, "__file__", None)
+    if not path:
+        return None
+    path = Path(path)
+    return _load_board_file(path.with_name(path.stem + "_pins.py"))
+
+
+def pin_warnings(cfg, board):
+    """Lines about pins that work on some modules of the board only (its rules' WARN: GPIO16/17,
+    the PSRAM of ESP32 WROVER modules), for a config `validate` accepted; [] for most."""
+    rules = pin_rules(board)
+    if rules is None:
+        return []
+    out = []
+    for index, entry in enumerate(cfg.get("sensors") or ()):
+        for field, pin in sensors_check.pins_of(entry):
+            if pin in rules.WARN:
+                out.append(
+                    'sensors[%d] (%s): field "%s": pin %r may not be free: %s'
+                    % (index, entry["type"], field, pin, rules.WARN[pin])
+                )
+    actuators = cfg.get("actuators")
+    if actuators is None:
+        actuators = getattr(board, "ACTUATORS", None) or {}
+    for name in sorted(actuators):
+        pin = actuators[name]["pin"]
+        if pin in rules.WARN:
+            out.append(
+                "actuators.%s.pin: pin %r may not be free: %s" % (name, pin, rules.WARN[pin])
+            )
+    return out
 
 
 def check_file(path, board=None, root=None):

@@ -18,7 +18,8 @@ Board layout written (paths on the board's filesystem, relative to its root):
     lib/kpnthings/*.mpy         the library modules this config needs, compiled (about half the
                                 heap of importing .py); in the ROMFS image instead, where used
     lib/boards/__init__.mpy     the board package and the one board module the config names
-    lib/boards/<board>.mpy      (in the ROMFS image too, where used)
+    lib/boards/<board>.mpy      (in the ROMFS image too, where used), with its pin rules
+    lib/boards/<board>_pins.mpy where it has any (read by the config check at boot only)
     config.json                 the device config (holds the secret; never printed)
     ca.der                      the CA bundle, DER, that config["ca_file"] points at
 
@@ -321,11 +322,14 @@ def load_config(path, board=None, root=None):
             "config %s not found (create one with `kpnthings new-device "
             "--board BOARD --config-out %s`)" % (path, path)
         )
+    module = config_check.board_module(board, root)
     try:
         raw = config_check.load_config(str(path))
-        merged = config_check.validate(raw, config_check.board_module(board, root))
+        merged = config_check.validate(raw, module)
     except config_check.ConfigError as e:
         raise DeployError("config %s: %s" % (path, e)) from None
+    for line in config_check.pin_warnings(merged, module):
+        sys.stderr.write("kpnthings deploy: warning: config %s: %s\n" % (path, line))
     unknown = config_check.unknown_keys(raw)
     if unknown:
         sys.stderr.write(
@@ -518,7 +522,7 @@ def _compile(board, arch, module_paths, out, root):
             PlanItem(mpy, "lib/" + mpy.relative_to(out / "lib").as_posix(), "lib")
             for _src, mpy, _size in compiled
         ]
-        for name in ("__init__", board):
+        for name in ("__init__", board, board + "_pins"):
             src = root / "boards" / (name + ".py")
             if src.is_file():
                 mpy = out / "lib" / "boards" / (name + ".mpy")

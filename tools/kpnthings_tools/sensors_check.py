@@ -5,14 +5,15 @@ gets a unique SenML name: KPN's (``temperature``, ``humidity``, ``pressure``, ``
 2, 3... for the second and third of a kind, or the one the config gives.
 
 The board runs a short check of its own at every boot (kpnthings.sensors.schema: types, ranges,
-pins in the board's set, defaults, names); this one adds what the board trusts: unknown fields,
-pins shared by two sensors or with an actuator, I2C buses and addresses, DS18B20 family codes and
+pins in the board's set, defaults, names, and the board's pin rules, whose messages both checks
+share through schema.pin_problem); this one adds what the board trusts: unknown fields, pins
+shared by two sensors or with an actuator, I2C buses and addresses, DS18B20 family codes and
 shared one-wire pins, names that are not SenML names or are taken twice, a scale outside the raw
 range. config_check makes sure both agree on the normalised entries.
 """
 
 from kpnthings.sensors import SensorConfigError
-from kpnthings.sensors.schema import KINDS
+from kpnthings.sensors.schema import KINDS, pin_problem
 
 # type -> its readings' default names, in the order the driver returns them: KPN's names
 # (PROTOCOL.md), the board's own table; the drivers add RFC 8428 units. analog/digital/counter
@@ -50,12 +51,15 @@ def quantities(kind):
     return _KINDS[kind]
 
 
-def validate(entries, board_pins, adc_pins=None, reserved_pins=None, reserved_names=None):
+def validate(
+    entries, board_pins, adc_pins=None, reserved_pins=None, reserved_names=None, pin_rules=None
+):
     """Check the config's ``sensors`` list and return normalised copies of its entries.
 
     board_pins: the GPIO ids the board has (None skips that check). adc_pins: pins that can
     read analog values (None skips). reserved_pins / reserved_names: pins and record names
-    already used elsewhere (actuators). Raises SensorConfigError naming entry, type and field.
+    already used elsewhere (actuators). pin_rules: the board's pin rules module
+    (boards/<board>_pins.py), or None. Raises SensorConfigError naming entry, type and field.
     Each returned entry has every default filled in and a ``names`` list: one unique, valid
     SenML name per reading. Feeding the result back in returns the same result.
     """
@@ -65,7 +69,7 @@ def validate(entries, board_pins, adc_pins=None, reserved_pins=None, reserved_na
     users = {}  # pin -> (index, kind, share key or None when exclusive, ds18b20 rom)
     i2c_addresses = {}  # (bus key, address) -> index
     for index, entry in enumerate(entries):
-        norm = _check_entry(index, entry, board_pins, adc_pins)
+        norm = _check_entry(index, entry, board_pins, adc_pins, pin_rules)
         _claim_pins(index, norm, users, i2c_addresses, reserved_pins)
         out.append(norm)
     _assign_names(out, reserved_names)
@@ -90,17 +94,20 @@ def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _check_pin(index, kind, field, pin, board_pins):
+def _check_pin(index, kind, field, pin, board_pins, rules=None):
     if not (_is_int(pin) or isinstance(pin, str)) or pin == "":
         raise _fail(
             index, kind, field, "must be a GPIO number (or the board's pin name), got %r" % (pin,)
         )
+    why = rules.AVOID.get(pin) if rules is not None else None
+    if why:
+        raise _fail(index, kind, field, "pin %r must stay free: %s" % (pin, why))
     if board_pins is not None and pin not in board_pins:
         raise _fail(index, kind, field, "this board has no pin %r" % (pin,))
     return pin
 
 
-def _check_entry(index, entry, board_pins, adc_pins):
+def _check_entry(index, entry, board_pins, adc_pins, rules):
     if not isinstance(entry, dict):
         raise _fail(index, None, None, 'must be an object like {"type": "dht22", "pin": 4}')
     kind = entry.get("type")
@@ -119,10 +126,15 @@ def _check_entry(index, entry, board_pins, adc_pins):
     if "pin" in allowed:
         if "pin" not in entry:
             raise _fail(index, kind, "pin", "missing")
-        norm["pin"] = _check_pin(index, kind, "pin", entry["pin"], board_pins)
+        norm["pin"] = _check_pin(index, kind, "pin", entry["pin"], board_pins, rules)
     check = _CHECKS.get(kind)
     if check is not None:
-        check(index, kind, entry, norm, board_pins, adc_pins)
+        check(index, kind, entry, norm, board_pins, adc_pins, rules)
+    if rules is not None:  # the board's rules, now that the pull is known
+        for field, pin in pins_of(norm):
+            why = pin_problem(rules, kind, pin, norm.get("pull"))
+            if why:
+                raise _fail(index, kind, field, why)
     if "name" in entry:
         name = entry["name"]
         if not _valid_name(name):
@@ -147,7 +159,15 @@ def _check_entry(index, entry, board_pins, adc_pins):
     return norm
 
 
-def _check_ds18b20(index, kind, entry, norm, board_pins, adc_pins):
+def pins_of(norm):
+    """(field, pin) for each pin a normalised entry uses."""
+    bus = norm.get("i2c")
+    if bus is not None:
+        return (("i2c.sda", bus["sda"]), ("i2c.scl", bus["scl"]))
+    return (("pin", norm["pin"]),)
+
+
+def _check_ds18b20(index, kind, entry, norm, board_pins, adc_pins, rules):
     rom = entry.get("rom")
     if rom is not None:
         text = rom.lower().replace(":", "").replace("-", "") if isinstance(rom, str) else ""
@@ -161,7 +181,7 @@ def _check_ds18b20(index, kind, entry, norm, board_pins, adc_pins):
     norm["rom"] = rom
 
 
-def _check_bme280(index, kind, entry, norm, board_pins, adc_pins):
+def _check_bme280(index, kind, entry, norm, board_pins, adc_pins, rules):
     bus = entry.get("i2c")
     if not isinstance(bus, dict) or "sda" not in bus or "scl" not in bus:
         raise _fail(
@@ -170,8 +190,8 @@ def _check_bme280(index, kind, entry, norm, board_pins, adc_pins):
     for key in sorted(bus):
         if key not in ("sda", "scl", "id", "freq"):
             raise _fail(index, kind, "i2c." + key, "not an I2C setting (sda, scl, id, freq)")
-    sda = _check_pin(index, kind, "i2c.sda", bus["sda"], board_pins)
-    scl = _check_pin(index, kind, "i2c.scl", bus["scl"], board_pins)
+    sda = _check_pin(index, kind, "i2c.sda", bus["sda"], board_pins, rules)
+    scl = _check_pin(index, kind, "i2c.scl", bus["scl"], board_pins, rules)
     if sda == scl:
         raise _fail(index, kind, "i2c", "sda and scl must be different pins")
     bus_id = bus.get("id")
@@ -199,7 +219,7 @@ def _check_bme280(index, kind, entry, norm, board_pins, adc_pins):
     norm["address"] = address
 
 
-def _check_analog(index, kind, entry, norm, board_pins, adc_pins):
+def _check_analog(index, kind, entry, norm, board_pins, adc_pins, rules):
     if adc_pins is not None and norm["pin"] not in adc_pins:
         raise _fail(
             index,
@@ -263,7 +283,7 @@ def _check_pull(index, kind, entry, default):
     return pull
 
 
-def _check_digital(index, kind, entry, norm, board_pins, adc_pins):
+def _check_digital(index, kind, entry, norm, board_pins, adc_pins, rules):
     norm["pull"] = _check_pull(index, kind, entry, None)
     invert = entry.get("invert", False)
     if not isinstance(invert, bool):
@@ -271,7 +291,7 @@ def _check_digital(index, kind, entry, norm, board_pins, adc_pins):
     norm["invert"] = invert
 
 
-def _check_counter(index, kind, entry, norm, board_pins, adc_pins):
+def _check_counter(index, kind, entry, norm, board_pins, adc_pins, rules):
     # Meter pulse outputs are usually open collector: pulled up, pulse pulls low.
     norm["pull"] = _check_pull(index, kind, entry, "up")
     edge = entry.get("edge", "falling")

@@ -18,19 +18,21 @@ class SensorError(Exception):
     """A sensor did not answer or answered garbage; the loop counts it and tries again."""
 
 
-def validate(entries, board_pins, adc_pins=None, reserved_names=None):
+def validate(entries, board_pins, adc_pins=None, reserved_names=None, pin_rules=None):
     """Check the config's ``sensors`` list as the drivers read it; return normalised copies.
 
     board_pins: the GPIO ids the board has (None skips that check). adc_pins: pins that can
     read analog values (None skips). reserved_names: record names already used elsewhere
-    (actuators), which default names avoid. Raises SensorConfigError naming entry, type and
+    (actuators), which default names avoid. pin_rules: the board's boot-only rules module
+    (boards/<board>_pins.py: pins to avoid, input-only, without pulls, strapping), or None.
+    Raises SensorConfigError naming entry, type and
     field. Each returned entry has every default filled in and a ``names`` list, one name per
     reading. Feeding the result back in returns the same result. This is the board's short
     check (see ``schema``); the host's full check is kpnthings_tools.sensors_check.
     """
     from kpnthings.sensors import schema
 
-    return schema.validate(entries, board_pins, adc_pins, reserved_names)
+    return schema.validate(entries, board_pins, adc_pins, reserved_names, pin_rules)
 
 
 def types():

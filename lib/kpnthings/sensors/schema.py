@@ -2,7 +2,8 @@
 normalised (used at boot, by kpnthings.sensors, and dropped once the drivers are built).
 
 The board's short check: the type is known, every field a driver reads has the right type and
-range, and the pins are in the board's pin set (analog: its ADC pins). Each entry comes back with
+range, and the pins are in the board's pin set (analog: its ADC pins) and can do the sensor's
+job by the board's pin rules (pin_problem). Each entry comes back with
 every default filled in and a ``names`` list: the configured names, else KPN's (``temperature``,
 ``humidity``...) with 2, 3... for the second and third of a kind. Errors name the entry, its type
 and the field. What the host's full check (kpnthings_tools.sensors_check, run by deploy) refuses
@@ -38,13 +39,15 @@ _ALLOWED = {
     "edge": ("rising", "falling", "both"),
 }
 _RANGES = {"bits": (8, 16), "samples": (1, 64), "debounce_ms": (0, 1000)}
+# Types that drive their line and need it held high by a resistor: DHT, 1-Wire, I2C.
+_PULLED_UP = ("dht22", "dht11", "ds18b20", "bme280", "bmp280")
 
 
-def validate(entries, board_pins, adc_pins=None, reserved_names=None):
+def validate(entries, board_pins, adc_pins=None, reserved_names=None, pin_rules=None):
     """kpnthings.sensors.validate: the checks and the defaults."""
     if type(entries) not in (list, tuple):
         raise SensorConfigError("sensors: must be a list of sensor entries")
-    out = [_entry(i, e, board_pins, adc_pins) for i, e in enumerate(entries)]
+    out = [_entry(i, e, board_pins, adc_pins, pin_rules) for i, e in enumerate(entries)]
     # Readings are named in two passes: the names the config gives are taken first.
     taken = {"sensorErrors"}  # the device loop's own record
     taken.update(reserved_names or ())
@@ -81,15 +84,37 @@ def _fail(i, kind, field, what):
     return SensorConfigError('%s: field "%s": %s' % (where, field, what))
 
 
-def _pin(i, kind, field, pin, board_pins):
+def pin_problem(rules, kind, pin, pull=None):
+    """Why the board's pin rules (boards/<board>_pins.py) refuse `pin` for a sensor of type
+    `kind` whose config asks for `pull` ("up", "down" or None), or None. The host's check
+    (kpnthings_tools.sensors_check) asks the same question here."""
+    why = ""
+    if kind in _PULLED_UP:
+        if pin in rules.INPUT_ONLY:
+            return "pin %r is input only, and a %s drives its line" % (pin, kind)
+        pull = "up"  # its resistor holds the line high through every reset
+        why = " (a %s line is)" % kind
+    elif pull and pin in rules.NO_PULL:
+        why = 'pin %r has no pull resistors, so pull "%s" does nothing: wire one, set "pull": null'
+        return why % (pin, pull)
+    strap = rules.STRAPPING.get(pin)
+    if strap and strap[0] == pull:
+        return "pin %r cannot be pulled %s%s: %s" % (pin, pull, why, strap[1])
+    return None
+
+
+def _pin(i, kind, field, pin, board_pins, rules):
     if type(pin) not in (int, str) or pin == "":
         raise _fail(i, kind, field, "must be a GPIO number or the board's pin name")
+    why = rules.AVOID.get(pin) if rules is not None else None
+    if why:
+        raise _fail(i, kind, field, "pin %r must stay free: %s" % (pin, why))
     if board_pins is not None and pin not in board_pins:
         raise _fail(i, kind, field, "this board has no pin %r" % (pin,))
     return pin
 
 
-def _entry(i, entry, board_pins, adc_pins):
+def _entry(i, entry, board_pins, adc_pins, rules):
     kind = entry.get("type") if type(entry) is dict else None
     if type(kind) is not str or kind not in KINDS:
         raise _fail(i, None, "type", "must be one of " + ", ".join(sorted(KINDS)))
@@ -101,8 +126,8 @@ def _entry(i, entry, board_pins, adc_pins):
         if type(bus) is not dict:
             raise _fail(i, kind, "i2c", 'must be {"sda": <pin>, "scl": <pin>}')
         bus = norm["i2c"] = {
-            "sda": _pin(i, kind, "i2c.sda", bus.get("sda"), board_pins),
-            "scl": _pin(i, kind, "i2c.scl", bus.get("scl"), board_pins),
+            "sda": _pin(i, kind, "i2c.sda", bus.get("sda"), board_pins, rules),
+            "scl": _pin(i, kind, "i2c.scl", bus.get("scl"), board_pins, rules),
             "id": bus.get("id"),
             "freq": bus.get("freq", 100000),
         }
@@ -113,7 +138,7 @@ def _entry(i, entry, board_pins, adc_pins):
         if type(x) is not int or not 10000 <= x <= 1000000:
             raise _fail(i, kind, "i2c.freq", "must be a whole number of Hz, 10000-1000000")
     else:
-        norm["pin"] = _pin(i, kind, "pin", entry.get("pin"), board_pins)
+        norm["pin"] = _pin(i, kind, "pin", entry.get("pin"), board_pins, rules)
         if kind == "analog" and adc_pins is not None and norm["pin"] not in adc_pins:
             raise _fail(i, kind, "pin", "this board cannot read analog values on it")
     for key in settings:
@@ -154,6 +179,15 @@ def _entry(i, entry, board_pins, adc_pins):
         if not ok:
             raise _fail(i, kind, key, "must be " + what)
         norm[key] = x
+    if rules is not None:  # now that the pull is known
+        bus = norm.get("i2c")
+        pins = (
+            (("i2c.sda", bus["sda"]), ("i2c.scl", bus["scl"])) if bus else (("pin", norm["pin"]),)
+        )
+        for field, x in pins:
+            why = pin_problem(rules, kind, x, norm.get("pull"))
+            if why:
+                raise _fail(i, kind, field, why)
     names = entry.get("name")
     if names is not None:
         if type(names) is not str or names == "":
