@@ -7,6 +7,7 @@ CLOCK_TRUSTED (True only where the clock is right without NTP) and read_sensors(
 
 A board may add pin rules in boards/<name>_pins.py: AVOID (pin -> why no sensor or actuator may
 use it), INPUT_ONLY and NO_PULL (sets), STRAPPING (pin -> (the pull that stops the boot, why))
-and WARN (pin -> why it may not be free; the host warns). The config check reads them at boot
-and drops them, so they hold no heap while the device runs (kpnthings.wiring.configure).
+and WARN (pin -> why it may not be free; the host warns), and a pin_rules() that hands that
+module over unregistered. The config check reads them at boot (kpnthings.wiring.configure) and
+drops them, so they hold no heap while the device runs, and a board without them costs nothing.
 """

@@ -82,19 +82,19 @@ def _need(ok, key, what):
         raise ConfigError("%s: must be %s" % (key, what))
 
 
-def validate(cfg, board=None, pin_rules=None):
+def validate(cfg, board=None, rules=None):
     """Return a new config dict: defaults merged, every value the firmware reads checked.
 
     board, when given, is the board module: its PINS/OUTPUT_PINS/ADC_PINS check the pins named
     by actuators and sensors, and its HAS_WIFI decides whether wifi_ssid is required.
-    pin_rules, when given, is the board's boot-only rules module (boards/<board>_pins.py, loaded
-    by kpnthings.wiring): the pins to keep free, and what each sensor type cannot do on which.
+    rules, when given, is the board's pin rules module (its pin_rules(): boards/esp32_pins.py):
+    the pins to keep free, and what each sensor type cannot do on which.
     """
     _need(type(cfg) is dict, "config", "a JSON object")
     merged = dict(DEFAULTS)
     merged.update(cfg)
     try:
-        _check(merged, board, pin_rules)
+        _check(merged, board, rules)
     except ValueError as e:  # ours, the extensions' and auth's ("secret must be ...")
         msg = str(e)
         if ":" not in msg:  # only auth's have no colon: "secret: must be ..."
@@ -166,8 +166,7 @@ def _check(cfg, board, rules):
         from kpnthings import downlink_spec
 
         pins = getattr(board, "OUTPUT_PINS", getattr(board, "PINS", None))
-        avoid = rules.AVOID if rules is not None else None
-        x = cfg["actuators"] = downlink_spec.validate_spec(x, pins, avoid)
+        x = cfg["actuators"] = downlink_spec.validate_spec(x, pins, rules)
     key = "sensors"
     try:
         if cfg.get(key) is not None:

@@ -15,11 +15,11 @@ def _bad(name, key, what):
     return ActuatorSpecError("actuators.%s.%s: must be %s" % (name, key, what))
 
 
-def validate_spec(spec, valid_pins=None, avoid=None):
+def validate_spec(spec, valid_pins=None, rules=None):
     """Check an actuator spec and return a normalised copy (defaults filled in).
 
-    valid_pins, when given, is the board's set of pins that can drive an output; avoid, the
-    pins it keeps free of anything, with the reason (boards/<board>_pins.py's AVOID).
+    valid_pins, when given, is the board's set of pins that can drive an output; rules, its pin
+    rules (boards/esp32_pins.py), whose AVOID maps the pins kept free of anything to why.
     """
     if type(spec) is not dict:
         raise ActuatorSpecError("actuators: must be an object of name -> actuator")
@@ -31,7 +31,7 @@ def validate_spec(spec, valid_pins=None, avoid=None):
         if kind not in ("digital", "pwm"):
             raise _bad(name, "type", '"digital" or "pwm"')
         pin = e.get("pin")
-        why = avoid.get(pin) if avoid and type(pin) in (int, str) else None
+        why = rules.AVOID.get(pin) if rules and type(pin) in (int, str) else None
         if why:
             raise ActuatorSpecError(
                 "actuators.%s.pin: pin %r must stay free: %s" % (name, pin, why)

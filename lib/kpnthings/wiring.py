@@ -34,9 +34,9 @@ def _dirname(path):
     return path[:i] if i > 0 else ("/" if i == 0 else "")
 
 
-def _board_module(name):
-    """boards.<name> (a package, so boards.esp32 never hides the built-in esp32 module), or a
-    flat <name> module as the host test paths provide; None if neither is there."""
+def load_board(name):
+    """The board module: boards.<name> (a package, so boards.esp32 never hides the built-in
+    esp32 module), or a flat <name> module as the host test paths provide."""
     mod = None
     try:
         mod = getattr(__import__("boards." + name), name, None)
@@ -47,12 +47,6 @@ def _board_module(name):
             mod = __import__(name)
         except ImportError:
             mod = None
-    return mod
-
-
-def load_board(name):
-    """The board module, boards.<name>; ConfigError where this device has none."""
-    mod = _board_module(name)
     # A built-in module of the same name (esp32, rp2) is not a board definition.
     if mod is None or not hasattr(mod, "read_sensors"):
         raise ConfigError("board: no board definition %r on this device" % name)
@@ -69,21 +63,10 @@ def configure(path, log):
         config.validate(raw)  # raises, naming the first bad field (board at the latest)
     # The board decides what else is required (Wi-Fi) and which pins exist, so it comes first.
     board = load_board(name)
-    # Its pin rules (boards/<name>_pins.py, where the board has any) are read for the check
-    # only: a module of their own, dropped here, so the loop never holds their texts.
-    name = "%s_pins" % name
-    rules = _board_module(name)
-    try:
-        cfg = config.validate(raw, board, rules)
-    finally:
-        if rules is not None:
-            import sys
-
-            sys.modules.pop(name, None)
-            sys.modules.pop("boards." + name, None)
-            pkg = sys.modules.get("boards")
-            if pkg is not None and name in pkg.__dict__:  # bound in its package as well
-                delattr(pkg, name)
+    # Its pin rules, where it has any (boards/esp32_pins.py), for this check only: the board
+    # hands them over unregistered, so they are garbage once it is done.
+    rules = getattr(board, "pin_rules", None)
+    cfg = config.validate(raw, board, rules() if rules is not None else None)
     for key in config.unknown_keys(raw):
         log("[boot] config: ignoring unknown key %r" % key)
     return cfg, board
