@@ -246,10 +246,20 @@ class Outbox:
     # ---- changes
 
     def append(self, record):
-        """Store one reading; it is on flash when this returns. Drops the oldest when full."""
+        """Store one reading; it is on flash when this returns. Drops the oldest when full,
+        and when the flash is (a full filesystem: the oldest segment goes, and one more try)."""
         data = frame(encode_record(record))
         if len(data) > min(self._seg_max, _MAX_PAYLOAD + _HDR_LEN):
             raise OutboxError("record %s is too large for the outbox" % record.get("n"))
+        try:
+            self._write(data)
+        except OSError:
+            if len(self._nums) < 2:
+                raise  # nothing older to give up for it
+            self._drop_head_segment()
+            self._write(data)
+
+    def _write(self, data):
         if not self._nums or not self._tail_open or self._ends[-1] + len(data) > self._seg_max:
             self._nums.append(self._next)
             self._ends.append(0)
@@ -265,6 +275,11 @@ class Outbox:
         except OSError:
             # Part of the frame may be on flash; never append after it.
             self._tail_open = False
+            if not self._ends[-1]:  # a new segment with nothing valid: no entry without a file
+                _remove(path)
+                self._nums.pop()
+                self._ends.pop()
+                self._counts.pop()
             raise
         self._ends[-1] += len(data)
         self._counts[-1] += 1

@@ -106,3 +106,14 @@ def load(box):
     if not box._nums or box._nums[0] != box._head_seg:
         box._head_off = 0
         box._head_idx = 0
+    # A bound the flash cannot hold fails every append once it is full (a Pico W has about
+    # 850 KB of filesystem, outbox_max_bytes may say 16 MB): keep to half of what is free, with
+    # what the queue holds already, so commit records and the dead letters find room too.
+    try:
+        st = _box.os.statvfs(box._dir)
+        room = (st[1] * st[4] + box.size_bytes()) // 2  # fragment size x blocks available
+    except (AttributeError, OSError):
+        return
+    if room < box._max:
+        box._max = max(2048, room)
+        box._seg_max = max(512, min(4096, box._max // 8))

@@ -175,3 +175,77 @@ def test_littlefs_power_cut_after_any_block_write_keeps_every_stored_reading():
         finally:
             _umount()
     assert checked == len(log) + 1
+
+
+def _fill(path, size):
+    """A file of `size` bytes that the outbox does not own (a log, a user's data)."""
+    with open(path, "wb") as f:
+        chunk = b"\x00" * 512
+        while size > 0:
+            f.write(chunk[: min(size, 512)])
+            size -= 512
+
+
+def _bounded(q, appended):
+    # Every reading is queued or counted as dropped, and RAM holds one entry per segment file.
+    files = [x for x in os.listdir(q._dir) if x.startswith("q")]
+    assert len(q._nums) == len(q._ends) == len(q._counts) == len(files), (len(q._nums), files)
+    assert len(q) + q.dropped == appended, (len(q), q.dropped, appended)
+
+
+def test_a_bound_larger_than_the_flash_is_clamped_at_open_and_nothing_fails():
+    # Issue 17, finding 5: outbox_max_bytes may be 16 MB, a Pico W has about 850 KB of
+    # filesystem. Here 96 KB of LittleFS in 4 KB blocks, as on the boards.
+    from kpnthings.outbox import Outbox
+
+    vfs = _vfs("VfsLfs2")
+    bdev = _RAMBlockDev(4096, 24)
+    vfs.mkfs(bdev)
+    _mount(vfs, bdev)
+    try:
+        q = Outbox(_MOUNT + "/outbox", max_bytes=1 << 24)
+        assert q._max < 96 * 1024  # a share of what the filesystem has free, not 16 MB
+        for i in range(2000):
+            q.append(_rec(i))  # none of them raises: the bound drops the oldest instead
+        _bounded(q, 2000)
+        assert q.dropped > 0
+        assert len(q.peek(10)) == 10
+        q.ack(10)  # the commit record still finds room
+        assert q.dropped + len(q) == 1990
+        kept = len(q)
+        _umount()
+        _mount(vfs, bdev)
+        q = Outbox(_MOUNT + "/outbox", max_bytes=1 << 24)
+        assert len(q) == kept  # the ack is on flash: that pack is not sent again
+    finally:
+        _umount()
+
+
+def test_a_filesystem_filled_by_others_costs_the_oldest_segment_never_a_list_entry():
+    # After the outbox opened, something else takes the free space: every append that finds
+    # no room drops the oldest segment and tries once more; what still fails leaves no entry.
+    from kpnthings.outbox import Outbox
+
+    vfs = _vfs("VfsLfs2")
+    bdev = _RAMBlockDev(4096, 24)
+    vfs.mkfs(bdev)
+    _mount(vfs, bdev)
+    try:
+        q = Outbox(_MOUNT + "/outbox", max_bytes=32768)
+        for i in range(400):
+            q.append(_rec(i))
+        st = os.statvfs(_MOUNT)
+        _fill(_MOUNT + "/other", (st[4] - 1) * st[1])  # all but one block
+        failed = 0
+        for i in range(400, 2400):
+            try:
+                q.append(_rec(i))
+            except OSError:
+                failed += 1
+        _bounded(q, 2400 - failed)
+        assert failed < 20, failed  # the oldest readings made room for the newest
+        os.remove(_MOUNT + "/other")
+        q.append(_rec(9999))
+        assert q.peek(len(q))[-1]["v"] == 9999
+    finally:
+        _umount()
