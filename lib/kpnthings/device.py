@@ -214,8 +214,7 @@ class Device:
         if self.link_ready is not None and not self._link_up():
             kept = 0
             if self.outbox is not None:
-                for rec in readings:
-                    self._store(rec)
+                self._store(readings)
                 kept = len(self.outbox)
             self._warn("[kpn] uplink %d: network down, %d readings queued" % (n, kept))
             if self.feed is not None:
@@ -225,8 +224,7 @@ class Device:
         if wait_ms:
             kept = 0
             if self.outbox is not None:
-                for rec in readings:
-                    self._store(rec)
+                self._store(readings)
                 kept = len(self.outbox)
             self._info(
                 "[kpn] uplink %d: backing off after %s, next try in %d s; %d readings queued"
@@ -266,20 +264,24 @@ class Device:
             return 0
         return left
 
-    def _store(self, rec):
-        """Append one reading to the outbox. Returns True when stored, False when the flash
-        failed (the caller may still send it), None when the reading itself is invalid."""
+    def _store(self, readings):
+        """Append the cycle's readings to the outbox at once: on LittleFS each write costs
+        about one block erase, so one per cycle, not one per reading. Returns the readings
+        the flash did not take (the caller may still send them)."""
+        if not readings:
+            return readings
         try:
-            self.outbox.append(rec)
+            refused = self.outbox.extend(readings)
         except OSError as e:
-            self._error("[kpn] outbox append failed (%s): %s not stored" % (e, rec["n"]))
-            return False
-        except ValueError as e:
+            self._error(
+                "[kpn] outbox append failed (%s): %d readings not stored" % (e, len(readings))
+            )
+            return readings
+        for rec, e in refused:
             # OutboxError: KPN would refuse it too, and take the good readings of its pack
             # down with it (the whole pack is dead-lettered as malformed).
-            self._error("[kpn] reading %s dropped: %s" % (rec["n"], e))
-            return None
-        return True
+            self._error("[kpn] reading %s dropped: %s" % (rec.get("n"), e))
+        return []
 
     # -- the loop ----------------------------------------------------------------------------
 

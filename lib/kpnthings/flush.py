@@ -94,7 +94,7 @@ def _send_outbox(dev, n, readings):
     box = dev.outbox
     if box is None:
         return None
-    unsaved = [rec for rec in readings if dev._store(rec) is False]
+    unsaved = dev._store(readings)
     result = None
     for _ in range(MAX_PACKS_PER_CYCLE):
         states = dev.state_records()

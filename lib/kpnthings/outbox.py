@@ -248,19 +248,52 @@ class Outbox:
     def append(self, record):
         """Store one reading; it is on flash when this returns. Drops the oldest when full,
         and when the flash is (a full filesystem: the oldest segment goes, and one more try)."""
-        data = frame(encode_record(record))
-        if len(data) > min(self._seg_max, _MAX_PAYLOAD + _HDR_LEN):
-            raise OutboxError("record %s is too large for the outbox" % record.get("n"))
-        try:
-            self._write(data)
-        except OSError:
-            if len(self._nums) < 2:
-                raise  # nothing older to give up for it
-            self._drop_head_segment()
-            self._write(data)
+        refused = self.extend((record,))
+        if refused:
+            raise refused[0][1]
 
-    def _write(self, data):
-        if not self._nums or not self._tail_open or self._ends[-1] + len(data) > self._seg_max:
+    def extend(self, records):
+        """Store readings, on flash when this returns, with one write per segment they fill:
+        a device stores a cycle's readings at once, because on LittleFS every write to a file
+        costs about one block erase, whatever its length. Returns the (record, OutboxError)
+        pairs refused (not a reading this format can hold); OSError when the flash failed."""
+        refused = []
+        frames = []
+        for record in records:
+            try:
+                data = frame(encode_record(record))
+                if len(data) > min(self._seg_max, _MAX_PAYLOAD + _HDR_LEN):
+                    raise OutboxError("record %s is too large for the outbox" % record.get("n"))
+                frames.append(data)
+            except OutboxError as e:
+                refused.append((record, e))
+        while frames:
+            # As many frames as the tail segment has room for; a new segment if none fits.
+            if self._nums and self._tail_open and self._ends[-1] + len(frames[0]) <= self._seg_max:
+                room = self._seg_max - self._ends[-1]
+            else:
+                room = self._seg_max
+                self._tail_open = False  # _write starts a new one
+            n = size = 0
+            for data in frames:
+                if size + len(data) > room:
+                    break
+                n += 1
+                size += len(data)
+            data = b"".join(frames[:n])
+            try:
+                self._write(data, n)
+            except OSError:
+                if len(self._nums) < 2:
+                    raise  # nothing older to give up for it
+                self._drop_head_segment()
+                self._write(data, n)
+            del frames[:n]
+        return refused
+
+    def _write(self, data, n):
+        """Append `data`, `n` whole frames, to the tail segment (a new one when it is closed)."""
+        if not self._nums or not self._tail_open:
             self._nums.append(self._next)
             self._ends.append(0)
             self._counts.append(0)
@@ -282,7 +315,7 @@ class Outbox:
                 self._counts.pop()
             raise
         self._ends[-1] += len(data)
-        self._counts[-1] += 1
+        self._counts[-1] += n
 
     def _drop_head_segment(self):
         lost = self._counts[0] - self._head_idx

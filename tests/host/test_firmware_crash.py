@@ -5,7 +5,7 @@ readings delivered plus the readings still queued hold every reading ever append
 the firmware drains its queue and nothing is lost.
 
 The test-only board "crashtest" (tests/host/boards_crash/crashtest.py) hands out readings
-("seq", n) numbered across restarts and prints "A n" once Outbox.append returned. A number handed
+("seq", n) numbered across restarts and prints "A n" once Outbox.extend stored it. A number handed
 out whose process died before its append returned was never appended: the test allows that only
 for the last cycle of a killed run, and reports how often it happened.
 

@@ -4,8 +4,8 @@ against the emulator behind a front end that, for many cycles each, refuses conn
 listening socket is closed), answers 503, and hangs past the client's timeout_s; after each
 outage it recovers, and the run ends with the server healthy.
 
-Every reading appended (the test-only "crashtest" board prints "A n" once Outbox.append
-returned) must reach the emulator at least once (here exactly once: no crash, and no reply is
+Every reading appended (the test-only "crashtest" board prints "A n" once Outbox.extend
+stored it) must reach the emulator at least once (here exactly once: no crash, and no reply is
 cut) and, de-duplicated, in time order; at the end nothing may be left queued. The backoff must
 show in the timing: within each outage the device's announced waits ("next try in S s") grow
 from retry_base_s towards retry_cap_s, and the time between two tries is at least the wait

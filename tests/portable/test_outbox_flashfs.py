@@ -249,3 +249,45 @@ def test_a_filesystem_filled_by_others_costs_the_oldest_segment_never_a_list_ent
         assert q.peek(len(q))[-1]["v"] == 9999
     finally:
         _umount()
+
+
+class _EraseCounter(_RAMBlockDev):
+    erases = 0
+
+    def ioctl(self, op, arg):
+        if op == 6:
+            self.erases += 1
+        return _RAMBlockDev.ioctl(self, op, arg)
+
+
+def _erases_per_reading(one_write_per_cycle):
+    from kpnthings.outbox import Outbox
+
+    vfs = _vfs("VfsLfs2")
+    bdev = _EraseCounter(4096, 64)  # 256 KB in 4 KB blocks, as on the boards
+    vfs.mkfs(bdev)
+    _mount(vfs, bdev)
+    try:
+        q = Outbox(_MOUNT + "/outbox", max_bytes=32768)
+        bdev.erases = 0
+        seq = 0
+        for _ in range(40):  # 40 cycles of 6 readings, nothing sent
+            cycle = [_rec(seq + i) for i in range(6)]
+            seq += 6
+            if one_write_per_cycle:
+                assert q.extend(cycle) == []
+            else:
+                for rec in cycle:
+                    q.append(rec)
+        assert len(q) == seq
+        return bdev.erases / seq
+    finally:
+        _umount()
+
+
+def test_a_cycle_of_readings_costs_the_flash_one_write_not_one_per_reading():
+    # Issue 17, finding 6: each write to a LittleFS file costs about one block erase.
+    per_append = _erases_per_reading(False)
+    per_cycle = _erases_per_reading(True)
+    print("erases per reading: %.3f one by one, %.3f a cycle at once" % (per_append, per_cycle))
+    assert per_cycle * 3 <= per_append, (per_cycle, per_append)

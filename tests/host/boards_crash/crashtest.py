@@ -7,8 +7,9 @@ hands out a number twice. A number handed out whose process then died before Out
 returned was never appended; the test finds those by the lines below.
 
 What the board changes, and why (all of it set up at import, before wiring builds the Device):
-- Outbox.append is wrapped to print "A <n>" after the real append returned: a printed reading is
-  on "flash", exactly as in the outbox driver's crash test.
+- Outbox.extend (the device stores a cycle's readings with one call) is wrapped to print
+  "A <n>" for each reading it stored, after the real call returned: a printed reading is on
+  "flash", exactly as in the outbox driver's crash test.
 - kpnthings.compat.sleep_ms sleeps KPN_CRASHTEST_MS_PER_S real ms per configured second
   (config's interval_s is at least 1 s): the idle wait between cycles shrinks, nothing else does
   (backoff waits are measured in ticks and stay real).
@@ -113,21 +114,23 @@ def _install():
     from kpnthings import compat
     from kpnthings.outbox import Outbox
 
-    real_append = Outbox.append
+    real_extend = Outbox.extend
     real_sleep = compat.sleep_ms
 
-    def append(self, record):
-        real_append(self, record)
+    def extend(self, records):
+        refused = real_extend(self, records)
         _outbox[0] = self
-        if record.get("n") == "seq":
-            print("A %d" % record["v"])
+        for record in records:
+            if record.get("n") == "seq" and not [r for r, _ in refused if r is record]:
+                print("A %d" % record["v"])
+        return refused
 
     def sleep_ms(ms):
         ms = ms * _MS_PER_S // 1000
         if ms > 0:
             real_sleep(ms)
 
-    Outbox.append = append
+    Outbox.extend = extend
     compat.sleep_ms = sleep_ms
 
 
