@@ -9,6 +9,9 @@ reach the world through the pin objects they are given. Runs on CPython and Micr
 
 ETIMEDOUT = 110
 ENODEV = 19
+# MicroPython's scheduler queue (MICROPY_SCHEDULER_DEPTH on ESP32): soft interrupt handlers wait
+# here while the VM is in a long C call, and an edge that finds it full is dropped.
+SCHEDULE_DEPTH = 8
 
 
 class SimClock:
@@ -48,6 +51,15 @@ class World:
         self.pins = {}  # pin id -> the last SimPin made for it (for interrupts)
         self.adc_reads = 0
         self.meters = {}  # pin id -> [ms per pulse, ticks of the last pulse]: see add_meter
+        # The port: rp2 accepts Pin.irq(hard=True); esp32() makes an ESP32 of this world, whose
+        # Pin.irq has no `hard` and whose firmware may have a hardware pulse counter (PCNT).
+        self.hard_irq = True
+        self.pcnt_units = {}  # PCNT unit id -> the SimPCNT counting with it
+        # While stalled (DNS, a TLS handshake, a flash erase) the VM runs no Python: soft
+        # handlers queue in `scheduled` (at most SCHEDULE_DEPTH) and the rest are `dropped`.
+        self.stalled = False
+        self.scheduled = []
+        self.dropped = 0
 
     # --- wiring ---------------------------------------------------------------------------
 
@@ -87,14 +99,40 @@ class World:
                     self.set_level(pin, 1)
 
     def set_level(self, pin, level):
-        """Drive an input pin from outside; fires its interrupt on a matching edge."""
+        """Drive an input pin from outside; fires its interrupt on a matching edge (now if hard
+        or the VM is running, else queued: see stall) and counts it in a PCNT unit on the pin."""
         old = self._level(pin)
         self.levels[pin] = 1 if level else 0
+        if old == self.levels[pin]:
+            return
+        for unit in self.pcnt_units.values():
+            if unit.pin_id == pin:
+                unit.edge(self.levels[pin])
         p = self.pins.get(pin)
-        if p is None or p.handler is None or old == self.levels[pin]:
+        if p is None or p.handler is None:
             return
         edge = SimPin.IRQ_RISING if self.levels[pin] else SimPin.IRQ_FALLING
-        if p.trigger & edge:
+        if not p.trigger & edge:
+            return
+        if p.hard:
+            _hard_call(p.handler, p)
+        elif not self.stalled:
+            p.handler(p)
+        elif len(self.scheduled) < SCHEDULE_DEPTH:
+            self.scheduled.append(p)
+        else:
+            self.dropped += 1
+
+    def stall(self):
+        """The VM enters a long C call: from now on soft interrupt handlers only queue."""
+        self.stalled = True
+
+    def resume(self):
+        """The VM runs Python again: the queued soft handlers run, oldest first, now."""
+        self.stalled = False
+        queued = self.scheduled
+        self.scheduled = []
+        for p in queued:
             p.handler(p)
 
     def pulse(self, pin, count=1, width_ms=50, gap_ms=50, bounce=0):
@@ -143,6 +181,22 @@ class World:
         m.SoftI2C = SoftI2C
         return m
 
+    def esp32(self, pcnt=True, units=8):
+        """Make this world an ESP32 (Pin.irq refuses `hard`) and return a stand-in for its
+        `esp32` module: with PCNT (MicroPython 1.26+, `units` pulse counter units) or without
+        (older firmware). Tests put it in sys.modules["esp32"] while the drivers are built."""
+        self.hard_irq = False
+        world = self
+
+        class PCNT(SimPCNT):
+            _world = world
+            _units = units
+
+        m = _Namespace()
+        if pcnt:
+            m.PCNT = PCNT
+        return m
+
 
 class SimPin:
     IN = 1
@@ -160,6 +214,7 @@ class SimPin:
         self.pull = pull
         self.handler = None
         self.trigger = 0
+        self.hard = False
         self._world.pins[id] = self
         if value is not None:
             self._world.levels[id] = 1 if value else 0
@@ -176,9 +231,79 @@ class SimPin:
         self._world.levels[self.id] = 1 if v else 0
         return None
 
-    def irq(self, handler=None, trigger=IRQ_FALLING | IRQ_RISING, hard=False):
+    def irq(self, handler=None, trigger=IRQ_FALLING | IRQ_RISING, hard=None):
+        if hard is not None and not self._world.hard_irq:
+            # ESP32's Pin.irq takes handler, trigger and wake only
+            raise TypeError("unexpected keyword argument 'hard'")
         self.handler = handler
         self.trigger = trigger
+        self.hard = bool(hard)
+
+
+def _hard_call(handler, pin):
+    """Run a hard interrupt handler as the port does: at the edge, with the heap locked on
+    MicroPython, so a handler that allocates fails here as it would on the board."""
+    try:
+        import micropython
+
+        lock = micropython.heap_lock
+        unlock = micropython.heap_unlock
+    except (ImportError, AttributeError):  # CPython
+        handler(pin)
+        return
+    lock()
+    try:
+        handler(pin)
+    finally:
+        unlock()
+
+
+class SimPCNT:
+    """esp32.PCNT as MicroPython 1.26+ documents it (docs/library/esp32.rst): one singleton per
+    unit id, configured by keyword; counts the pin's edges in hardware whatever the VM does,
+    and starts again at 0 when the count reaches `max` (it does not wrap to `min`)."""
+
+    IGNORE = 0
+    INCREMENT = 1
+    DECREMENT = 2
+    _world = None
+    _units = 8
+
+    def __init__(self, id, **kw):
+        if not 0 <= id < self._units:
+            raise ValueError("invalid id")
+        self.id = id
+        self.pin_id = kw["pin"].id
+        self.rising = kw.get("rising", self.IGNORE)
+        self.falling = kw.get("falling", self.IGNORE)
+        self.filter = kw.get("filter", 0)
+        self.max = kw.get("max", 32767)
+        self.min = kw.get("min", -32768)
+        self.count = 0
+        self.running = False
+        self._world.pcnt_units[id] = self  # a unit taken again stops counting for its old user
+
+    def start(self):
+        self.running = True
+
+    def value(self, reset=None):
+        v = self.count
+        if reset == 0:
+            self.count = 0
+        return v
+
+    def edge(self, level):
+        if not self.running or self._world.pcnt_units.get(self.id) is not self:
+            return
+        action = self.rising if level else self.falling
+        if action == self.INCREMENT:
+            self.count += 1
+            if self.count >= self.max:
+                self.count = 0
+        elif action == self.DECREMENT:
+            self.count -= 1
+            if self.count <= self.min:
+                self.count = 0
 
 
 class SimADC:
