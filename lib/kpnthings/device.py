@@ -286,13 +286,16 @@ class Device:
     # -- the loop ----------------------------------------------------------------------------
 
     def sleep(self, ms):
-        """Sleep `ms`, in slices, feeding the watchdog seam between them."""
+        """Sleep `ms`, in slices, feeding the watchdog seam and driving the link between them:
+        a Wi-Fi glitch is over seconds after it happened, not cycles later."""
         while ms > 0:
             step = min(ms, SLEEP_SLICE_MS)
             self._sleep_ms(step)
             ms -= step
             if self.feed is not None:
                 self.feed()
+            if self.link_ready is not None:
+                self._link_up()
 
     def run(self, cycles=None, interval_s=None):
         """Cycle every interval_s seconds (config's interval_s by default); forever if cycles

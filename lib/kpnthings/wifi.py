@@ -2,8 +2,9 @@
 
 `poll()` never blocks: it advances a small state machine and says whether the link can be used.
 A link counts as usable only after it has stayed up for `stable_ms` (a flapping access point
-otherwise wins every race). After a failed connect or a loss the next attempt waits for the
-backoff. `wait(timeout_ms)` polls until the link is trusted or the deadline passes, feeding the
+otherwise wins every race). After a failed connect the next attempt waits for the backoff; a
+link lost after it was trusted is left to the driver's own reconnect for connect_timeout_ms
+first (the device polls the link between the 1 s slices of its idle wait, so that is seconds). `wait(timeout_ms)` polls until the link is trusted or the deadline passes, feeding the
 watchdog as it goes. `drop()` lets the caller force a fresh association when the network looks
 dead although the interface claims to be up (mqtt_as detects failure by timeouts, not by
 `isconnected()`).
@@ -106,9 +107,14 @@ class WiFi:
                 self._go_down(now)
             return False
         if not connected:
-            if self.state == UP:
-                self.losses += 1
-            self._go_down(now)
+            if self.state == SETTLING:  # never trusted: a flapping access point backs off
+                self._go_down(now)
+                return False
+            self.losses += 1
+            # Lost: give the driver connect_timeout_ms to associate again by itself, as the
+            # ESP32's does; a disconnect() now would cancel that. Past it, a fresh attempt.
+            self.state = CONNECTING
+            self._since = now
             return False
         if self.state == SETTLING and ticks_diff(now, self._since) >= self.stable_ms:
             self.state = UP

@@ -116,7 +116,7 @@ def test_loss_after_trust_is_counted_and_reconnects():
     assert w.losses == 1
     wlan.up = True
     assert w.wait(20000) is True
-    assert wlan.connects == 2
+    assert wlan.connects == 1 and wlan.disconnects == 0  # the driver associated again
     assert w.backoff.attempt == 0  # reset by the trusted link
 
 
@@ -220,3 +220,92 @@ def test_wait_at_boot_with_a_raising_driver_ends_at_its_deadline():
     fed = []
     assert link.wait(5000, feed=lambda: fed.append(clk.now), step_ms=100) is False
     assert clk.now == 5000 and fed
+
+
+class _Esp32Wlan(_Wlan):
+    """The ESP32 driver: after a glitch it associates again by itself, unless disconnect()
+    was called, which cancels that (issue 17, finding 7)."""
+
+    def __init__(self, clk):
+        _Wlan.__init__(self)
+        self.clk = clk
+        self.down_until = 0
+
+    def glitch(self, ms):
+        self.down_until = self.clk.now + ms
+
+    def isconnected(self):
+        return self.joined and self.up and self.clk.now >= self.down_until
+
+
+def test_a_lost_link_is_left_to_the_drivers_own_reconnect_first():
+    clk = _Clock()
+    wlan = _Esp32Wlan(clk)
+    w = _make(wlan, clk)
+    wlan.up = True
+    assert w.wait(10000)
+    wlan.glitch(1000)
+    assert w.poll() is False and w.losses == 1
+    start = clk.now
+    assert w.wait(20000)
+    assert wlan.disconnects == 0 and wlan.connects == 1  # the driver's reconnect was kept
+    assert clk.now - start <= 1000 + 3000 + 100  # the glitch, then stable_ms
+
+
+def test_a_lost_link_the_driver_does_not_bring_back_gets_a_fresh_association():
+    clk, wlan = _Clock(), _Wlan()
+    w = _make(wlan, clk)
+    wlan.up = True
+    assert w.wait(10000)
+    wlan.joined = False  # a CYW43 that lost its association stays unjoined
+    assert w.poll() is False
+    start = clk.now
+    assert w.wait(30000)
+    assert wlan.connects == 2 and wlan.disconnects == 1
+    # connect_timeout_ms waiting for the driver, the backoff, then a join that holds stable_ms
+    assert clk.now - start <= 5000 + 1000 + 3000 + 300, clk.now - start
+
+
+class _Result:
+    status = 200
+    outcome = "accepted"
+    downlink = []
+    error = None
+
+
+def test_a_one_second_glitch_costs_seconds_not_intervals():
+    # Issue 17, finding 7: the link was polled once a cycle, so with a 15-minute interval one
+    # glitch seen at a cycle cost three more (down, connecting, settling) before a send.
+    from kpnthings.device import Device
+
+    clk = _Clock()
+    wlan = _Esp32Wlan(clk)
+    w = _make(wlan, clk)
+    wlan.up = True
+    assert w.wait(10000)
+    sent_at = []
+
+    class Board:
+        CLOCK_TRUSTED = True
+
+        def read_sensors(self):
+            if dev.cycles_done == 2:
+                wlan.glitch(1000)  # just as the second cycle looks at the link
+            return [("temperature", 21.5, "Cel")]
+
+    class Transport:
+        def send(self, body):
+            sent_at.append(dev.cycles_done)
+            return _Result()
+
+    dev = Device(
+        {"dvnuuid": "0b7f8c3e-5a2d-4c1e-9f6a-2d3e4f5a6b7c", "interval_s": 900},
+        Board(),
+        Transport(),
+        None,
+        log=lambda line: None,
+        sleep_ms=clk.sleep,
+        link_ready=w.poll,
+    )
+    dev.run(cycles=5)
+    assert sent_at == [1, 3, 4, 5], sent_at
