@@ -4,9 +4,10 @@
 A link counts as usable only after it has stayed up for `stable_ms` (a flapping access point
 otherwise wins every race). After a failed connect the next attempt waits for the backoff; a
 link lost after it was trusted is left to the driver's own reconnect for connect_timeout_ms
-first (the device polls the link between the 1 s slices of its idle wait, so that is seconds). `wait(timeout_ms)` polls until the link is trusted or the deadline passes, feeding the
-watchdog as it goes. `drop()` lets the caller force a fresh association when the network looks
-dead although the interface claims to be up (mqtt_as detects failure by timeouts, not by
+first (the device polls the link between the 1 s slices of its idle wait, so that is seconds).
+`wait(timeout_ms)` polls until the link is trusted or the deadline passes, feeding the watchdog
+as it goes. `drop()` lets the caller force a fresh association when the network looks dead
+although the interface claims to be up (mqtt_as detects failure by timeouts, not by
 `isconnected()`).
 """
 
