@@ -70,8 +70,14 @@ print(gc.mem_alloc() - a)
 
 
 def stand_in_bytes(runtime, arch):
-    """Heap the host's machine stand-in holds once imported and a pin made, on `runtime`."""
-    proc = runtimes.run(runtime, [trees.fakes(arch)], "-c", _STAND_IN)
+    """Heap the host's machine stand-in holds once imported and a pin made, on `runtime`, from
+    the same short path as in the firmware run (its path is interned too)."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "f").symlink_to(trees.fakes(arch), target_is_directory=True)
+        proc = runtimes.run(runtime, ["f"], "-c", _STAND_IN, cwd=tmp)
     try:
         return int(proc.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):

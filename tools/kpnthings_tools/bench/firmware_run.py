@@ -106,8 +106,8 @@ def run_firmware(
             try:
                 proc = runtimes.run(
                     runtime,
-                    trees.firmware_path(arch),
-                    trees.ROOT / "firmware" / "main.py",
+                    board_like_path(tmp, arch),
+                    "main.py",
                     heapsize=heapsize,
                     env_extra=env,
                     cwd=tmp,
@@ -123,6 +123,21 @@ def run_firmware(
         return Run(proc, accepted, left, proc.stdout + proc.stderr)
     finally:
         server.shutdown()
+
+
+def board_like_path(folder, arch):
+    """MICROPYPATH for the firmware run in `folder`, with paths as short as a board's: the
+    trees are linked in as lib, b (the bench board) and f (the stand-ins), and main.py and
+    boot.py copied, as on a board's flash. A module's path stays interned for good once it is
+    imported (its __file__), so the checkout's absolute paths would add some 700 B to every
+    heap figure, more or less by where the repository was cloned."""
+    folder = Path(folder)
+    for name, target in (("f", trees.fakes(arch)), ("b", trees.bench_board(arch))):
+        (folder / name).symlink_to(target, target_is_directory=True)
+    (folder / "lib").symlink_to(trees.ours(arch), target_is_directory=True)
+    for name in ("main.py", "boot.py"):
+        shutil.copy(trees.ROOT / "firmware" / name, folder / name)
+    return ["f", "b", "lib"]
 
 
 def _quiet(line):

@@ -49,25 +49,22 @@ def bench_board(arch):
     return OUT / "benchboard" / arch
 
 
-def firmware_path(arch):
-    """MICROPYPATH for the firmware on the unix port: stand-ins first (they shadow the port's
-    own machine module), the bench board, then the library."""
-    return [fakes(arch), bench_board(arch), ours(arch), ROOT / "firmware"]
-
-
 def build_trees(arch):
     """Build every tree for `arch`; returns (ours_dir, baseline_dir, ours_sizes)."""
     sizes = build.compile_lib(arch, ours(arch))
     for board in ("__init__", "unix"):
         build.compile_file(
-            ROOT / "boards" / (board + ".py"), ours(arch) / "boards" / (board + ".mpy"), arch
+            ROOT / "boards" / (board + ".py"),
+            ours(arch) / "boards" / (board + ".mpy"),
+            arch,
+            source_name="boards/%s.py" % board,
         )
     for src in sorted(baseline_src_dir().glob("*.py")):
         build.compile_file(src, baseline(arch) / "senml" / (src.stem + ".mpy"), arch)
     build.compile_file(BENCH / "stubs" / "cbor2.py", baseline(arch) / "cbor2.mpy", arch)
     build.compile_file(BENCH / "baseline_cycle.py", baseline(arch) / "baseline_cycle.mpy", arch)
     for src in sorted((ROOT / "tests" / "fakes").glob("*.py")):
-        build.compile_file(src, fakes(arch) / (src.stem + ".mpy"), arch)
+        build.compile_file(src, fakes(arch) / (src.stem + ".mpy"), arch, source_name=src.name)
     board_src = OUT / "benchboard" / (BENCH_BOARD + ".py")
     board_src.parent.mkdir(parents=True, exist_ok=True)
     board_src.write_text(
@@ -75,5 +72,10 @@ def build_trees(arch):
         + "\n\n"
         + (BENCH / "benchboard_hook.py").read_text()
     )
-    build.compile_file(board_src, bench_board(arch) / (BENCH_BOARD + ".mpy"), arch)
+    build.compile_file(
+        board_src,
+        bench_board(arch) / (BENCH_BOARD + ".mpy"),
+        arch,
+        source_name="boards/%s.py" % BENCH_BOARD,
+    )
     return ours(arch), baseline(arch), sizes
