@@ -43,6 +43,11 @@ INTS = {
     "retry_cap_s": (1, 86400),
     "auth_retry_s": (10, 86400),
     "idle_close_s": (0, 86400),
+    # Dead-link recovery (kpnthings.flush): 0 turns each off. reset_after_h stays within the
+    # half period of ticks_ms on every port.
+    "link_drop_after": (0, 1000),
+    "reset_after_drops": (0, 1000),
+    "reset_after_h": (0, 144),
 }
 # Keys with a few allowed values (true/false, never 0/1, though they compare equal).
 CHOICES = {

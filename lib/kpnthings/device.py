@@ -78,6 +78,10 @@ class Device:
     that might outlast it.
     `link_ready`, if given, says whether the network can be used (wifi.WiFi.poll); while it says
     no, nothing is sent and the readings wait in the outbox (without one, they are lost).
+    `link_drop`, if given, forces a fresh association when uplinks get no answer while the link
+    says it is up; `reset` restarts the board (machine.reset by default) when reconnects or
+    hours go by without an accepted uplink (kpnthings.flush, config link_drop_after,
+    reset_after_drops, reset_after_h).
     """
 
     def __init__(
@@ -94,6 +98,8 @@ class Device:
         feed=None,
         link_ready=None,
         signal=None,
+        link_drop=None,
+        reset=None,
     ):
         from kpnthings import auth
         from kpnthings.backoff import Backoff, FixedBackoff
@@ -114,6 +120,12 @@ class Device:
         self._sleep_ms = sleep_ms
         self.feed = feed
         self.link_ready = link_ready
+        self.link_drop = link_drop
+        self.reset = reset
+        self._silent = 0  # uplinks in a row that got no answer at all (kpnthings.flush)
+        from kpnthings.compat import ticks_ms
+
+        self._accepted_at = ticks_ms()  # or boot: the clock of reset_after_h
         self.max_body = config.get("max_body") or DEFAULT_MAX_BODY
         self._write_pack = None  # see prepare()
         self._body = None
@@ -210,6 +222,14 @@ class Device:
         """
         self.cycles_done += 1
         n = self.cycles_done
+        hours = self.config.get("reset_after_h", 24)  # config.py INTS; 0: never
+        if hours:
+            from kpnthings.compat import ticks_diff, ticks_ms
+
+            if ticks_diff(ticks_ms(), self._accepted_at) > hours * 3600000:
+                from kpnthings import flush
+
+                flush.reset(self, "no uplink accepted for %d h" % hours)
         readings = self.read()
         if self.link_ready is not None and not self._link_up():
             kept = 0

@@ -8,6 +8,10 @@ The state all this works on stays on the Device: its body buffer, its backoff, i
 
 from kpnthings.device import ACCEPTED, MALFORMED, MAX_PACKS_PER_CYCLE, RETRY
 
+# Defaults of the dead-link recovery (config link_drop_after, reset_after_drops; 0: never).
+LINK_DROP_AFTER = 3
+RESET_AFTER_DROPS = 5
+
 
 def send(dev, n, readings):
     """Send the cycle's readings, through the outbox if the device has one: the last
@@ -51,6 +55,15 @@ def prepare(dev):
 def _after(dev, result):
     """Backoff bookkeeping after a send, by response class."""
     outcome = result.outcome
+    if outcome == ACCEPTED:
+        from kpnthings.compat import ticks_ms
+
+        dev._silent = 0
+        dev._accepted_at = ticks_ms()
+    elif outcome == RETRY and result.status is None:
+        _no_answer(dev)  # nothing answered: DNS, TCP, TLS or the reply
+    else:
+        dev._silent = 0  # an answer of any kind: the link carries
     if outcome == ACCEPTED or outcome == MALFORMED:
         # The server answered sensibly: the path works, so no reason to wait.
         dev._retry.reset()
@@ -73,6 +86,46 @@ def _after(dev, result):
                 dev._warn("[kpn] signal failed: %s" % (e,))
     dev._hold_until = ticks_add(ticks_ms(), delay)
     dev._held_by = outcome
+
+
+def _no_answer(dev):
+    """Another uplink without an answer while the link says it is up (a CYW43 can report
+    LINK_UP after losing its association): every link_drop_after in a row, a fresh
+    association; after reset_after_drops of those, a reset. Any answer ends the run: the link
+    carries, and whatever is wrong a reconnect would not mend."""
+    dev._silent += 1
+    after = dev.config.get("link_drop_after", LINK_DROP_AFTER)
+    if not after or dev.link_drop is None or dev._silent % after:
+        return
+    drops = dev._silent // after
+    limit = dev.config.get("reset_after_drops", RESET_AFTER_DROPS)
+    if limit and drops >= limit:
+        reset(dev, "%d Wi-Fi reconnects brought no uplink back" % (drops - 1))
+        return
+    dev._warn("[kpn] %d uplinks got no answer while Wi-Fi is up: reconnecting" % after)
+    try:
+        dev.link_drop()
+    except Exception as e:  # a driver that cannot even disconnect: the next poll sees it
+        dev._warn("[kpn] Wi-Fi drop failed: %s" % (e,))
+
+
+def reset(dev, why):
+    """Restart the board: the last resort of a device nobody can reach. Every reading is on
+    flash in the outbox, so the next boot sends it."""
+    dev._error("[kpn] resetting the board: %s; the outbox keeps every reading" % why)
+    restart = dev.reset
+    if restart is None:
+        import machine
+
+        restart = getattr(machine, "reset", None)
+    dev._silent = 0
+    from kpnthings.compat import ticks_ms
+
+    dev._accepted_at = ticks_ms()  # where a port cannot reset, count again from now
+    if restart is None:
+        dev._warn("[kpn] this port cannot reset: going on")
+        return
+    restart()
 
 
 def _send_direct(dev, n, readings):

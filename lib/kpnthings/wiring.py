@@ -244,6 +244,7 @@ def boot(log):
         clock_trusted=clock_trusted,
         feed=feed,
         link_ready=link.poll if link is not None else None,
+        link_drop=link.drop if link is not None else None,
         signal=led_signal(board, actuators.spec.get("led")),
     )
     return device, transport
