@@ -133,6 +133,7 @@ class Device:
         idle = config.get("idle_close_s")
         self.idle_close_ms = (IDLE_CLOSE_S if idle is None else idle) * 1000
         self.cycles_done = 0
+        self.refused = 0  # readings refused since boot: a value or a name SenML cannot carry
         # signal(outcome): a board's way to show a refused device (an LED pattern), if it has one.
         self.signal = signal if signal is not None else getattr(board, "signal", None)
         self._retry = Backoff(
@@ -179,7 +180,8 @@ class Device:
             try:
                 out.append(reading_record(reading[0], reading[1], reading[2], t))
             except (ValueError, IndexError, TypeError) as e:
-                self._warn("[kpn] reading skipped: %s" % (e,))
+                self.refused += 1
+                self._warn("[kpn] reading skipped (%d since boot): %s" % (self.refused, e))
         return out
 
     def state_records(self):
@@ -300,6 +302,7 @@ class Device:
         for rec, e in refused:
             # OutboxError: KPN would refuse it too, and take the good readings of its pack
             # down with it (the whole pack is dead-lettered as malformed).
+            self.refused += 1
             self._error("[kpn] reading %s dropped: %s" % (rec.get("n"), e))
         return []
 

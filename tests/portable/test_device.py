@@ -519,6 +519,7 @@ def test_a_reading_the_outbox_refuses_is_dropped_and_logged_the_others_go():
     assert sent["temperature"] == 21.5 and sent["door"] is True
     assert "counter" not in sent
     assert "[kpn] reading counter dropped: record counter is invalid" in logs
+    assert dev.refused == 1
     assert len(box) == 0
 
 
@@ -623,6 +624,7 @@ def test_a_reading_that_cannot_be_sent_is_refused_when_taken_and_the_rest_go():
     dev.cycle()
     assert [r["n"] for r in tr.pack(1) if "n" in r] == ["counter"]
     assert len([x for x in logs if x.startswith("[kpn] reading skipped")]) == 12
+    assert dev.refused == 12 and "[kpn] reading skipped (12 since boot): " in logs[-2], logs
 
 
 def test_a_stored_reading_the_writer_refuses_is_dead_lettered_alone():
