@@ -119,9 +119,18 @@ def make_reader(cfg, board):
     if not cfg.get("sensors"):
         return board
     from kpnthings import sensors
-    from kpnthings.app import Readings
 
-    return Readings(board, sensors, sensors.build(cfg["sensors"], board))
+    return sensors.Readings(board, sensors.build(cfg["sensors"], board))
+
+
+def _exists(path):
+    import os
+
+    try:
+        os.stat(path)
+    except OSError:
+        return False
+    return True
 
 
 def make_outbox(cfg, log):
@@ -134,12 +143,38 @@ def make_outbox(cfg, log):
     if not where:
         base = _dirname(_config_path())
         where = (base + "/outbox") if base and base != "/" else "outbox"
+    uuid = cfg["dvnuuid"]
     try:
-        return Outbox(
+        # Readings go out only under the identity that took them: the folder names its owner.
+        # One that another identity filled (a new config over an old outbox) is moved aside
+        # whole (queue, counters, dead letters) and reported; one from before owners is kept.
+        try:
+            with open(where + "/owner", "rb") as f:
+                owner = f.read().decode()
+        except OSError:
+            owner = uuid
+        if owner != uuid:
+            aside = where + "-" + owner[:8]
+            n = 1
+            while _exists(aside):
+                n += 1
+                aside = where + "-" + owner[:8] + "-" + str(n)
+            import os
+
+            os.rename(where, aside)
+            n = len(Outbox(aside))
+            log(
+                "[boot] outbox: %d readings of device %s moved aside to %s; this device (%s)"
+                " never sends them" % (n, owner, aside, uuid)
+            )
+        box = Outbox(
             where,
             max_bytes=cfg.get("outbox_max_bytes") or DEFAULT_OUTBOX_BYTES,
             dead_max_bytes=cfg.get("dead_max_bytes") or DEFAULT_DEAD_BYTES,
         )
+        with open(where + "/owner", "wb") as f:
+            f.write(uuid.encode())
+        return box
     except (OSError, ValueError) as e:
         # A broken or read-only filesystem must not keep the device from reporting at all.
         log("[boot] outbox unavailable (%s): readings are sent without being stored" % (e,))
