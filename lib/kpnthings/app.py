@@ -29,35 +29,6 @@ def led_signal(board, led):
     return signal
 
 
-class Readings:
-    """Board readings plus configured sensors; a configured sensor's name wins over the
-    board's own reading of the same name (the unix board simulates temperature too)."""
-
-    def __init__(self, board, sensors_mod, drivers):
-        self.board = board
-        self.CLOCK_TRUSTED = getattr(board, "CLOCK_TRUSTED", False)
-        self._sensors = sensors_mod
-        self._drivers = drivers
-
-    def read_sensors(self):
-        readings, errors = self._sensors.read_all(self._drivers)
-        if errors:
-            for driver in self._drivers:
-                if getattr(driver, "last_error", None):
-                    log("[kpn] sensor failed: %s" % driver.last_error)
-        taken = set(r[0] for r in readings)
-        try:
-            own = [r for r in self.board.read_sensors() if r[0] not in taken]
-        except Exception as e:  # the board's sensor must not hide the others
-            log("[kpn] board sensors failed: %s" % (e,))
-            own = []
-            errors += 1
-        out = own + readings
-        if errors:
-            out.append(("sensorErrors", errors, None))
-        return out
-
-
 class Uplink:
     """The HTTPS uplink as the loop keeps it between cycles: what it takes to make a
     kpnthings.client.Client. The client is made at boot, dropped with its code (client, auth,

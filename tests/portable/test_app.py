@@ -58,31 +58,31 @@ class Board:
         return [("temperature", 20.0, "Cel"), ("led", 1, None)]
 
 
-class Sensors:
-    def __init__(self, readings, errors):
-        self.result = (readings, errors)
+class Sensor:
+    def __init__(self, readings, error=None):
+        self.readings = readings
+        self.error = error
 
-    def read_all(self, drivers):
-        return list(self.result[0]), self.result[1]
-
-
-class Driver:
-    last_error = "sensors[0] (dht): timeout"
+    def read(self):
+        if self.error:
+            raise OSError(self.error)
+        return list(self.readings)
 
 
 def test_readings_merge_board_and_sensors_and_count_errors():
+    from kpnthings.sensors import Readings
+
     logged = []
-    old, app.log = app.log, logged.append
-    try:
-        r = app.Readings(Board(), Sensors([("temperature", 21.5, "Cel")], 0), [Driver()])
-        assert r.CLOCK_TRUSTED is True
-        assert r.read_sensors() == [("led", 1, None), ("temperature", 21.5, "Cel")]
-        r = app.Readings(Board(fail=True), Sensors([("humidity", 40, "%RH")], 1), [Driver()])
-        out = r.read_sensors()
-    finally:
-        app.log = old
+    r = Readings(Board(), [Sensor([("temperature", 21.5, "Cel")])], logged.append)
+    assert r.CLOCK_TRUSTED is True
+    assert r.read_sensors() == [("led", 1, None), ("temperature", 21.5, "Cel")]
+    dht = Sensor([], "timeout")
+    dht.label = "sensors[0] (dht)"
+    r = Readings(Board(fail=True), [Sensor([("humidity", 40, "%RH")]), dht], logged.append)
+    out = r.read_sensors()
     assert out == [("humidity", 40, "%RH"), ("sensorErrors", 2, None)]
-    assert "[kpn] sensor failed: sensors[0] (dht): timeout" in logged
+    failed = [x for x in logged if x.startswith("[kpn] sensor failed: sensors[0] (dht): ")]
+    assert len(failed) == 1 and failed[0].endswith("timeout"), logged
     assert any(line.startswith("[kpn] board sensors failed") for line in logged)
 
 

@@ -108,6 +108,37 @@ def read_all(sensors):
     return readings, errors
 
 
+class Readings:
+    """The loop's readings source when config.json lists sensors: the board's own readings
+    plus the drivers'; a configured sensor's name wins over the board's reading of the same
+    name (the unix board simulates temperature too). Here, not in kpnthings.app, so a device
+    without sensors never holds it."""
+
+    def __init__(self, board, drivers, log=print):
+        self.board = board
+        self.CLOCK_TRUSTED = getattr(board, "CLOCK_TRUSTED", False)
+        self._drivers = drivers
+        self.log = log
+
+    def read_sensors(self):
+        readings, errors = read_all(self._drivers)
+        if errors:
+            for driver in self._drivers:
+                if getattr(driver, "last_error", None):
+                    self.log("[kpn] sensor failed: %s" % driver.last_error)
+        taken = set(r[0] for r in readings)
+        try:
+            own = [r for r in self.board.read_sensors() if r[0] not in taken]
+        except Exception as e:  # the board's sensor must not hide the others
+            self.log("[kpn] board sensors failed: %s" % (e,))
+            own = []
+            errors += 1
+        out = own + readings
+        if errors:
+            out.append(("sensorErrors", errors, None))
+        return out
+
+
 # --- building -------------------------------------------------------------------------------
 
 
