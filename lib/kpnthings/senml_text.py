@@ -1,9 +1,10 @@
 """The JSON text of SenML values, shared by every encoder: floats, strings and names.
 
 `format_float` writes the shortest decimal text that reads back to the same float, identical on
-every runtime; `_q` makes a JSON string literal; `_name` checks a SenML name (RFC 8428 section
-4.5.1). kpnthings.senml (the pack API) and kpnthings.batch (the firmware's pack writer) both use
-these, so a board's uplink needs only this module and the writer.
+every runtime (a float32 board writes what the host's float32 simulation writes); `_q` makes a
+JSON string literal; `_name` checks a SenML name (RFC 8428 section 4.5.1). kpnthings.senml (the
+pack API) and kpnthings.batch (the firmware's pack writer) both use these, so a board's uplink
+needs only this module and the writer.
 """
 
 # 1 + 2**-30 rounds to 1 only when floats have a 24-bit mantissa (ESP32, rp2 builds).
@@ -74,7 +75,8 @@ def format_float(x, f32=None):
     if f32 is None and 0 < x < _INF:
         # A positive finite float at native precision (most readings) skips the set-up below,
         # which would come to the same values.
-        f32 = host32 = neg = False
+        f32 = _NATIVE32
+        host32 = neg = False
         lim, top = _LIM
     else:
         if f32 is None:
@@ -85,7 +87,15 @@ def format_float(x, f32=None):
         if not _NINF < x < _INF:  # comparisons allocate nothing; x - x would (a boxed float)
             raise SenMLError("%r is not a finite number" % x)
         if x == 0:
-            return "-0.0" if str(x)[0] == "-" else "0.0"
+            # Or a float32 subnormal on the RP2040: its float routines flush them, so they
+            # compare equal to 0 there, yet a reader keeps one (1e-45 reads back). Bits tell.
+            import struct
+
+            neg = str(x)[0] == "-"
+            x = abs(x)  # a sign flip, which keeps a subnormal
+            if any(struct.pack("f", x)):
+                return _exact(neg, x, True)
+            return "-0.0" if neg else "0.0"
         neg = x < 0
         if neg:
             x = -x
@@ -102,7 +112,9 @@ def format_float(x, f32=None):
     p = _P
     n = 1
     while n <= top:
-        d = round(x * p[n])
+        # Rounded to float32 as a board rounds it (it can cross a half and miss the candidate,
+        # and the exact search then writes the text), so the simulation takes the board's steps.
+        d = round(_r32(x * p[n]) if host32 else x * p[n])
         if d >= lim:
             break
         if d:

@@ -2,6 +2,8 @@
 
 Floats are built by exact operations (int / int, struct from bits), never from literals:
 MicroPython's float parser can be one unit off, and the point is the same float everywhere.
+Where the float32 matters, from bits: mpy-cross folds 1 / 3 into the literal 0.3333333333333333,
+which the rp2 firmware reads as 0.3333333 (0x3eaaaaaa), not as its own 1 / 3 (0x3eaaaaab).
 """
 
 import binascii
@@ -9,7 +11,7 @@ import json
 import struct
 
 from _support import Skip, is_micropython, raises
-from kpnthings import senml, senml_text
+from kpnthings import batch, senml, senml_text
 from kpnthings.senml import Pack, SenMLError, encode, format_float
 
 BN = "urn:dev:DVNUUID:5e3a0f7c-1b2d-4c6e-9f80-1234567890ab:"
@@ -17,6 +19,10 @@ BN = "urn:dev:DVNUUID:5e3a0f7c-1b2d-4c6e-9f80-1234567890ab:"
 
 def _d(hexbits):
     return struct.unpack(">d", binascii.unhexlify(hexbits))[0]
+
+
+def _f32(hexbits):
+    return struct.unpack(">f", binascii.unhexlify(hexbits))[0]
 
 
 def _msg(exc):
@@ -206,7 +212,7 @@ def test_forced_float32_path():
         cases = [
             (97 / 10, "9.7"),
             (1 / 10, "0.1"),
-            (1 / 3, "0.33333334"),
+            (_f32("3eaaaaab"), "0.33333334"),  # 1 / 3
             (2153 / 100, "21.53"),
             (43 / 2, "21.5"),
             (float(16777217), "16777216.0"),
@@ -215,7 +221,9 @@ def test_forced_float32_path():
             (-0.0, "-0.0"),
             (float(10**10), "10000000000.0"),
             (float(2**60), "1.1529215e+18"),
-            (_d("36a0000000000000"), "1e-45"),  # smallest float32 subnormal
+            # The smallest float32 subnormal, from its bits: the rp2 port flushes it to 0 when
+            # it converts the double.
+            (_f32("00000001"), "1e-45"),
         ]
         for x, text in cases:
             assert format_float(x) == text, (text, format_float(x))
@@ -226,6 +234,49 @@ def test_forced_float32_path():
     finally:
         senml.FLOAT32 = old
     assert senml.FLOAT32 is old
+
+
+def test_float32_text_on_the_boards_own_path():
+    # A board formats its native float32 values with FLOAT32 None, a path of its own: it wrote
+    # 3.3999999521443642e+38 for 3.4e38 and 0.0 for 1e-45 (issue 17, finding 14). This runs
+    # that path on a float32 runtime (the emulated RP2040) and the forced one elsewhere: both
+    # must give the shortest text that reads back to the float32, the same bytes.
+    cases = [
+        ("7f7fc99e", "3.4e+38"),
+        ("7f7fffff", "3.4028235e+38"),
+        ("ff7fffff", "-3.4028235e+38"),
+        ("5d800000", "1.1529215e+18"),  # 2**60
+        ("4e92a09f", "1230000000.0"),  # 1.23e9
+        ("501502f9", "10000000000.0"),  # 1e10
+        ("4b800000", "16777216.0"),  # 2**24
+        ("4b800001", "16777218.0"),
+        ("47f1205a", "123456.7"),
+        ("3eaaaaab", "0.33333334"),
+        ("0da24260", "1e-30"),
+        ("4423a8b3", "654.6359"),  # x * 10**4 rounds up past the half in float32
+        ("00000001", "1e-45"),  # subnormals: the RP2040 compares them equal to 0
+        ("80000001", "-1e-45"),
+        ("007fffff", "1.1754942e-38"),
+        ("00800000", "1.1754944e-38"),
+        ("80000000", "-0.0"),
+        ("00000000", "0.0"),
+        ("41ac3d71", "21.53"),
+    ]
+    old = senml.FLOAT32
+    senml.FLOAT32 = None if senml_text._NATIVE32 else True
+    try:
+        for h, text in cases:
+            x = _f32(h)
+            assert format_float(x) == text, (h, text, format_float(x))
+            v = text.encode()
+            assert encode([{"n": "t", "v": x}]) == b'[{"n":"t","v":' + v + b"}]", h
+            body = Pack().add("t", x).add("t", x).encode()  # checked, then the cached way
+            assert body == b'[{"n":"t","v":' + v + b'},{"n":"t","v":' + v + b"}]", h
+            if senml_text._NATIVE32:  # batch writes at the runtime's width only
+                body = b'[{"bn":"d:","n":"t","v":' + v + b"}]"
+                assert batch.build_pack("d:", [{"n": "t", "v": x}], 64) == (body, 1), h
+    finally:
+        senml.FLOAT32 = old
 
 
 def test_forced_float64_path():
