@@ -48,6 +48,7 @@ INTS = {
     "link_drop_after": (0, 1000),
     "reset_after_drops": (0, 1000),
     "reset_after_h": (0, 144),
+    "split_requests": (1, 1000),  # requests a flush may spend finding records KPN refuses
 }
 # Keys with a few allowed values (true/false, never 0/1, though they compare equal).
 CHOICES = {

@@ -193,6 +193,15 @@ def _send_outbox(dev, n, readings):
             if dropped:
                 box.clear_dropped(dropped)
             _apply(dev, result)
+        elif result.outcome == MALFORMED and used > 1:
+            # One refused reading must not take the others with it: find it by halves.
+            from kpnthings import flush_refused, unload
+
+            try:
+                result = flush_refused.isolate(dev, n, used, extra) or result
+            finally:
+                unload("flush_refused")
+            break
         elif result.outcome == MALFORMED:
             box.dead_letter(used)
             dev._warn("[kpn] %d readings moved to the dead-letter store" % used)

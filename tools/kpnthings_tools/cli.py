@@ -326,6 +326,14 @@ def _add_mock_server(sub):
     p.add_argument("--tls-cert", help="PEM certificate chain: serve HTTPS")
     p.add_argument("--tls-key", help="PEM private key for --tls-cert")
     p.add_argument("--quiet", action="store_true", help="do not log each request")
+    p.add_argument(
+        "--refuse",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="answer 400 to every pack holding a record of this name, as KPN refuses a pack"
+        " for one record it will not store (repeatable; to test a device's splitting)",
+    )
     p.set_defaults(run=_cmd_mock_server)
     return p
 
@@ -361,7 +369,7 @@ def _cmd_mock_server(args):
             sys.stderr.flush()
 
     max_body = args.max_body if args.max_body is not None else emulator.DEFAULT_MAX_BODY
-    emu = emulator.Emulator(args.db, devices, max_body=max_body, log=log)
+    emu = emulator.Emulator(args.db, devices, max_body=max_body, log=log, refuse=args.refuse)
     try:
         server = emu.serve(args.host, args.port, tls_cert=args.tls_cert, tls_key=args.tls_key)
     except OSError as e:

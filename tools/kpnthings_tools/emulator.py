@@ -207,8 +207,11 @@ class Emulator:
     ``":memory:"``. ``log`` takes one line of text (default: stderr); secrets are scrubbed first.
     """
 
-    def __init__(self, db_path, devices=(), max_body=DEFAULT_MAX_BODY, log=None):
+    def __init__(self, db_path, devices=(), max_body=DEFAULT_MAX_BODY, log=None, refuse=()):
         self.max_body = int(max_body)
+        # Record names answered with 400, as KPN refuses a pack for one record it will not
+        # store: the device must then find that record and dead-letter it alone (`--refuse`).
+        self.refuse = set(refuse)
         self._secrets = {}
         self._log = log
         self._lock = threading.Lock()
@@ -281,6 +284,11 @@ class Emulator:
                     raise EmulatorError(401, "Things-Message-Token must be 64 lowercase hex")
                 raise EmulatorError(401, "Things-Message-Token does not match body and secret")
             verdict = CHECK_OK
+            base = "urn:dev:DVNUUID:%s:" % dvnuuid
+            for rec in records:
+                name = str(rec.get("n", ""))
+                if name.startswith(base) and name[len(base) :] in self.refuse:
+                    raise EmulatorError(400, "record %s refused (--refuse)" % name[len(base) :])
         except EmulatorError as e:
             if dvnuuid is None:
                 dvnuuid = e.dvnuuid
