@@ -11,8 +11,9 @@ a client of our own, built on the same deadline-aware sockets as the HTTPS uplin
 - every blocking step ends at a deadline (`timeout_ms`, below the RP2040's 8.3 s watchdog):
   DNS (checked right after the lookup; an IP literal needs none), TCP connect, TLS handshake,
   CONNACK, PUBACK, SUBACK and every read of a packet;
-- QoS 0 and 1; a QoS 1 PUBLISH is sent again with DUP every `resend_ms` until its PUBACK
-  arrives, at most until the deadline;
+- QoS 0 and 1; a QoS 1 PUBLISH waits for its PUBACK until the deadline and is not sent again
+  on the same connection (section 4.4; `resend_ms` > 0 opts in to DUP resends every that many
+  ms, which a busy broker forwards as a second copy);
 - a received PUBLISH over `max_packet` is read off in small pieces, acknowledged, logged and
   counted (`oversized`), and the connection goes on: the broker sends a retained or queued one
   again after every SUBSCRIBE, so closing would break every connection (issue 17 #13);
@@ -341,7 +342,7 @@ class MQTTClient:
         keepalive_s=60,
         tls_context=None,
         timeout_ms=5000,
-        resend_ms=2000,
+        resend_ms=0,
         clean_session=True,
         on_message=None,
         max_packet=2048,

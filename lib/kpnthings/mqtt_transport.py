@@ -89,7 +89,10 @@ class MQTTTransport:
             keepalive_s=s["mqtt_keepalive_s"],
             tls_context=tls_context,
             timeout_ms=int(timeout_s * 1000),
-            resend_ms=max(500, int(timeout_s * 1000) // 2),
+            # No resend on the same connection (MQTT 3.1.1 section 4.4): a slow PUBACK must not
+            # make a broker forward two copies. A timeout closes the link; the reading stays
+            # queued and goes again on the next connection.
+            resend_ms=0,
             clean_session=s["mqtt_clean_session"],
             on_message=self._on_message,
             connect=connect,

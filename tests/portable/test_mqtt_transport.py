@@ -89,7 +89,8 @@ def _transport(reply, **kw):
         links.append(link)
         return link
 
-    cfg = _cfg(mqtt_tls=False, mqtt_downlink_topic="kpn/{dvnuuid}/down", timeout_s=0.4, **kw)
+    kw.setdefault("timeout_s", 0.4)
+    cfg = _cfg(mqtt_tls=False, mqtt_downlink_topic="kpn/{dvnuuid}/down", **kw)
     return MQTTTransport(cfg, connect=connect), links
 
 
@@ -227,3 +228,17 @@ def test_token_placement():
     assert t._payload(body) == ("kpn/%s/up" % UUID, wrapped)
     t, _ = _transport(_acks_all)
     assert t._payload(body) == ("kpn/%s/up" % UUID, body)  # no token unless asked
+
+
+def test_a_slow_puback_gets_no_dup_on_the_same_connection():
+    # Issue 18, item 4: the transport made its client resend a QoS 1 PUBLISH with DUP after
+    # half of timeout_s on the same live connection, so a busy broker forwarded two copies.
+    # MQTT 3.1.1 section 4.4 resends only after a reconnect.
+    from test_mqtt_packets import _lossy
+
+    t, links = _transport(_lossy, timeout_s=1.2)
+    r = t.send(b"[1]")
+    assert r.outcome == client.RETRY and "PUBACK" in r.error
+    publishes = [d for d in links[0].sent if d[0] & 0xF0 == mqtt.PUBLISH]
+    assert len(publishes) == 1, publishes
+    assert links[0].closed  # the reading stays queued; the next send reconnects
