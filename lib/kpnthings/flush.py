@@ -149,13 +149,19 @@ def _send_outbox(dev, n, readings):
         return None
     unsaved = dev._store(readings)
     result = None
+    # State records and counters describe now: the current time, or none without a clock.
+    now = dev.now() if dev._trusted() else None
+    now = None if now is None else int(now)
     for _ in range(MAX_PACKS_PER_CYCLE):
         states = dev.state_records()
-        extra = unsaved + states
-        unsaved = []
         dropped = box.dropped
         if dropped:
-            extra.append({"n": "droppedReadings", "v": dropped})
+            states.append({"n": "droppedReadings", "v": dropped})
+        if now is not None:
+            for rec in states:
+                rec["t"] = now
+        extra = unsaved + states
+        unsaved = []
         if not len(box) and not extra:
             break
         # Read from flash one reading at a time as the pack is written: a backlog of
@@ -182,6 +188,13 @@ def _send_outbox(dev, n, readings):
                     dev._warn("[kpn] reading %s larger than max_body: dead-lettered" % oldest["n"])
                     continue
                 body, used = build(dev, queued, extra)  # the pack the probe overwrote
+            if states and used and used < len(box):
+                # Older readings than the newest: the states and counters wait for the pack
+                # that holds those, so they never carry an old reading's time.
+                extra = extra[: len(extra) - len(states)]
+                states = ()
+                dropped = 0
+                body, used = build(dev, queued, extra)
         finally:
             queued.close()
         if not len(body) or _watchdog_too_close(dev, used):
