@@ -8,8 +8,10 @@ starts; what stays here is what the loop keeps calling.
 
 import sys
 
-# ticks between NTP attempts while the clock is not set
+# ticks between NTP attempts while the clock is not set (or a re-sync failed)
 NTP_RETRY_MS = 600000
+# ticks between NTP syncs once the clock is set (config ntp_resync_h)
+NTP_RESYNC_MS = 12 * 3600000
 
 
 def log(line):
@@ -80,25 +82,34 @@ class Uplink:
             self._client.close()
 
 
-def clock_checker(clock, link, feed, retry_ms=NTP_RETRY_MS):
+def clock_checker(clock, link, feed, retry_ms=NTP_RETRY_MS, resync_ms=NTP_RESYNC_MS):
     """A callable saying whether readings may carry a time; until NTP has answered once it
     retries (at most every retry_ms, and only while the link is up), so a board that booted
-    without a network still gets its clock set later."""
+    without a network still gets its clock set later. Once set, NTP is asked again every
+    resync_ms (0: never), since an RTC drifts by minutes over months; a failed re-sync keeps
+    the clock trusted and is tried again after retry_ms."""
     from kpnthings.compat import ticks_diff, ticks_ms
 
     last = []  # ticks of the last NTP attempt, once there was one
+    synced = [ticks_ms(), clock.syncs]  # ticks of the last success, and the count then
 
     def trusted():
-        if clock.trusted or link is None or link.state != "up":
+        if link is None or link.state != "up":
             return clock.trusted
         now = ticks_ms()
+        if clock.trusted and (not resync_ms or ticks_diff(now, synced[0]) < resync_ms):
+            return True
         if last and ticks_diff(now, last[0]) < retry_ms:
-            return False
+            return clock.trusted
         last[:] = [now]
         if feed is not None:
             feed()  # NTP waits up to its own timeout, well below the watchdog's
-        if clock.sync():
+        clock.sync()
+        if clock.syncs != synced[1]:
+            synced[:] = [now, clock.syncs]
             log("[clock] set by NTP")
+        elif clock.trusted:
+            log("[clock] NTP again failed (%s): the clock goes on as it is" % clock.last_error)
         else:
             log("[clock] not set (%s): readings go without a time" % clock.last_error)
         if feed is not None:

@@ -48,7 +48,9 @@ INTS = {
     "link_drop_after": (0, 1000),
     "reset_after_drops": (0, 1000),
     "reset_after_h": (0, 144),
-    "split_requests": (1, 1000),  # requests a flush may spend finding records KPN refuses
+    # requests a flush may spend finding the records KPN refuses (kpnthings.flush_refused)
+    "split_requests": (1, 1000),
+    "ntp_resync_h": (0, 144),  # hours between NTP syncs once the clock is set; 0: never
 }
 # Keys with a few allowed values (true/false, never 0/1, though they compare equal).
 CHOICES = {

@@ -236,7 +236,7 @@ def _scrubbed(msg, path):
 def boot(log):
     """Everything the loop needs, as (Device, transport); BootFailed after logging a bad config."""
     from kpnthings import __version__
-    from kpnthings.app import clock_checker, led_signal
+    from kpnthings.app import NTP_RESYNC_MS, clock_checker, led_signal
 
     path = _config_path()
     try:
@@ -263,7 +263,10 @@ def boot(log):
     clock = Clock(trusted=getattr(board, "CLOCK_TRUSTED", None))
     if getattr(board, "HAS_WIFI", False):
         link = connect_wifi(cfg, feed, log)
-    clock_trusted = clock_checker(clock, link, feed)
+    hours = cfg.get("ntp_resync_h")
+    clock_trusted = clock_checker(
+        clock, link, feed, resync_ms=NTP_RESYNC_MS if hours is None else hours * 3600000
+    )
     clock_trusted()
 
     from kpnthings.device import Device

@@ -14,8 +14,12 @@ class Clock:
         self.syncs = 0
 
     def sync(self):
-        self.syncs += 1
-        self.trusted = self.answers.pop(0) if self.answers else False
+        # As kpnthings.clock.Clock: syncs counts successes; a failure keeps a trusted clock.
+        self.calls = getattr(self, "calls", 0) + 1
+        ok = self.answers.pop(0) if self.answers else False
+        if ok:
+            self.syncs += 1
+        self.trusted = self.trusted or ok
         return self.trusted
 
 
@@ -29,7 +33,7 @@ def test_clock_checker_tries_ntp_while_the_link_is_up_then_trusts_it():
     assert trusted() is False
     assert trusted() is True
     assert trusted() is True
-    assert clock.syncs == 2  # once set, NTP is not asked again
+    assert clock.calls == 2 and clock.syncs == 1  # once set, NTP is not asked again
     assert len(fed) == 4  # the watchdog is fed before each NTP wait, and after it
 
 
@@ -38,12 +42,37 @@ def test_clock_checker_waits_retry_ms_between_attempts_and_skips_a_down_link():
     trusted = app.clock_checker(clock, link, None, retry_ms=3600000)
     assert trusted() is False
     assert trusted() is False  # within retry_ms: no second attempt
-    assert clock.syncs == 1
+    assert clock.calls == 1
     link.state = "down"
     clock2 = Clock([True])
     assert app.clock_checker(clock2, link, None, retry_ms=0)() is False
     assert clock2.syncs == 0
     assert app.clock_checker(clock2, None, None)() is False  # no Wi-Fi at all (unix board)
+
+
+def test_clock_checker_syncs_again_after_resync_ms_and_a_failure_keeps_the_clock():
+    # Issue 18, item 4: after the first NTP success the clock was never set again, so over
+    # months every bt drifted by minutes.
+    from kpnthings import compat
+
+    now = [0]
+    saved = compat.ticks_ms
+    compat.ticks_ms = lambda: now[0]
+    try:
+        clock, link = Clock([True, False, True]), Link()
+        trusted = app.clock_checker(clock, link, None, retry_ms=600000, resync_ms=12 * 3600000)
+        assert trusted() is True and clock.calls == 1
+        now[0] += 12 * 3600000 - 1
+        assert trusted() is True and clock.calls == 1  # not yet
+        now[0] += 2
+        assert trusted() is True and clock.calls == 2  # asked again; it failed: still trusted
+        assert trusted() is True and clock.calls == 2  # the next try waits retry_ms
+        now[0] += 600000
+        assert trusted() is True and clock.calls == 3 and clock.syncs == 2
+        now[0] += 600000
+        assert trusted() is True and clock.calls == 3  # set again: resync_ms from here
+    finally:
+        compat.ticks_ms = saved
 
 
 class Board:

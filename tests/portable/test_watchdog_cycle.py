@@ -94,10 +94,12 @@ class NtpClock:
         self.time = time
         self.trusted = False
         self.last_error = None
+        self.syncs = 0
 
     def sync(self):
         self.time.advance(NTP_MS)
         self.trusted = True
+        self.syncs += 1
         return True
 
     def now(self):
