@@ -15,8 +15,10 @@ cannot bound a request in time (PROTOCOL.md, micropython-lib#838). This module c
   1xx, 204 and 304 have no body, so they keep the connection without a length.
   KPN answers with Content-Length; chunked is supported because proxies re-frame answers.
 - Keep-alive: the connection is reused while the server allows it (HTTP/1.1 default; honours
-  `Connection: close`). If a reused connection proves dead before the first response byte, the
-  request is sent once more on a fresh connection; that is safe because the server never saw it.
+  `Connection: close`) and while it has been idle less than `max_idle_ms` (4 s: below the
+  shortest usual server keep-alive, so a request never races a server closing it). If a
+  reused connection proves dead before the first response byte, the request is sent once more
+  on a fresh connection; that is safe because the server never saw it.
 - The socket is closed on every error path. Every failure is an `HTTPError` (an `OSError`), so a
   hostile or broken server can raise nothing else.
 """
@@ -414,6 +416,10 @@ def read_response(reader, cap):
 
 # Bytes preallocated per connection for one request (headers + body); see Connection._write.
 WRITE_BUFFER = 1536
+# A kept-alive connection idle longer than this is not reused: servers close idle connections
+# after 5 s (Apache's default) to 75 s (nginx), and a request written while the server closes
+# may be read, lost with the connection, and then sent again and stored twice.
+MAX_IDLE_MS = 4000
 
 
 class Connection:
@@ -433,6 +439,7 @@ class Connection:
         connect=None,
         write_buffer=WRITE_BUFFER,
         addresses=None,
+        max_idle_ms=MAX_IDLE_MS,
     ):
         if not isinstance(timeout_ms, int) or timeout_ms <= 0:
             raise ValueError("timeout_ms must be a positive integer")
@@ -446,6 +453,8 @@ class Connection:
         self._connect = connect
         self._transport = None
         self.addresses = addresses  # the server's address, kept by our owner (dial.open_socket)
+        self.max_idle_ms = max_idle_ms
+        self._used_at = 0  # ticks when the kept connection last answered
         # The scheme's own port is left out of Host, as browsers do.
         self._host_header = (host if port in (80, 443) else "%s:%d" % (host, port)).encode()
         # Allocated once, while the heap is young: a request's own 1.5 KB block, every cycle
@@ -521,8 +530,11 @@ class Connection:
         deadline = ticks_add(ticks_ms(), self.timeout_ms)
         try:
             reused = self._transport is not None
-            if reused and self._transport.idle_closed():
-                self.close()
+            if reused and (
+                ticks_diff(ticks_ms(), self._used_at) > self.max_idle_ms
+                or self._transport.idle_closed()
+            ):
+                self.close()  # idle past a server's keep-alive: it may be closing it now
                 reused = False
             if self._transport is None:
                 self._open(deadline)
@@ -540,6 +552,7 @@ class Connection:
                     raise HTTPError(str(e2)) from None
             if not keep_alive:
                 self.close()
+            self._used_at = ticks_ms()
             return response
         except BaseException:
             self.close()

@@ -467,3 +467,22 @@ def test_kpn_c_library_defects_do_not_recur_in_the_request():
     assert b"Content-Length: %d" % len(body) in lines
     assert b"Things-Message-Token: " + _token(body, SECRET) in lines
     assert not any(b"\n" in line for line in lines)  # every line ends in CRLF, none in bare LF
+
+
+def test_a_connection_idle_past_a_servers_keep_alive_is_not_reused():
+    # Issue 18, item 3: a POST on a connection the server is closing for idleness may be
+    # read by it and then lost with the connection; sent again on a new one, it is stored
+    # twice. Past max_idle_ms (a server's usual keep-alive, 4 s by default) a new one is opened.
+    from kpnthings.compat import sleep_ms
+
+    t1 = FakeTransport([_answer(200), _answer(200)])
+    t2 = FakeTransport([_answer(200)])
+    net = FakeNetwork(t1, t2)
+    conn = http_client.Connection("127.0.0.1", 8080, connect=net, max_idle_ms=60)
+    conn.request("POST", "/x", (), b"[]")
+    conn.request("POST", "/x", (), b"[]")  # at once: the same connection
+    assert len(net.opened) == 1
+    sleep_ms(120)
+    conn.request("POST", "/x", (), b"[]")
+    assert len(net.opened) == 2 and t1.closed
+    assert http_client.Connection("h", 80).max_idle_ms == 4000
