@@ -133,6 +133,11 @@ class Device:
         idle = config.get("idle_close_s")
         self.idle_close_ms = (IDLE_CLOSE_S if idle is None else idle) * 1000
         self.cycles_done = 0
+        import os
+
+        # This boot's identity: a reading taken before the clock was set keeps it with its
+        # ticks_ms, and is dated only in the boot that took it (kpnthings.outbox_read).
+        self._boot = int.from_bytes(os.urandom(4), "little")
         self.refused = 0  # readings refused since boot: a value or a name SenML cannot carry
         # signal(outcome): a board's way to show a refused device (an LED pattern), if it has one.
         self.signal = signal if signal is not None else getattr(board, "signal", None)
@@ -175,10 +180,17 @@ class Device:
         t = self.now() if self._trusted() else None
         if t is not None:  # clock.Clock.now() itself says None while untrusted
             t = int(t)
+        else:
+            from kpnthings.compat import ticks_ms
+
+            tick = ticks_ms()  # dated from this once the clock is set in this boot
         out = []
         for reading in readings:
             try:
                 out.append(reading_record(reading[0], reading[1], reading[2], t))
+                if t is None:
+                    out[-1]["k"] = tick
+                    out[-1]["b"] = self._boot
             except (ValueError, IndexError, TypeError) as e:
                 self.refused += 1
                 self._warn("[kpn] reading skipped (%d since boot): %s" % (self.refused, e))

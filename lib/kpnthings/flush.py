@@ -152,6 +152,10 @@ def _send_outbox(dev, n, readings):
     # State records and counters describe now: the current time, or none without a clock.
     now = dev.now() if dev._trusted() else None
     now = None if now is None else int(now)
+    if now is not None:  # readings taken before the clock was set get their true time
+        from kpnthings.compat import ticks_ms
+
+        box.dating = (dev._boot, now, ticks_ms())
     for _ in range(MAX_PACKS_PER_CYCLE):
         states = dev.state_records()
         dropped = box.dropped
@@ -224,6 +228,7 @@ def _send_outbox(dev, n, readings):
             break
         if dev.feed is not None:
             dev.feed()  # a pack handled is progress; the next one gets a whole timeout
+    box.dating = None
     return result
 
 

@@ -10,9 +10,11 @@ On-flash format (all integers little-endian), in `dir_path`:
   crc, cut short) is skipped by scanning forward for the next valid frame, so a torn tail or a
   flipped bit costs that reading only and never stops the boot. Appends go to the newest segment;
   a segment with a torn tail is sealed and appends start a new one.
-- payload: `flags:u8 | len:u8 name | [len:u8 unit] | [t:i64] | value`; flags bits 0-3 give the
-  value kind (0 v float f64, 1 v int i64, 2 vb false, 3 vb true, 4 vs, 5 vd; vs and vd as
-  `len:u16 bytes`, vs in utf-8), bit 4 a unit, bit 5 an absolute time `t`.
+- payload: `flags:u8 | len:u8 name | [len:u8 unit] | [t:i64 | k:i64 b:u32] | value`; flags
+  bits 0-3 give the value kind (0 v float f64, 1 v int i64, 2 vb false, 3 vb true, 4 vs, 5 vd;
+  vs and vd as `len:u16 bytes`, vs in utf-8), bit 4 a unit, bit 5 an absolute time `t`, bit 6
+  (without a time) the ticks_ms `k` and boot identity `b` it was taken at, so that it can be
+  dated once the clock is set in that boot (kpnthings.outbox_read).
 - `commit`: `b"KOB1" | gen | head_seg | head_off | dropped | dead | crc32` (u32 each): the
   position of the oldest undelivered frame and two counters. Written to `commit.tmp`, then
   renamed over `commit`; at open the valid copy with the highest `gen` wins, which also covers
@@ -114,6 +116,8 @@ def encode_record(record):
         if type(t) is bool or not isinstance(t, int) or not 0 <= t < 2**62:
             raise OutboxError("record %s field t must be an integer time in seconds" % name)
         flags |= 0x20
+    elif "k" in record:
+        flags |= 0x40
     raw_name = name.encode()
     if len(raw_name) > 255:
         raise OutboxError("record field n is longer than 255 bytes")
@@ -127,6 +131,8 @@ def encode_record(record):
         parts.append(raw_unit)
     if t is not None:
         parts.append(struct.pack("<q", t))
+    elif flags & 0x40:  # untimed: the ticks_ms and boot it was taken at, to date it later
+        parts.append(struct.pack("<qI", record["k"], record["b"] & 0xFFFFFFFF))
     parts.append(tail)
     return b"".join(parts)
 
@@ -170,6 +176,7 @@ class Outbox:
         self._seg_max = max(512, min(4096, max_bytes // 8))
         self._dead_max = dead_max_bytes
         self._lost_since_peek = 0
+        self.dating = None  # (boot, unix now, ticks_ms now) while a flush reads (outbox_read)
         # The state outbox_open.load() reads from flash: the commit record's fields, and
         # parallel lists, oldest first, of segment number, valid end offset and frame count.
         self._gen = self._head_seg = self._head_off = self._head_idx = self._next = 0

@@ -9,6 +9,7 @@ does. Every file is opened through kpnthings.outbox's seam (`_open`, `os`).
 import struct
 
 from kpnthings import outbox as _box
+from kpnthings.compat import ticks_diff
 from kpnthings.outbox import _HDR, _HDR_LEN, _MAGIC, _MAX_PAYLOAD, crc32
 
 
@@ -28,6 +29,9 @@ def decode_record(payload):
     if flags & 0x20:
         rec["t"] = struct.unpack("<q", payload[pos : pos + 8])[0]
         pos += 8
+    elif flags & 0x40:
+        rec["k"], rec["b"] = struct.unpack("<qI", payload[pos : pos + 12])
+        pos += 12
     if kind == 0:
         rec["v"] = struct.unpack("<d", payload[pos : pos + 8])[0]
     elif kind == 1:
@@ -88,13 +92,23 @@ def scan(path, off, size, max_count, with_payload):
     return out
 
 
-def _reading(payload):
+def _reading(payload, dating=None):
     try:
-        return decode_record(payload)
+        rec = decode_record(payload)
     except (ValueError, IndexError, UnicodeError, TypeError):
         # A frame whose checksum holds but whose payload is not a record (written by an
         # incompatible version): deliver a marker so ack counts stay aligned.
         return {"n": "corruptRecord", "vb": True}
+    k = rec.pop("k", None)
+    b = rec.pop("b", None)
+    if k is not None and dating is not None and b == dating[0]:
+        # Taken before the clock was set, in this boot: its true time is the clock's less the
+        # ticks since (ticks_diff handles the wrap: on the boards' ports its period is 2**30 ms,
+        # so up to 6 days; older than that, a reading cannot be dated).
+        age = ticks_diff(dating[2], k)
+        if 0 <= age < 1 << 29:
+            rec["t"] = dating[1] - age // 1000
+    return rec
 
 
 class Queued:
@@ -140,7 +154,7 @@ class Queued:
             self._off = fr[1]
             self._next += 1
             if self._next - 1 == i:
-                self._last = (i, _reading(fr[2]))
+                self._last = (i, _reading(fr[2], box.dating))
                 return self._last[1]
         raise IndexError(i)
 

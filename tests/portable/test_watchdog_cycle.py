@@ -164,7 +164,7 @@ def test_a_backlog_over_a_slow_server_is_flushed_without_starving_the_watchdog()
     logs = []
     try:
         dev, box, hw, link = _device(time, where, RP2_LIMIT_MS, logs)
-        _backlog(dev, link, 8)  # 24 readings: at max_body 400, more packs than one cycle sends
+        _backlog(dev, link, 12)  # 36 readings: at max_body 400, more packs than one cycle sends
         queued = len(box)
         start = time.now
         dev.cycle()  # NTP, then the backlog: 4 packs at 2.5 s each
