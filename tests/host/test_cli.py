@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from kpnthings import auth, senml
-from kpnthings_tools import cli, provision
+from kpnthings_tools import cli, config_check, provision
 from kpnthings_tools.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -66,6 +66,24 @@ def test_new_device_json_and_name(capsys):
     got = json.loads(out)
     assert code == 0 and got["name"] == "kitchen"
     assert uuid.UUID(got["dvnuuid"]).version == 4 and SECRET_RE.match(got["secret"])
+
+
+def test_new_device_keeps_the_name_in_the_config(capsys, tmp_path):
+    # Issue 19: --name used to be printed and then lost.
+    path = tmp_path / "kitchen.json"
+    code, out, err = run_cli(
+        capsys, "new-device", "--name", "Kitchen sensor", "--config-out", str(path)
+    )
+    assert code == 0, err
+    cfg = json.loads(path.read_text())
+    assert cfg["name"] == "Kitchen sensor" and fields(out)["name"] == "Kitchen sensor"
+    checked, unknown = config_check.check_file(path)
+    assert unknown == [] and checked["name"] == "Kitchen sensor"
+    # A name the dashboard could not show on one line is refused before anything is written.
+    code, _, err = run_cli(
+        capsys, "new-device", "--name", "two\nlines", "--config-out", str(tmp_path / "b.json")
+    )
+    assert code == 2 and "name: must be" in err and not (tmp_path / "b.json").exists()
 
 
 def test_new_device_writes_a_private_config(capsys, tmp_path):

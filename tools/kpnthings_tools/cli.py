@@ -40,7 +40,11 @@ def _err(text):
 
 def _add_new_device(sub):
     p = sub.add_parser("new-device", help="print a fresh DvnUUID and secret (and a config.json)")
-    p.add_argument("--name", help="a label for the device (printed; the file prefix in fleet mode)")
+    p.add_argument(
+        "--name",
+        help="a label for the device, kept in its config as name (fleet mode: the prefix of"
+        " prefix-01, prefix-02, ... and of their file names)",
+    )
     p.add_argument("--url", default=provision.DEFAULT_URL, help="KPN Things base URL")
     p.add_argument("--board", default=provision.DEFAULT_BOARD, help="esp32, pico_w or unix")
     p.add_argument("--wifi-ssid", default="")
