@@ -3,7 +3,14 @@ acknowledged or dead-lettered, its downlink applied, and the backoff that follow
 
 kpnthings.device loads this when a cycle sends, and unloads it with the pack writer when the
 device rests before a long wait (Device.rest): between cycles a device only reads and stores.
-The state all this works on stays on the Device: its body buffer, its backoff, its log.
+The state all this works on stays on the Device: its body buffer, its backoff, its log, and the
+answer to the last downlink.
+
+The answer (docs/downlinks.md): after a downlink is applied, every pack carries one record
+`{"n":"downlink","vs":"led=applied; relay=refused: unknown actuator"}` (a downlink the board
+could not read: "refused: <why>"; answers beyond 120 characters counted: "and 3 more") until KPN
+answers a pack that carried it, as accepted or malformed. It is held in RAM only
+(Device._answer), so a reset loses an answer not yet sent.
 """
 
 from kpnthings.device import ACCEPTED, MALFORMED, MAX_PACKS_PER_CYCLE, RETRY
@@ -130,10 +137,16 @@ def reset(dev, why):
 
 def _send_direct(dev, n, readings):
     states = dev.state_records()
-    if not readings and not states:
+    said = dev._answer
+    extra = states + [{"n": "downlink", "vs": said}] if said else states
+    if not readings and not extra:
         dev._info("[kpn] uplink %d: nothing to send" % n)
         return None
-    body, _ = build(dev, readings, states)
+    body, _ = build(dev, readings, extra)
+    if said and not len(body):  # not even the extra records fit: the answer goes
+        dev._answer = None
+        dev._warn("[kpn] downlink answer dropped: no room in max_body")
+        body, _ = build(dev, readings, states)
     if _watchdog_too_close(dev, len(readings)):
         return None
     result = dev.transport.send(body)
@@ -156,6 +169,9 @@ def _send_outbox(dev, n, readings):
         dropped = box.dropped
         if dropped:
             extra.append({"n": "droppedReadings", "v": dropped})
+        said = dev._answer
+        if said:
+            extra.append({"n": "downlink", "vs": said})  # last: the one to drop for room
         if not len(box) and not extra:
             break
         # Read from flash one reading at a time as the pack is written: a backlog of
@@ -173,6 +189,11 @@ def _send_outbox(dev, n, readings):
                     unload("flush_refused")  # rare: loaded for this pack only
                 if body is None:
                     continue
+            if said and not len(body):  # not even the extra records fit: the answer goes
+                dev._answer = None
+                dev._warn("[kpn] downlink answer dropped: no room in max_body")
+                extra.pop()
+                body, used = build(dev, queued, extra)
             if len(box) and used == 0:
                 oldest = queued[0]
                 if build(dev, (oldest,), ())[1] == 0:
@@ -194,6 +215,7 @@ def _send_outbox(dev, n, readings):
                 box.clear_dropped(dropped)
             _apply(dev, result)
         elif result.outcome == MALFORMED:
+            dev._answer = None  # refused with the pack it was in, never sent again
             box.dead_letter(used)
             dev._warn("[kpn] %d readings moved to the dead-letter store" % used)
         else:
@@ -230,16 +252,42 @@ def _report(dev, n, readings, states, size, result):
 
 
 def _apply(dev, result):
-    if result.outcome != ACCEPTED or not result.downlink or dev.actuators is None:
+    """After an uplink KPN accepted (or the direct path's every send): the answer that pack
+    carried is gone, the downlink in the response is applied, and its answer is kept for the
+    next pack."""
+    outcome = result.outcome
+    if outcome == ACCEPTED or outcome == MALFORMED:
+        dev._answer = None  # it was in the pack just answered
+    if outcome != ACCEPTED:
         return
-    from kpnthings import unload
+    # "led=applied; fan=refused: <why>; ": at most 120 characters, whole answers only, the
+    # rest counted ("and 3 more"), so that no flood of commands can crowd readings out of a
+    # pack or the answer out of the heap.
+    text = ""
+    more = 0
+    error = result.error
+    if error and error.startswith("downlink refused: "):
+        text = "refused: %s; " % error[18:100]  # the whole downlink, nothing named
+    acts = dev.actuators
+    if result.downlink and acts is not None:
+        from kpnthings import unload
 
-    try:
-        outcomes = dev.actuators.apply(result.downlink, dev.base_name)
-    finally:
-        unload("downlink_apply")  # loaded for this downlink only
-    for name, ok, reason in outcomes:
-        if ok:
-            dev._info("[kpn] downlink %s = %r applied" % (name, dev.actuators.state(name)))
-        else:
-            dev._warn("[kpn] downlink %s refused: %s" % (name, reason))
+        try:
+            outcomes = acts.apply(result.downlink, dev.base_name)
+        finally:
+            unload("downlink_apply")  # loaded for this downlink only
+        for name, ok, reason in outcomes:
+            if ok:
+                dev._info("[kpn] downlink %s = %r applied" % (name, acts.state(name)))
+                item = "%s=applied; " % name
+            else:
+                dev._warn("[kpn] downlink %s refused: %s" % (name, reason))
+                item = "%s=refused: %s; " % (name, reason[:60])
+            if more or len(text) + len(item) > 104:
+                more += 1
+            else:
+                text += item
+    if more:
+        text += "and %d more; " % more
+    if text:
+        dev._answer = text[:-2]
