@@ -8,9 +8,9 @@ answer to the last downlink.
 
 The answer (docs/downlinks.md): after a downlink is applied, every pack carries one record
 `{"n":"downlink","vs":"led=applied; relay=refused: unknown actuator"}` (a downlink the board
-could not read: "refused: <why>"; answers beyond 120 characters counted: "and 3 more") until KPN
-answers a pack that carried it, as accepted or malformed. It is held in RAM only
-(Device._answer), so a reset loses an answer not yet sent.
+could not read: "refused: <why>"; at most a quarter of max_body and 200 characters, the
+answers beyond counted: "and 3 more") until KPN answers a pack that carried it, as accepted or
+malformed. It is held in RAM only (Device._answer), so a reset loses an answer not yet sent.
 """
 
 from kpnthings.device import ACCEPTED, MALFORMED, MAX_PACKS_PER_CYCLE, RETRY
@@ -260,14 +260,15 @@ def _apply(dev, result):
         dev._answer = None  # it was in the pack just answered
     if outcome != ACCEPTED:
         return
-    # "led=applied; fan=refused: <why>; ": at most 120 characters, whole answers only, the
-    # rest counted ("and 3 more"), so that no flood of commands can crowd readings out of a
-    # pack or the answer out of the heap.
+    # "led=applied; fan=refused: <why>": whole answers only, the rest counted ("and 3 more"),
+    # in at most a quarter of max_body (and 200 characters), so that no flood of commands can
+    # crowd readings out of a pack or the answer out of the heap. 14: room for "and N more".
+    room = min(200, dev.max_body // 4) - 14
     text = ""
     more = 0
     error = result.error
     if error and error.startswith("downlink refused: "):
-        text = "refused: %s; " % error[18:100]  # the whole downlink, nothing named
+        text = "refused: %s; " % error[18 : room + 7]  # the whole downlink, nothing named
     acts = dev.actuators
     if result.downlink and acts is not None:
         from kpnthings import unload
@@ -283,7 +284,7 @@ def _apply(dev, result):
             else:
                 dev._warn("[kpn] downlink %s refused: %s" % (name, reason))
                 item = "%s=refused: %s; " % (name, reason[:60])
-            if more or len(text) + len(item) > 104:
+            if more or len(text) + len(item) > room:
                 more += 1
             else:
                 text += item

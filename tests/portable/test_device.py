@@ -48,7 +48,13 @@ class Board:
         return [("temperature", 21.5, "Cel"), ("door", True, None), ("counter", 7, None)]
 
 
-def make(*results, trusted=True, board=None, outbox=None, config=CONFIG):
+ACTUATORS = {
+    "led": {"type": "digital", "pin": "LED"},
+    "fan": {"type": "pwm", "pin": 5, "min": 0, "max": 100},
+}
+
+
+def make(*results, trusted=True, board=None, outbox=None, config=CONFIG, actuators=ACTUATORS):
     pins = []
 
     class Out:
@@ -61,13 +67,7 @@ def make(*results, trusted=True, board=None, outbox=None, config=CONFIG):
         def duty_u16(self, d):
             pins.append((self.pin, d))
 
-    acts = Actuators(
-        {
-            "led": {"type": "digital", "pin": "LED"},
-            "fan": {"type": "pwm", "pin": 5, "min": 0, "max": 100},
-        },
-        pin_factory=lambda kind, pin, entry: Out(pin),
-    )
+    acts = Actuators(actuators, pin_factory=lambda kind, pin, entry: Out(pin))
     transport = Transport(*results)
     logs = []
     sleeps = []
@@ -751,36 +751,47 @@ def test_a_flood_of_bad_commands_gets_a_bounded_answer():
     assert len([x for x in logs if "refused: unknown actuator" in x]) == 200  # each logged
     dev.cycle()
     said = answer(tr.pack(1))
-    assert said == (
-        "x0=refused: unknown actuator; x1=refused: unknown actuator;"
-        " x2=refused: unknown actuator; and 197 more"
+    # At most a quarter of max_body (1024 by default) and 200 characters; whole answers, the
+    # rest counted.
+    assert said == "; ".join(
+        ["x%d=refused: unknown actuator" % i for i in range(6)] + ["and 194 more"]
     )
-    assert len(tr.bodies[1]) <= dev.max_body
-    # Whole answers only: a command whose answer alone is too long is counted, not cut.
-    long_name = "n" * 100
-    dev, tr, _, _, _ = make(Result(200, "accepted", [{"n": BN + long_name, "vb": True}]))
+    assert len(said) <= 200 and len(tr.bodies[1]) <= dev.max_body
+    # A command whose answer alone is too long is counted, not cut.
+    dev, tr, _, _, _ = make(Result(200, "accepted", [{"n": BN + "n" * 200, "vb": True}]))
     dev.cycle()
     dev.cycle()
     assert answer(tr.pack(1)) == "and 1 more"
-    assert len(tr.bodies[1]) <= dev.max_body
+    # The smallest max_body (256) leaves 64 characters.
+    dev, tr, _, _, _ = make(Result(200, "accepted", downlink), config=dict(CONFIG, max_body=256))
+    dev.cycle()
+    dev.cycle()
+    said = answer(tr.pack(1))
+    assert said == "x0=refused: unknown actuator; and 199 more", said
 
 
 def test_an_answer_that_leaves_no_room_in_max_body_is_dropped_not_the_uplink():
-    # At the smallest max_body a long answer, two actuator states and the droppedReadings
-    # count do not fit beside the base fields: the answer goes (said in the log), the readings,
-    # the states and the count still go up.
-    downlink = [{"n": BN + "led", "vb": True}, {"n": BN + "fan", "v": 50}]
-    downlink += [{"n": BN + "x%d" % i, "vb": True} for i in range(20)]
+    # At the smallest max_body, six actuator states, the droppedReadings count and the answer
+    # do not fit beside the base fields: the answer goes (said in the log), the readings, the
+    # states and the count still go up.
+    spec = dict(("out%d" % i, {"type": "digital", "pin": i}) for i in range(6))
+    downlink = [{"n": BN + name, "vb": True} for name in sorted(spec)]
     box = MemOutbox()
     dev, tr, _, logs, _ = make(
-        Result(200, "accepted", downlink), outbox=box, config=dict(CONFIG, max_body=256)
+        Result(200, "accepted", downlink),
+        outbox=box,
+        config=dict(CONFIG, max_body=256),
+        actuators=spec,
     )
     dev.cycle()
+    assert dev._answer.startswith("out0=applied; out1=applied; ")
     box.dropped = 50000  # the outbox overflowed meanwhile
     dev.cycle()
     assert "[kpn] downlink answer dropped: no room in max_body" in logs
     assert len(tr.bodies) >= 2 and answer(tr.pack(1)) is None
     sent = values(tr.pack(1))
-    assert sent["led"] is True and sent["droppedReadings"] == 50000 and sent["counter"] == 7
+    assert sent["out5"] is True and sent["droppedReadings"] == 50000
+    assert dev._answer is None
     dev.cycle()
-    assert answer(tr.pack(len(tr.bodies) - 1)) is None
+    assert all(answer(tr.pack(i)) is None for i in range(len(tr.bodies)))
+    assert "temperature" in values(tr.pack(2))  # and the readings go on
