@@ -35,6 +35,7 @@ MAX_NAME = 64
 __all__ = (
     "ConfigError",
     "check_file",
+    "is_device_name",
     "load_config",
     "pin_rules",
     "pin_warnings",
@@ -118,7 +119,7 @@ def _check_core(cfg, board, rules):
     if cfg["transport"] not in ("http", "mqtt"):
         raise ConfigError('transport: must be "http" or "mqtt"')
     label = cfg.get("name")
-    if label is not None and not _is_label(label):
+    if label is not None and not is_device_name(label):
         raise ConfigError(
             "name: must be 1-%d characters of text, without control characters or spaces at"
             " either end (a label the tools show beside the DvnUUID), or left out" % MAX_NAME
@@ -133,7 +134,7 @@ def _check_core(cfg, board, rules):
             raise ConfigError(str(e)) from None
 
 
-def _is_label(text):
+def is_device_name(text):
     """A device name as `new-device --name` writes it and the dashboard shows it."""
     if not isinstance(text, str) or not 1 <= len(text) <= MAX_NAME or text != text.strip():
         return False
