@@ -290,5 +290,13 @@ def _apply(dev, result):
                 text += item
     if more:
         text += "and %d more; " % more
-    if text:
-        dev._answer = text[:-2]
+    if not text:
+        return
+    try:
+        # Written alone into the body buffer once (the pack just sent is done with): a
+        # decoder's message may quote hostile text that no pack can hold (a lone surrogate),
+        # and such an answer would stop every later uplink. The log has the whole message.
+        build(dev, (), [{"n": "downlink", "vs": text}])
+    except ValueError:
+        text = "refused: unreadable (see the board's log); "
+    dev._answer = text[:-2]

@@ -795,3 +795,16 @@ def test_an_answer_that_leaves_no_room_in_max_body_is_dropped_not_the_uplink():
     dev.cycle()
     assert all(answer(tr.pack(i)) is None for i in range(len(tr.bodies)))
     assert "temperature" in values(tr.pack(2))  # and the readings go on
+
+
+def test_an_answer_the_pack_writer_cannot_write_never_stops_the_uplinks():
+    # The decoder's message quotes the hostile text, here a lone surrogate, which has no UTF-8
+    # form: an answer holding it would make every later pack fail to build.
+    error = "downlink refused: record 0: field 'n': name '\ud800' is not a valid SenML name"
+    box = MemOutbox()
+    dev, tr, _, logs, _ = make(Result(200, "accepted", None, error), outbox=box)
+    dev.cycle()
+    dev.cycle()
+    assert answer(tr.pack(1)) == "refused: unreadable (see the board's log)"
+    assert len(box) == 0 and len(tr.bodies) == 2
+    assert not any("failed" in line for line in logs), logs
