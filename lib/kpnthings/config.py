@@ -59,9 +59,10 @@ CHOICES = {
     "transport": ("http", "mqtt"),
 }
 # Other keys the firmware reads: paths, and keys checked on their own (sensors and wdt_ms below,
-# every mqtt_* key by kpnthings.mqtt_config). Any key not named here or above is reported at
-# boot as a likely typo.
-OTHER_KEYS = ("ca_file", "outbox_dir", "sensors", "wdt_ms")
+# every mqtt_* key by kpnthings.mqtt_config); and "name", the device's label from `kpnthings
+# new-device --name`, which the host tools show and the board carries unread. Any key not named
+# here or above is reported at boot as a likely typo.
+OTHER_KEYS = ("ca_file", "outbox_dir", "sensors", "wdt_ms", "name")
 SECRET_KEYS = ("secret", "wifi_password", "mqtt_password")
 
 

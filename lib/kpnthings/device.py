@@ -148,6 +148,9 @@ class Device:
         self._auth_wait = FixedBackoff(int(config.get("auth_retry_s") or AUTH_RETRY_S) * 1000)
         self._hold_until = None  # ticks_ms before which nothing is sent (backing off)
         self._held_by = None
+        # The answer to the last downlink ("led=applied"), until a pack carrying it is
+        # answered (kpnthings.flush); in RAM only, so a reset loses one not yet sent.
+        self._answer = None
 
     # -- logging -----------------------------------------------------------------------------
     # config log_level: "debug"/"info" log every uplink, "warning" only what went wrong,

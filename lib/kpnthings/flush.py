@@ -3,7 +3,14 @@ acknowledged or dead-lettered, its downlink applied, and the backoff that follow
 
 kpnthings.device loads this when a cycle sends, and unloads it with the pack writer when the
 device rests before a long wait (Device.rest): between cycles a device only reads and stores.
-The state all this works on stays on the Device: its body buffer, its backoff, its log.
+The state all this works on stays on the Device: its body buffer, its backoff, its log, and the
+answer to the last downlink.
+
+The answer (docs/downlinks.md): after a downlink is applied, every pack carries one record
+`{"n":"downlink","vs":"led=applied; relay=refused: unknown actuator"}` (a downlink the board
+could not read: "refused: <why>"; at most a quarter of max_body and 200 characters, the
+answers beyond counted: "and 3 more") until KPN answers a pack that carried it, as accepted or
+malformed. It is held in RAM only (Device._answer), so a reset loses an answer not yet sent.
 """
 
 from kpnthings.device import ACCEPTED, MALFORMED, MAX_PACKS_PER_CYCLE, RETRY
@@ -130,10 +137,16 @@ def reset(dev, why):
 
 def _send_direct(dev, n, readings):
     states = dev.state_records()
-    if not readings and not states:
+    said = dev._answer
+    extra = states + [{"n": "downlink", "vs": said}] if said else states
+    if not readings and not extra:
         dev._info("[kpn] uplink %d: nothing to send" % n)
         return None
-    body, _ = build(dev, readings, states)
+    body, _ = build(dev, readings, extra)
+    if said and not len(body):  # not even the extra records fit: the answer goes
+        dev._answer = None
+        dev._warn("[kpn] downlink answer dropped: no room in max_body")
+        body, _ = build(dev, readings, states)
     if _watchdog_too_close(dev, len(readings)):
         return None
     result = dev.transport.send(body)
@@ -149,7 +162,6 @@ def _send_outbox(dev, n, readings):
         return None
     unsaved = dev._store(readings)
     result = None
-    # State records and counters describe now: the current time, or none without a clock.
     now = dev.now() if dev._trusted() else None
     now = None if now is None else int(now)
     if now is not None:  # readings taken before the clock was set get their true time
@@ -161,9 +173,9 @@ def _send_outbox(dev, n, readings):
         dropped = box.dropped
         if dropped:
             states.append({"n": "droppedReadings", "v": dropped})
-        if now is not None:
-            for rec in states:
-                rec["t"] = now
+        said = dev._answer
+        if said:
+            states.append({"n": "downlink", "vs": said})  # last: the one to drop for room
         extra = unsaved + states
         unsaved = []
         if not len(box) and not extra:
@@ -183,6 +195,13 @@ def _send_outbox(dev, n, readings):
                     unload("flush_refused")  # rare: loaded for this pack only
                 if body is None:
                     continue
+            if said and not len(body):  # not even the extra records fit: the answer goes
+                dev._answer = None
+                dev._warn("[kpn] downlink answer dropped: no room in max_body")
+                extra.pop()
+                states.pop()
+                said = None
+                body, used = build(dev, queued, extra)
             if len(box) and used == 0:
                 oldest = queued[0]
                 if build(dev, (oldest,), ())[1] == 0:
@@ -193,11 +212,12 @@ def _send_outbox(dev, n, readings):
                     continue
                 body, used = build(dev, queued, extra)  # the pack the probe overwrote
             if states and used and used < len(box):
-                # Older readings than the newest: the states and counters wait for the pack
-                # that holds those, so they never carry an old reading's time.
+                # State records and counters describe now: they go only in the pack with the
+                # newest readings, whose time they take (batch.write_pack), never an older one.
                 extra = extra[: len(extra) - len(states)]
                 states = ()
                 dropped = 0
+                said = None  # the answer waits too
                 body, used = build(dev, queued, extra)
         finally:
             queued.close()
@@ -209,17 +229,20 @@ def _send_outbox(dev, n, readings):
             box.ack(used)
             if dropped:
                 box.clear_dropped(dropped)
-            _apply(dev, result)
+            _apply(dev, result, said)
         elif result.outcome == MALFORMED and used > 1:
             # One refused reading must not take the others with it: find it by halves.
             from kpnthings import flush_refused, unload
 
+            if said:
+                dev._answer = None  # refused with the pack it was in, never sent again
             try:
                 result = flush_refused.isolate(dev, n, used, extra) or result
             finally:
                 unload("flush_refused")
             break
         elif result.outcome == MALFORMED:
+            dev._answer = None  # refused with the pack it was in, never sent again
             box.dead_letter(used)
             dev._warn("[kpn] %d readings moved to the dead-letter store" % used)
         else:
@@ -256,17 +279,52 @@ def _report(dev, n, readings, states, size, result):
     )
 
 
-def _apply(dev, result):
-    if result.outcome != ACCEPTED or not result.downlink or dev.actuators is None:
+def _apply(dev, result, carried=True):
+    """After an uplink KPN accepted (or the direct path's every send): the answer that pack
+    carried (if `carried`) is gone, the downlink in the response is applied, and its answer is
+    kept for the next pack."""
+    outcome = result.outcome
+    if carried and (outcome == ACCEPTED or outcome == MALFORMED):
+        dev._answer = None  # it was in the pack just answered
+    if outcome != ACCEPTED:
         return
-    from kpnthings import unload
+    # "led=applied; fan=refused: <why>": whole answers only, the rest counted ("and 3 more"),
+    # in at most a quarter of max_body (and 200 characters), so that no flood of commands can
+    # crowd readings out of a pack or the answer out of the heap. 14: room for "and N more".
+    room = min(200, dev.max_body // 4) - 14
+    text = ""
+    more = 0
+    error = result.error
+    if error and error.startswith("downlink refused: "):
+        text = "refused: %s; " % error[18 : room + 7]  # the whole downlink, nothing named
+    acts = dev.actuators
+    if result.downlink and acts is not None:
+        from kpnthings import unload
 
+        try:
+            outcomes = acts.apply(result.downlink, dev.base_name)
+        finally:
+            unload("downlink_apply")  # loaded for this downlink only
+        for name, ok, reason in outcomes:
+            if ok:
+                dev._info("[kpn] downlink %s = %r applied" % (name, acts.state(name)))
+                item = "%s=applied; " % name
+            else:
+                dev._warn("[kpn] downlink %s refused: %s" % (name, reason))
+                item = "%s=refused: %s; " % (name, reason[:60])
+            if more or len(text) + len(item) > room:
+                more += 1
+            else:
+                text += item
+    if more:
+        text += "and %d more; " % more
+    if not text:
+        return
     try:
-        outcomes = dev.actuators.apply(result.downlink, dev.base_name)
-    finally:
-        unload("downlink_apply")  # loaded for this downlink only
-    for name, ok, reason in outcomes:
-        if ok:
-            dev._info("[kpn] downlink %s = %r applied" % (name, dev.actuators.state(name)))
-        else:
-            dev._warn("[kpn] downlink %s refused: %s" % (name, reason))
+        # Written alone into the body buffer once (the pack just sent is done with): a
+        # decoder's message may quote hostile text that no pack can hold (a lone surrogate),
+        # and such an answer would stop every later uplink. The log has the whole message.
+        build(dev, (), [{"n": "downlink", "vs": text}])
+    except ValueError:
+        text = "refused: unreadable (see the board's log); "
+    dev._answer = text[:-2]

@@ -101,5 +101,5 @@ def _send(dev, n, k, budget, last):
     _report(dev, n, used, 0, len(body), result)
     if result.outcome == ACCEPTED:
         dev.outbox.ack(used)
-        _apply(dev, result)
+        _apply(dev, result, False)  # these halves carry no downlink answer
     return result.outcome

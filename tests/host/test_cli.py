@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from kpnthings import auth, senml
-from kpnthings_tools import cli, provision
+from kpnthings_tools import cli, config_check, provision
 from kpnthings_tools.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -66,6 +66,24 @@ def test_new_device_json_and_name(capsys):
     got = json.loads(out)
     assert code == 0 and got["name"] == "kitchen"
     assert uuid.UUID(got["dvnuuid"]).version == 4 and SECRET_RE.match(got["secret"])
+
+
+def test_new_device_keeps_the_name_in_the_config(capsys, tmp_path):
+    # Issue 19: --name used to be printed and then lost.
+    path = tmp_path / "kitchen.json"
+    code, out, err = run_cli(
+        capsys, "new-device", "--name", "Kitchen sensor", "--config-out", str(path)
+    )
+    assert code == 0, err
+    cfg = json.loads(path.read_text())
+    assert cfg["name"] == "Kitchen sensor" and fields(out)["name"] == "Kitchen sensor"
+    checked, unknown = config_check.check_file(path)
+    assert unknown == [] and checked["name"] == "Kitchen sensor"
+    # A name the dashboard could not show on one line is refused before anything is written.
+    code, _, err = run_cli(
+        capsys, "new-device", "--name", "two\nlines", "--config-out", str(tmp_path / "b.json")
+    )
+    assert code == 2 and "name: must be" in err and not (tmp_path / "b.json").exists()
 
 
 def test_new_device_writes_a_private_config(capsys, tmp_path):
@@ -477,3 +495,148 @@ def test_send_prints_byte_downlinks_as_base64url(capsys, tmp_path, emulator):
     code, out, _ = run_cli(capsys, "send", "--config", config, "t=1")
     assert code == 0
     assert json.loads(fields(out)["downlink"])[0]["vd"] == "aG9paG9pAA"
+
+
+# -- names on the emulator, and the downlink / messages verbs (issue 19) ------------------------
+
+OTHER_UUID = "0b7d4a6e-93f2-4c1a-8d5e-2f6a7b8c9d0e"
+OTHER_SECRET = "Zq8XbT4mN2vR7cK1pL9sW3yH6jF0dG5aE8uI"
+
+
+def test_mock_server_shows_the_names_of_its_devices(tmp_path):
+    path = tmp_path / "kitchen.json"
+    provision.write_config(
+        path, {"dvnuuid": UUID, "secret": SECRET, "board": "unix", "name": "kitchen"}
+    )
+    proc = start_mock_server(
+        tmp_path,
+        "--device-config",
+        str(path),
+        "--device",
+        "%s:%s:garden shed" % (OTHER_UUID, OTHER_SECRET),
+        "--quiet",
+    )
+    try:
+        url, _ = first_line_url(proc)
+        assert proc.stdout is not None
+        head = [proc.stdout.readline().rstrip("\n") for _ in range(3)]
+        names = {d["dvnuuid"]: d["name"] for d in get_json(url, "/api/devices")}
+    finally:
+        code, out, err = stop(proc)
+    assert code == 0, err
+    assert "device %s registered (kitchen)" % UUID in head
+    assert "device %s registered (garden shed)" % OTHER_UUID in head
+    assert names == {UUID: "kitchen", OTHER_UUID: "garden shed"}
+    assert SECRET not in out + err and OTHER_SECRET not in out + err
+
+
+@pytest.fixture
+def bench(tmp_path):
+    """An emulator with a named device, and what a device would send it."""
+    emu = Emulator(tmp_path / "emu.sqlite3", [(UUID, SECRET, "kitchen")], log=lambda line: None)
+    server = emu.serve()
+
+    def uplink(answer=None):
+        records = [("temperature", 20)]
+        if answer is not None:
+            records.append(("downlink", answer))
+        assert post_uplink(server.url, cli.build_pack(UUID, records)) == 200
+
+    server.uplink = uplink
+    yield server
+    server.shutdown()
+
+
+def test_downlink_queues_a_command_by_device_name_and_lists_the_answers(capsys, bench):
+    code, out, err = run_cli(
+        capsys, "downlink", "kitchen", "led=true", "relay=true", 'msg="42"', "--url", bench.url
+    )
+    assert code == 0, err
+    assert out == "queued downlink #1 for kitchen (%s)\n" % UUID
+    body = json.loads(bench.emulator.downlinks(UUID)[0]["body"])
+    assert [{k: v for k, v in r.items() if k != "bn"} for r in body] == [
+        {"n": "led", "vb": True},
+        {"n": "relay", "vb": True},
+        {"n": "msg", "vs": "42"},
+    ]
+    bench.uplink()  # fetches it
+    code, out, _ = run_cli(capsys, "downlink", UUID, "--url", bench.url)
+    assert code == 0 and out.splitlines()[0] == (
+        "downlink #1: waiting (delivered with message #1; 0 uplinks since)"
+    )
+    bench.uplink("led=applied; relay=refused: unknown actuator; msg=refused: unknown actuator")
+    code, out, _ = run_cli(capsys, "downlink", "kitchen", "--url", bench.url)
+    assert out.splitlines() == [
+        "downlink #1: partly refused (answered in message #2)",
+        "  led = true: applied",
+        "  relay = true: refused: unknown actuator",
+        "  msg = 42: refused: unknown actuator",
+    ]
+
+
+def test_downlink_wait_exits_by_what_the_device_answered(capsys, bench):
+    import threading
+
+    def device(answer):
+        # Polls like a board: the uplink after the one that fetched the downlink answers it.
+        for _ in range(100):
+            if bench.emulator.device_info(UUID)["queued_downlinks"]:
+                bench.uplink()
+                bench.uplink(answer)
+                return
+            threading.Event().wait(0.05)
+
+    for answer, status, first in (
+        ("led=applied", 0, "downlink #1: applied (answered in message #2)"),
+        ("led=refused: pin error: EIO", 1, "downlink #2: refused (answered in message #4)"),
+    ):
+        board = threading.Thread(target=device, args=(answer,))
+        board.start()
+        code, out, _ = run_cli(
+            capsys, "downlink", "kitchen", "led=true", "--wait", "20", "--url", bench.url
+        )
+        board.join()
+        assert code == status, out
+        assert out.splitlines()[1] == first
+    # Nobody answers: the wait ends, and says so.
+    code, out, _ = run_cli(
+        capsys, "downlink", "kitchen", "led=false", "--wait", "0.2", "--url", bench.url
+    )
+    assert code == 1 and out.splitlines()[1] == ("downlink #3: queued; no answer within 0.2 s")
+
+
+def test_messages_lists_what_the_emulator_received(capsys, tmp_path, bench):
+    bench.emulator.queue_downlink(UUID, b'[{"n":"led","vb":true}]')
+    bench.uplink()
+    bench.uplink("led=applied")
+    assert post_uplink(bench.url, cli.build_pack(UUID, [("x", 1)]), secret="W" * 40) == 401
+    config = write_config(tmp_path / "c.json", bench.url)
+    code, out, err = run_cli(capsys, "messages", config, "--url", bench.url)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith("#1 ") and lines[0].endswith(
+        " 200 accepted: temperature=20  <- delivered downlink #1"
+    )
+    assert lines[1].endswith(' 200 accepted: temperature=20, downlink="led=applied"')
+    assert lines[2].endswith(
+        " 401 unauthorized: Things-Message-Token does not match body and secret"
+    )
+    code, out, _ = run_cli(
+        capsys, "messages", "kitchen", "--since", "2", "--json", "--url", bench.url
+    )
+    assert [m["id"] for m in json.loads(out)] == [3]
+
+
+def test_downlink_and_messages_name_what_went_wrong(capsys, bench):
+    code, _, err = run_cli(capsys, "downlink", "cellar", "led=true", "--url", bench.url)
+    assert code == 2 and "no device named 'cellar'" in err and "named: kitchen" in err
+    code, _, err = run_cli(capsys, "downlink", OTHER_UUID, "led=true", "--url", bench.url)
+    assert code == 2 and "not registered" in err
+    code, _, err = run_cli(capsys, "downlink", "kitchen", "led", "--url", bench.url)
+    assert code == 2 and "name=value" in err
+    code, _, err = run_cli(capsys, "downlink", "kitchen", "--wait", "1", "--url", bench.url)
+    assert code == 2 and "--wait needs a downlink" in err
+    code, _, err = run_cli(capsys, "messages", "kitchen", "--url", "http://127.0.0.1:9")
+    assert code == 2 and "no emulator at http://127.0.0.1:9" in err and "mock-server" in err
+    assert bench.emulator.downlinks(UUID) == []

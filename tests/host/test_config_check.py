@@ -471,3 +471,13 @@ def test_check_config_warns_about_the_wrover_psram_pins(capsys, tmp_path):
     # pico_w and unix have no such rules.
     path = _write(tmp_path, with_(board="unix", sensors=sensors, actuators=actuators), "u.json")
     assert _cli(capsys, "check-config", str(path)) == (0, "ok\n", "")
+
+
+def test_a_device_name_is_checked_as_text_for_people_and_read_alike_on_the_board():
+    # Issue 19: `new-device --name` writes "name"; the board carries it unread, the host
+    # checks it is a label a dashboard and a CSV can show.
+    cfg = validate(with_(name="Kitchen sensor 2"))
+    assert cfg["name"] == "Kitchen sensor 2"
+    assert unknown_keys(with_(name="x")) == []
+    for bad in ("", "x" * 65, "two\nlines", 7, ["a"]):
+        assert error(with_(name=bad)).startswith("name: must be"), bad

@@ -412,3 +412,104 @@ def test_dashboard_shows_the_running_firmware_and_switches_its_led(server, tmp_p
     assert not foreign, foreign
     assert not problems, problems
     assert firmware.proc.returncode is not None
+
+
+@pytest.fixture
+def named_server(tmp_path):
+    devices = [
+        (provision.new_dvnuuid(), provision.new_secret(), name) for name in ("kitchen", "shed")
+    ]
+    emu = emulator.Emulator(str(tmp_path / "emulator.db"), devices, log=lambda line: None)
+    srv = emu.serve("127.0.0.1", 0)
+    srv.devices = devices
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+
+
+def test_dashboard_names_devices_and_shows_what_the_board_answered(named_server, tmp_path):
+    # Issue 19: cards were two UUIDs, the form did not say where a downlink goes, and a refused
+    # command showed "delivered" and "not echoed yet" for ever.
+    reason = _browser_missing()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    server = named_server
+    (dvnuuid, secret, _), (shed, shed_secret, _) = server.devices
+    firmware = Firmware(tmp_path, dvnuuid, secret, server.url)
+    problems = []
+    try:
+        with sync_playwright() as pw:
+            context = _launch(pw, tmp_path / "chromium-profile")
+            try:
+                page = context.new_page()
+                page.on(
+                    "console",
+                    lambda msg: problems.append(msg.text) if msg.type == "error" else None,
+                )
+                page.on("pageerror", lambda err: problems.append(str(err)))
+                page.goto(server.url + "/#" + dvnuuid)
+
+                # Each card leads with the device's name, its UUID beneath.
+                card = _shown(page, '.device[data-dvnuuid="%s"][data-outcome="accepted"]' % dvnuuid)
+                assert card.inner_text().splitlines()[:2] == ["kitchen", dvnuuid]
+                other = _shown(page, '.device[data-dvnuuid="%s"]' % shed)
+                assert other.inner_text().splitlines()[0] == "shed"
+                # The form names the device it sends to.
+                target = _shown(page, '#dl-target[data-dvnuuid="%s"]' % dvnuuid)
+                assert target.inner_text() == "to kitchen " + dvnuuid
+
+                # A command the board refuses: not an actuator, then not a value for the LED.
+                for name, value, why in (
+                    ("relay", "true", "unknown actuator"),
+                    ("led", "banana", "wrong type: vs given, digital wants vb or v 0/1"),
+                ):
+                    page.fill("#dl-name", name)
+                    page.fill("#dl-value", value)
+                    page.click("#dl-submit")
+                    page.wait_for_function(
+                        "() => document.getElementById('dl-result').textContent"
+                        ".includes(' for kitchen: ')",
+                        timeout=WAIT_MS,
+                    )
+                    row = _shown(
+                        page, '#actuators tr[data-name="%s"][data-result="refused"]' % name
+                    )
+                    assert row.inner_text().split("\t")[2] == "✗ refused: " + why
+                    page.evaluate("document.getElementById('dl-result').textContent = ''")
+                queue = page.query_selector_all('#queue tr[data-result="refused"]')
+                assert len(queue) == 2
+                assert "relay: unknown actuator" in queue[-1].inner_text()
+                assert "led: wrong type: vs given" in queue[0].inner_text()
+                assert "answered in #" in queue[0].inner_text()
+                assert "delivered" in queue[0].inner_text()
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / "dashboard-answers.png"), full_page=True)
+
+                # A device that never answers: said so after a few uplinks.
+                server.emulator.queue_downlink(shed, b'[{"n":"led","vb":true}]')
+                body = ('[{"bn":"%s","n":"x","v":1}]' % auth.base_name(shed)).encode()
+                for _ in range(1 + emulator.ANSWER_UPLINKS):
+                    assert _uplink(server.url, body, auth.message_token(body, shed_secret)) == 200
+                page.click('.device[data-dvnuuid="%s"]' % shed)
+                _shown(page, '#dl-target[data-dvnuuid="%s"]' % shed)
+                row = _shown(page, '#queue tr[data-result="never answered"]')
+                assert "never answered\n3 uplinks since" in row.inner_text()
+                led = _shown(page, '#actuators tr[data-name="led"][data-result="never answered"]')
+                assert "— never answered" in led.inner_text()
+                # The log names devices by their names.
+                assert "shed" in page.inner_text("#log tbody tr:first-child td:nth-child(3)")
+            except BaseException:
+                ARTIFACTS.mkdir(exist_ok=True)
+                for open_page in context.pages:
+                    open_page.screenshot(path=str(ARTIFACTS / "dashboard-answers-failure.png"))
+                print("browser problems:", problems)
+                print("firmware output:", "\n".join(firmware.output()), sep="\n")
+                raise
+            finally:
+                context.close()
+    finally:
+        firmware.stop()
+    assert not problems, problems

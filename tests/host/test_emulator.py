@@ -580,3 +580,115 @@ def test_concurrent_uplinks_each_downlink_goes_out_once(server):
     assert [d["state"] for d in queue] == ["delivered"] * 5
     assert len({d["message_id"] for d in queue}) == 5
     assert len(server.emulator.messages(UUID, limit=1000)) == 40
+
+
+# -- names and downlink answers (issue 19) ----------------------------------------------------
+
+
+def test_devices_carry_their_names(tmp_path):
+    emu = Emulator(
+        tmp_path / "emu.sqlite3",
+        [(UUID, SECRET, "kitchen"), (OTHER_UUID, OTHER_SECRET)],
+        log=lambda line: None,
+    )
+    with emu.serve("127.0.0.1", 0) as srv:
+        api = Api(srv)
+        names = {d["dvnuuid"]: d["name"] for d in api.get("/api/devices")}
+        assert names == {UUID: "kitchen", OTHER_UUID: None}
+        assert api.get("/api/devices/%s" % UUID)["name"] == "kitchen"
+        api.close()
+
+
+def answered(text, dvnuuid=UUID):
+    """An uplink that carries the device's answer to a downlink, as the firmware writes it."""
+    return pack(dvnuuid, '{"n":"temperature","v":21},{"n":"downlink","vs":"%s"}' % text)
+
+
+def queue_entry(api, downlink_id):
+    return next(d for d in api.get("/api/devices/%s/downlinks" % UUID) if d["id"] == downlink_id)
+
+
+def test_each_command_of_a_downlink_gets_the_devices_answer(api, logs):
+    body = b'[{"n":"led","vb":true},{"n":"relay","vb":true},{"n":"fan","vs":"banana"}]'
+    entry = json.loads(api.queue(UUID, body)[1])
+    assert entry["result"] == "queued" and entry["answer"] is None
+    assert [c["n"] for c in entry["commands"]] == ["led", "relay", "fan"]
+    assert api.uplink(pack())[0] == 200  # delivers it
+    entry = queue_entry(api, 1)
+    assert entry["state"] == "delivered" and entry["result"] == "waiting"
+    text = "led=applied; relay=refused: unknown actuator; fan=refused: wrong type: vs given"
+    assert api.uplink(answered(text))[0] == 200
+    entry = queue_entry(api, 1)
+    assert entry["result"] == "partly refused" and entry["answer"] == text
+    assert entry["answer_message_id"] == last_message(api, UUID)["id"]
+    assert [(c["n"], c["value"], c["result"], c["reason"]) for c in entry["commands"]] == [
+        ("led", True, "applied", ""),
+        ("relay", True, "refused", "unknown actuator"),
+        ("fan", "banana", "refused", "wrong type: vs given"),
+    ]
+    assert any("answer='led=applied; relay=refused" in line for line in logs), logs
+
+
+def test_a_downlink_nobody_answers_is_said_so_after_a_few_uplinks(api):
+    api.queue(UUID, b'[{"n":"led","vb":true}]')
+    api.uplink(pack())
+    for seen in range(1, emu_mod.ANSWER_UPLINKS):
+        api.uplink(pack())
+        api.uplink(pack(), token="0" * 64)  # refused uplinks do not count
+        entry = queue_entry(api, 1)
+        assert (entry["result"], entry["uplinks_since"]) == ("waiting", seen)
+    api.uplink(pack())
+    entry = queue_entry(api, 1)
+    assert entry["result"] == "never answered"
+    assert entry["uplinks_since"] == emu_mod.ANSWER_UPLINKS
+    assert entry["commands"][0]["result"] == "never answered"
+    api.uplink(answered("led=applied"))  # too late: not this downlink's answer
+    assert queue_entry(api, 1)["result"] == "never answered"
+
+
+def test_an_answer_belongs_to_the_last_downlink_delivered_before_it(api):
+    api.queue(UUID, b'[{"n":"led","vb":true}]')
+    api.queue(UUID, b'[{"n":"door","vb":true}]')
+    api.uplink(pack())  # delivers #1
+    api.uplink(pack())  # no answer, delivers #2: #1 will never be answered now
+    api.uplink(answered("door=refused: unknown actuator"))
+    first, second = queue_entry(api, 1), queue_entry(api, 2)
+    assert first["result"] == "never answered" and first["answer"] is None
+    assert second["result"] == "refused"
+    assert second["commands"][0]["reason"] == "unknown actuator"
+
+
+def test_a_whole_downlink_refused_and_answers_only_counted(server, api):
+    server.emulator.queue_downlink(UUID, b'[{"n":', validate=False)
+    api.uplink(pack())
+    api.uplink(answered("refused: not JSON"))
+    entry = queue_entry(api, 1)
+    assert entry["result"] == "refused" and entry["commands"] == []
+    body = json.dumps([{"n": "x%d" % i, "vb": True} for i in range(5)]).encode()
+    api.queue(UUID, body)
+    api.uplink(pack())
+    api.uplink(answered("x0=refused: unknown actuator; x1=applied; and 3 more"))
+    entry = queue_entry(api, 2)
+    assert [c["result"] for c in entry["commands"]] == ["refused", "applied"] + [
+        "answered, not shown"
+    ] * 3
+    assert entry["result"] == "partly refused"
+
+
+def test_parse_answer_reads_every_form_the_firmware_writes():
+    items, more = emu_mod.parse_answer(
+        "led=applied; =refused: unknown actuator; urn:dev:DVNUUID:x:led=refused: not for this"
+        " device; fan=refused: out of range: v must be within [0, 100], got 500; and 12 more"
+    )
+    assert more == 12
+    assert [(i["n"], i["result"], i["reason"]) for i in items] == [
+        ("led", "applied", ""),
+        ("", "refused", "unknown actuator"),
+        ("urn:dev:DVNUUID:x:led", "refused", "not for this device"),
+        ("fan", "refused", "out of range: v must be within [0, 100], got 500"),
+    ]
+    assert emu_mod.parse_answer("refused: not a SenML pack; x") == (
+        [{"n": None, "result": "refused", "reason": "not a SenML pack; x"}],
+        0,
+    )
+    assert emu_mod.parse_answer("") == ([], 0)

@@ -127,6 +127,35 @@ def test_pwm_downlink_and_refused_commands(tmp_path, device):
     assert msgs[1][1]["fan"] == 50 and "led" not in msgs[1][1]
 
 
+@pytest.mark.parametrize("runtime", ["boards-package", "mpy-xtensawin"])
+def test_the_board_answers_a_downlink_once_and_the_emulator_shows_each_outcome(
+    tmp_path, device, runtime, request
+):
+    # Issue 19: a refused command used to be logged on the board only; the emulator showed the
+    # downlink as delivered, and nothing more, for ever.
+    env = None
+    if runtime.startswith("mpy-"):
+        request.getfixturevalue("mpy_built")
+        env = request.getfixturevalue("mp_env")(runtime)
+    queue(device, {"n": "led", "vb": True}, {"n": "relay", "vb": True}, {"n": "led", "vs": "x"})
+    proc = run_firmware(write_config(tmp_path, device, cycles=3), env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    said = [m[1].get("downlink") for m in values_by_message(device)]
+    text = (
+        "led=applied; relay=refused: unknown actuator;"
+        " led=refused: wrong type: vs given, digital wants vb or v 0/1"
+    )
+    assert said == [None, text, None], said  # in the uplink after the delivery, once
+    entry = device["emu"].downlinks(device["dvnuuid"])[0]
+    assert entry["result"] == "partly refused" and entry["answer"] == text
+    assert [(c["n"], c["result"]) for c in entry["commands"]] == [
+        ("led", "applied"),
+        ("relay", "refused"),
+        ("led", "refused"),
+    ]
+    assert entry["commands"][1]["reason"] == "unknown actuator"
+
+
 @pytest.mark.parametrize(
     ("changes", "field"),
     [

@@ -81,8 +81,8 @@ def test_fleet_csv_and_configs_are_valid_and_unique(tmp_path, count, first_name)
     # Every config matches its row and passes the firmware's own validator.
     for name, dvnuuid, secret in body:
         cfg = json.loads((out / (name + ".json")).read_text())
-        # The file name carries the device name: config.json keeps to the firmware's keys.
-        assert (cfg["dvnuuid"], cfg["secret"]) == (dvnuuid, secret)
+        # The device's name is in its config as in the CSV (and in the file name).
+        assert (cfg["name"], cfg["dvnuuid"], cfg["secret"]) == (name, dvnuuid, secret)
         assert device_config.unknown_keys(cfg) == []
         assert cfg["board"] == "esp32" and cfg["wifi_ssid"] == "Site"
         assert cfg["ca_file"] == "ca.der"  # https with verification by default
@@ -155,3 +155,16 @@ def test_csv_quotes_what_needs_quoting():
     text = fleet.csv_text([("a,b", "0" * 8 + "-0000-4000-8000-" + "0" * 12, "S" * 30)])
     rows = list(csv.reader(text.splitlines()))
     assert rows[1][0] == "a,b"
+
+
+def test_each_fleet_config_carries_the_name_of_its_csv_row(tmp_path):
+    # Issue 19: the name travels from --name into every config, beside the CSV's Name column,
+    # so that `kpnthings mock-server --device-config` and its dashboard can show it.
+    out = tmp_path / "fleet"
+    proc = _cli("new-device", "--count", "3", "--out", str(out), "--name", "shed")
+    assert proc.returncode == 0, proc.stderr
+    _, rows = _read_csv(out / fleet.CSV_NAME)
+    for name, dvnuuid, _ in rows[1:]:
+        cfg = json.loads((out / (name + ".json")).read_text())
+        assert (cfg["name"], cfg["dvnuuid"]) == (name, dvnuuid)
+    assert [r[0] for r in rows[1:]] == ["shed-01", "shed-02", "shed-03"]

@@ -2,7 +2,8 @@
 
 The whole device over MQTT: readings go through the outbox as the same signed SenML packs, a
 downlink on the subscribed topic passes the same allow-list as over HTTPS (one good command, one
-refused), switches the fake pin, and the next uplink echoes the actuator's state.
+refused), switches the fake pin, and the next uplink echoes the actuator's state and answers the
+downlink.
 """
 
 import json
@@ -80,6 +81,9 @@ def test_firmware_over_mqtt_downlink_and_state_echo(runtime, broker, tmp_path, r
         assert "led" not in names[0]
         assert all(n.get("led") is True for n in names[1:]), names
         assert all("door" not in n for n in names)
+        # The next publish answers the downlink (issue 19), and only that one.
+        said = [next((r["vs"] for r in p if r.get("n") == "downlink"), None) for p in packs]
+        assert said[:3] == [None, "led=applied; door=refused: unknown actuator", None], said
     finally:
         observer.c.publish("kpn/%s/down" % dvnuuid, b"", qos=1, retain=True)  # clear it
         observer.close()

@@ -241,3 +241,11 @@ def test_the_watchdog_must_outlast_one_send():
         assert str(e).startswith("wdt_ms: "), e
         assert say in str(e), e
     assert validate(with_(board="pico_w", timeout_s=7, wdt_ms=20000), PicoW)["wdt_ms"] == 20000
+
+
+def test_a_device_name_is_a_known_key_the_board_carries_unread():
+    # Issue 19: `kpnthings new-device --name` writes "name" into the config; the board has no
+    # use for it, but must not report it as a typo at every boot.
+    cfg = with_(name="kitchen sensor")
+    assert unknown_keys(cfg) == []
+    assert validate(cfg)["name"] == "kitchen sensor"

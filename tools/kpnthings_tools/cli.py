@@ -4,7 +4,9 @@
     kpnthings new-device --count N --out DIR [--name PREFIX] ...   (fleet: configs + Portal CSV)
     kpnthings token --secret S FILE|-
     kpnthings send --config config.json [name=value ...]
-    kpnthings mock-server --port P --device UUID:SECRET [--device ...] [--db PATH]
+    kpnthings mock-server --port P --device UUID:SECRET[:NAME] [--device ...] [--db PATH]
+    kpnthings downlink DEVICE led=true [--wait S]   (queue on the emulator; wait for the answer)
+    kpnthings messages DEVICE [--since ID]          (what the emulator received from the device)
     kpnthings deploy --port PORT --board esp32|pico_w --config device.json [--ca kpn-ca.der]
                      [--romfs auto|yes|no] [--dry-run]   (the config's module set, as .mpy or ROMFS)
     kpnthings check-config config.json [--board B]   (deploy's full check alone: "ok" or the field)
@@ -23,7 +25,7 @@ import time
 
 from kpnthings import auth
 
-from . import config_check, deploy, fleet, provision
+from . import config_check, deploy, emulator_client, fleet, provision
 
 
 class CommandError(Exception):
@@ -40,7 +42,11 @@ def _err(text):
 
 def _add_new_device(sub):
     p = sub.add_parser("new-device", help="print a fresh DvnUUID and secret (and a config.json)")
-    p.add_argument("--name", help="a label for the device (printed; the file prefix in fleet mode)")
+    p.add_argument(
+        "--name",
+        help="a label for the device, kept in its config as name (fleet mode: the prefix of"
+        " prefix-01, prefix-02, ... and of their file names)",
+    )
     p.add_argument("--url", default=provision.DEFAULT_URL, help="KPN Things base URL")
     p.add_argument("--board", default=provision.DEFAULT_BOARD, help="esp32, pico_w or unix")
     p.add_argument("--wifi-ssid", default="")
@@ -307,15 +313,15 @@ def _add_mock_server(sub):
         "--device",
         action="append",
         default=[],
-        metavar="UUID:SECRET",
-        help="register a device (repeatable)",
+        metavar="UUID:SECRET[:NAME]",
+        help="register a device, with its name if given (repeatable)",
     )
     p.add_argument(
         "--device-config",
         action="append",
         default=[],
         metavar="PATH",
-        help="register the device in this config.json (keeps the secret off ps)",
+        help="register the device in this config.json, with its name (keeps the secret off ps)",
     )
     p.add_argument(
         "--db",
@@ -339,16 +345,24 @@ def _add_mock_server(sub):
 
 
 def parse_device(spec, index):
-    """'UUID:SECRET' -> (uuid, secret); errors name the option, never the secret."""
-    dvnuuid, sep, secret = spec.partition(":")
+    """'UUID:SECRET' or 'UUID:SECRET:NAME' -> (uuid, secret, name or None); errors name the
+    option, never the secret. A secret is letters and digits only, so the first colon after
+    it starts the name."""
+    dvnuuid, sep, rest = spec.partition(":")
     if not sep:
-        raise CommandError("--device #%d must look like UUID:SECRET" % index)
+        raise CommandError("--device #%d must look like UUID:SECRET or UUID:SECRET:NAME" % index)
+    secret, sep, name = rest.partition(":")
     try:
         dvnuuid = auth.check_dvnuuid(dvnuuid)
         auth.check_secret(secret)
     except ValueError as e:
         raise CommandError("--device #%d: %s" % (index, e)) from None
-    return dvnuuid, secret
+    if sep and not config_check.is_device_name(name):
+        raise CommandError(
+            "--device #%d: the name must be 1-%d characters of text, without control"
+            " characters" % (index, config_check.MAX_NAME)
+        )
+    return dvnuuid, secret, name or None
 
 
 def _cmd_mock_server(args):
@@ -359,7 +373,10 @@ def _cmd_mock_server(args):
         devices.append(parse_device(spec, i))
     for path in args.device_config:
         config = _load_config(path)
-        devices.append((config["dvnuuid"], config["secret"]))
+        name = config.get("name")
+        if name is not None and not config_check.is_device_name(name):
+            raise CommandError("%s: name: must be a one-line label (kpnthings check-config)" % path)
+        devices.append((config["dvnuuid"], config["secret"], name))
     if args.tls_key and not args.tls_cert:
         raise CommandError("--tls-key needs --tls-cert")
 
@@ -387,7 +404,8 @@ def _cmd_mock_server(args):
     print("KPN Things emulator listening on %s" % server.url, flush=True)
     print("dashboard: %s/" % server.url.rstrip("/"), flush=True)
     for dvnuuid in emu.device_ids():
-        print("device %s registered" % dvnuuid, flush=True)
+        name = emu.device_name(dvnuuid)
+        print("device %s registered%s" % (dvnuuid, " (%s)" % name if name else ""), flush=True)
     try:
         while not stop.wait(0.5):
             pass
@@ -443,6 +461,7 @@ def build_parser():
     _add_token(sub)
     _add_send(sub)
     _add_mock_server(sub)
+    emulator_client.add_parsers(sub)
     deploy.add_parser(sub)
     _add_check_config(sub)
     return parser
@@ -453,7 +472,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except CommandError as e:
+    except (CommandError, emulator_client.ClientError) as e:
         _err(str(e))
         return 2
     except KeyboardInterrupt:

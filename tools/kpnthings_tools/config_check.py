@@ -30,9 +30,12 @@ _INT_LIMITS = tuple(
 LOG_LEVELS = ("debug", "info", "warning", "error")
 # Every blocking step must end before the RP2040 watchdog (about 8.3 s) fires.
 MAX_TIMEOUT_S = 8
+# A device's name (config "name"): a label for people, shown by the tools beside the DvnUUID.
+MAX_NAME = 64
 __all__ = (
     "ConfigError",
     "check_file",
+    "is_device_name",
     "load_config",
     "pin_rules",
     "pin_warnings",
@@ -115,6 +118,12 @@ def _check_core(cfg, board, rules):
         raise ConfigError("log_level: must be one of " + ", ".join(LOG_LEVELS))
     if cfg["transport"] not in ("http", "mqtt"):
         raise ConfigError('transport: must be "http" or "mqtt"')
+    label = cfg.get("name")
+    if label is not None and not is_device_name(label):
+        raise ConfigError(
+            "name: must be 1-%d characters of text, without control characters or spaces at"
+            " either end (a label the tools show beside the DvnUUID), or left out" % MAX_NAME
+        )
 
     if cfg["actuators"] is not None:
         pins = getattr(board, "OUTPUT_PINS", getattr(board, "PINS", None))
@@ -123,6 +132,13 @@ def _check_core(cfg, board, rules):
             cfg["actuators"] = actuators_check.validate_spec(cfg["actuators"], pins, avoid)
         except ValueError as e:
             raise ConfigError(str(e)) from None
+
+
+def is_device_name(text):
+    """A device name as `new-device --name` writes it and the dashboard shows it."""
+    if not isinstance(text, str) or not 1 <= len(text) <= MAX_NAME or text != text.strip():
+        return False
+    return all(c.isprintable() for c in text)
 
 
 def _is_identifier(name):

@@ -16,13 +16,22 @@ that downlink is marked delivered. Framing errors get their own 4xx: 411 without
 ``GET /`` is the bench-test dashboard (``static/``: index.html, app.js, app.css and the vendored
 uPlot chart library); it reads the JSON API below, for people and for tests:
 
-- ``GET  /api/devices``                        registered devices: last seen, last outcome;
+- ``GET  /api/devices``                        registered devices: name, last seen, last outcome;
 - ``GET  /api/devices/<uuid>``                 one of them;
 - ``GET  /api/devices/<uuid>/messages``        requests from that device, oldest first;
 - ``GET  /api/messages``                       every request, also those no device owns;
-- ``GET  /api/devices/<uuid>/downlinks``       the queue: queued or delivered, and when;
+- ``GET  /api/devices/<uuid>/downlinks``       the queue: queued or delivered, and when, and
+  what the device answered (below);
 - ``POST /api/devices/<uuid>/downlinks``       queue a SenML JSON pack (201); from a browser
   (a request with ``Origin``) only when sent by the page itself, opened by IP or localhost (403).
+
+A device answers a downlink in its next accepted uplink with a record named ``downlink``
+(docs/downlinks.md): ``{"n":"downlink","vs":"led=applied; relay=refused: unknown actuator"}``.
+Each queue entry says what came of it: ``result`` is ``queued``, ``waiting`` (delivered, not
+answered yet), ``applied``, ``refused``, ``partly refused``, or ``never answered`` (no answer
+in the ``ANSWER_UPLINKS`` accepted uplinks after the delivery, or the next downlink went out
+first); ``answer`` the text and ``answer_message_id`` the message it came in; ``commands``
+one ``{"n", "value", "result", "reason"}`` per command of the pack.
 
 The message lists take ``?since=<id>`` (only newer messages, for polling) and ``?limit=<n>``
 (default 100, at most 1000; the newest ``n`` are returned, oldest first).
@@ -109,6 +118,43 @@ CREATE TABLE IF NOT EXISTS downlinks (
 );
 CREATE INDEX IF NOT EXISTS downlinks_by_device ON downlinks (dvnuuid, id);
 """
+
+
+# The record a device answers a downlink with, and how many accepted uplinks after a delivery
+# the emulator waits for it. The firmware answers in the very next one; the slack covers
+# uplinks from elsewhere under the same identity (`kpnthings send` during a bench test).
+ANSWER_RECORD = "downlink"
+ANSWER_UPLINKS = 3
+# One answer in the text: "led=applied", "led=refused: <why>", "refused: <why>" (the whole
+# pack), or "and 3 more" (answers that did not fit in the record, counted).
+_ANSWER_ITEM = re.compile(
+    r"^(?:(?P<n>[A-Za-z0-9\-:./_]*)=(?P<r>applied|refused)(?:: (?P<why>.*))?"
+    r"|(?P<all>refused): (?P<allwhy>.*)|and (?P<more>[0-9]+) more)$"
+)
+_ANSWER_SPLIT = re.compile(
+    r"; (?=[A-Za-z0-9\-:./_]*=(?:applied|refused)|refused: |and [0-9]+ more$)"
+)
+
+
+def parse_answer(text):
+    """A device's answer text -> ([{"n", "result", "reason"}, ...], count of answers only
+    counted). ``n`` is None for an answer about the whole pack; an item the emulator cannot
+    read comes back as result ``unreadable`` with the item as its reason."""
+    items = []
+    more = 0
+    for part in _ANSWER_SPLIT.split(text) if text else ():
+        m = _ANSWER_ITEM.match(part)
+        if m is None:
+            items.append({"n": None, "result": "unreadable", "reason": part})
+        elif m.group("more"):
+            more += int(m.group("more"))
+        elif m.group("all"):
+            items.append({"n": None, "result": "refused", "reason": m.group("allwhy")})
+        else:
+            items.append(
+                {"n": m.group("n"), "result": m.group("r"), "reason": m.group("why") or ""}
+            )
+    return items, more
 
 
 class EmulatorError(ValueError):
@@ -203,7 +249,8 @@ def _scrub(text, secrets):
 class Emulator:
     """The emulator's state: registered devices (in memory) and a SQLite store of messages.
 
-    ``devices`` is a mapping or an iterable of ``(dvnuuid, secret)`` pairs. ``db_path`` may be
+    ``devices`` is a mapping or an iterable of ``(dvnuuid, secret)`` pairs, or of
+    ``(dvnuuid, secret, name)`` with the device's name (shown beside its UUID). ``db_path`` may be
     ``":memory:"``. ``log`` takes one line of text (default: stderr); secrets are scrubbed first.
     """
 
@@ -213,23 +260,33 @@ class Emulator:
         # store: the device must then find that record and dead-letter it alone (`--refuse`).
         self.refuse = set(refuse)
         self._secrets = {}
+        self._names = {}
         self._log = log
         self._lock = threading.Lock()
         self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
         self._db.executescript(_SCHEMA)
-        pairs = devices.items() if hasattr(devices, "items") else devices
-        for dvnuuid, secret in pairs:
-            self.add_device(dvnuuid, secret)
+        entries = devices.items() if hasattr(devices, "items") else devices
+        for entry in entries:
+            self.add_device(*entry)
 
     # -- devices -------------------------------------------------------------------------------
 
-    def add_device(self, dvnuuid, secret):
-        """Register a device; raises ValueError naming the field (never showing the secret)."""
+    def add_device(self, dvnuuid, secret, name=None):
+        """Register a device (with its name, if it has one); raises ValueError naming the
+        field (never showing the secret)."""
         dvnuuid = auth.check_dvnuuid(dvnuuid)
         auth.check_secret(secret)
+        if name is not None and not isinstance(name, str):
+            raise ValueError("device name must be text")
         with self._lock:
             self._secrets[dvnuuid] = secret
+            self._names[dvnuuid] = name or None
         return dvnuuid
+
+    def device_name(self, dvnuuid):
+        """The registered device's name, or None."""
+        with self._lock:
+            return self._names.get(dvnuuid)
 
     def device_ids(self):
         with self._lock:
@@ -404,7 +461,8 @@ class Emulator:
                 (registered, bytes(body), now),
             )
             row = self._db.execute(_DOWNLINK_SELECT + " WHERE id = ?", (cur.lastrowid,)).fetchone()
-        return self._scrub_raw(_downlink_dict(row))
+            entry = self._with_answer(_downlink_dict(row))
+        return self._scrub_raw(entry)
 
     def _checked_downlink(self, dvnuuid, body):
         try:
@@ -436,7 +494,83 @@ class Emulator:
             rows = self._db.execute(
                 _DOWNLINK_SELECT + " WHERE dvnuuid = ? ORDER BY id", (registered,)
             ).fetchall()
-        return [self._scrub_raw(_downlink_dict(r)) for r in rows]
+            entries = [self._with_answer(_downlink_dict(r)) for r in rows]
+        return [self._scrub_raw(e) for e in entries]
+
+    def _answer_to(self, dvnuuid, message_id):
+        """(answer text, its message id, accepted uplinks looked at, window closed) for the
+        downlink delivered with ``message_id``: the device's ``downlink`` record in one of the
+        next ANSWER_UPLINKS accepted uplinks, up to the one that delivered the next downlink
+        (whose body was written before that one arrived). Called with the lock held."""
+        rows = self._db.execute(
+            "SELECT id, records, downlink_id FROM messages WHERE dvnuuid = ? AND id > ?"
+            " AND outcome = ? ORDER BY id LIMIT ?",
+            (dvnuuid, message_id, ACCEPTED, ANSWER_UPLINKS),
+        ).fetchall()
+        name = auth.base_name(dvnuuid) + ANSWER_RECORD
+        seen = 0
+        for mid, records, next_downlink in rows:
+            seen += 1
+            for rec in json.loads(records or "[]"):
+                if rec.get("n") == name and isinstance(rec.get("vs"), str):
+                    return rec["vs"], mid, seen, True
+            if next_downlink is not None:
+                return None, None, seen, True
+        return None, None, seen, seen >= ANSWER_UPLINKS
+
+    def _with_answer(self, entry):
+        """A queue entry with what the device answered: result, answer, commands."""
+        base = auth.base_name(entry["dvnuuid"])
+        commands = []
+        for rec in _downlink_commands(entry["body"]):
+            full = rec["bn"] + rec["n"]
+            commands.append(
+                {
+                    "n": full[len(base) :] if full.startswith(base) else full,
+                    "value": rec["value"],
+                    "result": "queued",
+                    "reason": "",
+                }
+            )
+        entry.update(answer=None, answer_message_id=None, uplinks_since=0, commands=commands)
+        if entry["message_id"] is None:
+            entry["result"] = "queued"
+            return entry
+        text, mid, seen, closed = self._answer_to(entry["dvnuuid"], entry["message_id"])
+        entry["uplinks_since"] = seen
+        if text is None:
+            entry["result"] = "never answered" if closed else "waiting"
+            for command in commands:
+                command["result"] = entry["result"]
+            return entry
+        entry["answer"] = text
+        entry["answer_message_id"] = mid
+        items, more = parse_answer(text)
+        whole = [i for i in items if i["n"] is None and i["result"] == "refused"]
+        for command in commands:
+            match = next((i for i in items if i["n"] == command["n"]), None)
+            if match is not None:
+                items.remove(match)
+                command["result"], command["reason"] = match["result"], match["reason"]
+            elif whole:
+                command["result"], command["reason"] = "refused", whole[0]["reason"]
+            elif more:
+                command["result"] = "answered, not shown"
+                command["reason"] = "the answer only counts it (and %d more)" % more
+            else:
+                command["result"] = "not answered"
+        results = {c["result"] for c in commands}
+        if results == {"applied"}:
+            entry["result"] = "applied"
+        elif results == {"refused"} or (not commands and whole):
+            entry["result"] = "refused"
+        elif "applied" in results and "refused" in results:
+            entry["result"] = "partly refused"
+        elif "refused" in results:
+            entry["result"] = "refused"
+        else:
+            entry["result"] = "answered"
+        return entry
 
     # -- listings ------------------------------------------------------------------------------
 
@@ -476,6 +610,8 @@ class Emulator:
         for key in ("body", "response_body"):
             if key in message:
                 message[key] = self._unescaped_scrub(message[key])
+        if message.get("answer"):
+            message["answer"] = self.scrub(message["answer"])
         raw = message.get("body_base64")
         if raw is not None:
             data = base64.b64decode(raw)
@@ -512,6 +648,7 @@ class Emulator:
             ).fetchone()[0]
         info = {
             "dvnuuid": registered,
+            "name": self.device_name(registered),
             "base_name": auth.base_name(registered),
             "messages": count,
             "queued_downlinks": queued,
@@ -574,6 +711,17 @@ _MESSAGE_SELECT = (
 _DOWNLINK_SELECT = "SELECT id, dvnuuid, body, queued_at, delivered_at, message_id FROM downlinks"
 
 
+def _answer_in(message):
+    """The text of the downlink answer an accepted message carries, or None."""
+    if message["outcome"] != ACCEPTED or not message["records"] or not message["dvnuuid"]:
+        return None
+    name = auth.base_name(message["dvnuuid"]) + ANSWER_RECORD
+    for rec in message["records"]:
+        if rec.get("n") == name and isinstance(rec.get("vs"), str):
+            return rec["vs"]
+    return None
+
+
 def _text(data):
     data = bytes(data)
     try:
@@ -601,6 +749,29 @@ def _message_dict(row):
     if body_b64 is not None:
         message["body_base64"] = body_b64
     return message
+
+
+def _downlink_commands(body):
+    """The commands of a queued downlink body: [{"bn", "n", "value"}], bn resolved as SenML
+    does (a body queued with validate=False may be anything: then [])."""
+    try:
+        pack = json.loads(body)
+    except ValueError:
+        return []
+    if not isinstance(pack, list):
+        return []
+    out = []
+    bn = ""
+    for rec in pack:
+        if not isinstance(rec, dict):
+            return []
+        if isinstance(rec.get("bn"), str):
+            bn = rec["bn"]
+        if not isinstance(rec.get("n"), str):
+            continue
+        value = next((rec[k] for k in ("vb", "v", "vs", "vd") if k in rec), None)
+        out.append({"bn": bn, "n": rec["n"], "value": value})
+    return out
 
 
 def _downlink_dict(row):
@@ -769,6 +940,9 @@ class _Handler(BaseHTTPRequestHandler):
             token = self.headers.get("Things-Message-Token")
             status, response, message = self.emulator.ingest(body, token)
             note = "%s device=%s" % (message["outcome"], message["dvnuuid"] or "-")
+            answer = _answer_in(message)
+            if answer is not None:
+                note += " answer=%r" % answer
             if message["downlink_id"] is not None:
                 note += " downlink=%d" % message["downlink_id"]
             if status == 200:

@@ -66,6 +66,8 @@ def build_config(
 
     For an https URL the device verifies the server against ``ca_file`` (default ``ca.der``,
     the DER bundle the deploy tooling puts on the board) unless ``tls_insecure`` opts out.
+    The identity's name, if it has one, goes in as ``name``: the board carries it unread, the
+    emulator and its dashboard show it (``mock-server --device-config``).
     """
     config = {
         "dvnuuid": identity.dvnuuid,
@@ -76,6 +78,8 @@ def build_config(
         "wifi_password": wifi_password,
         "interval_s": int(interval_s),
     }
+    if identity.name:
+        config["name"] = identity.name
     if url.lower().startswith("https:"):
         if tls_insecure:
             config["tls_insecure"] = True

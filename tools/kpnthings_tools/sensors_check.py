@@ -32,8 +32,9 @@ _FIELDS = {
     "counter": ("pin", "name", "names", "pull", "edge", "debounce_ms"),
 }
 
-# Names the device loop itself sends; a sensor must not shadow them.
-_LOOP_NAMES = ("sensorErrors",)
+# Names the device loop itself sends; a sensor must not shadow them. "downlink" is the answer
+# to a downlink (kpnthings.flush, docs/downlinks.md).
+_LOOP_NAMES = ("sensorErrors", "downlink")
 
 _I2C_ADDRESSES = (0x76, 0x77)  # SDO to GND / SDO to VDD
 _ATTEN_DB = (0, 2.5, 6, 11)  # ESP32 ADC attenuations

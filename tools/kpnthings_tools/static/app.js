@@ -18,6 +18,16 @@ const OUTCOMES = {
   malformed: ["malformed", "warn"],
 };
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9\-:./_]*$/;
+// What became of a queued downlink (the emulator's "result", from the device's answer).
+const RESULTS = {
+  queued: "none",
+  waiting: "none",
+  applied: "ok",
+  answered: "ok",
+  "partly refused": "warn",
+  refused: "bad",
+  "never answered": "warn",
+};
 
 const state = {
   devices: [], // GET /api/devices
@@ -79,6 +89,17 @@ function ago(iso) {
 
 function shortId(dvnuuid) {
   return dvnuuid ? dvnuuid.slice(0, 8) + "…" : "—";
+}
+
+function nameOf(dvnuuid) {
+  // The device's name from `new-device --name` (via the emulator), or null.
+  const d = state.devices.find((x) => x.dvnuuid === dvnuuid);
+  return d && d.name ? d.name : null;
+}
+
+function deviceLabel(dvnuuid) {
+  // The name where there is one, else the short UUID.
+  return nameOf(dvnuuid) || shortId(dvnuuid);
 }
 
 function unitText(u) {
@@ -217,6 +238,7 @@ function renderDevices() {
         "data-outcome": d.last_outcome || "",
         title: "show this device",
       },
+      d.name ? el("span", { class: "name" }, d.name) : null,
       el("span", { class: "mono id" }, d.dvnuuid),
       el("span", { class: "line" }, badge(d.last_outcome, d.last_status)),
       el(
@@ -321,7 +343,8 @@ function renderCharts() {
     }
   });
   $("no-readings").hidden = names.length > 0;
-  $("detail-device").textContent = state.selected ? state.selected : "";
+  const name = state.selected ? nameOf(state.selected) : null;
+  $("detail-device").textContent = state.selected ? (name ? name + " · " : "") + state.selected : "";
 }
 
 function renderValues() {
@@ -344,16 +367,37 @@ function renderValues() {
   fill("values", rows, "no-values");
 }
 
+function askedCommands(entry) {
+  // The commands of a queue entry with what the device answered to each (the emulator's
+  // "commands"), or read from the body when the emulator gives none.
+  if (Array.isArray(entry.commands) && entry.commands.length) return entry.commands;
+  return downlinkRecords(entry.body).map((rec) => ({ n: rec.n, value: recordValue(rec), result: entry.state }));
+}
+
+function echoText(echo, want, match) {
+  // The echoed state, or why there is none: refused, not answered, or not yet.
+  const result = want.command.result;
+  if (result === "refused") return "✗ refused: " + (want.command.reason || "no reason given");
+  if (echo !== undefined) return (match ? "✓ " : "") + valueText(echo.value);
+  if (result === "never answered") return "— never answered";
+  if (result === "waiting" || result === "queued") return "— waiting for the answer";
+  return "— not echoed yet";
+}
+
 function renderActuators() {
   const data = state.selected ? deviceData(state.selected) : null;
-  const asked = new Map(); // name -> last value asked for, and its queue state
+  const asked = new Map(); // name -> last value asked for, its queue entry and its answer
   for (const entry of state.queue) {
-    for (const rec of downlinkRecords(entry.body)) asked.set(rec.n, { value: recordValue(rec), entry });
+    for (const command of askedCommands(entry)) {
+      asked.set(command.n, { value: command.value, entry, command });
+    }
   }
   const rows = [];
   for (const name of [...asked.keys()].sort()) {
     const want = asked.get(name);
-    const echo = data ? data.latest.get(name) : undefined;
+    const refused = want.command.result === "refused";
+    // Once refused, an echo is of an earlier command: not a sign that this one took effect.
+    const echo = data && !refused ? data.latest.get(name) : undefined;
     const match = echo !== undefined && echo.value === want.value;
     rows.push(
       el(
@@ -361,12 +405,12 @@ function renderActuators() {
         {
           "data-name": name,
           "data-echoed": echo === undefined ? null : String(echo.value),
+          "data-result": want.command.result || null,
           class: match ? "match" : null,
         },
         el("td", {}, name),
         el("td", {}, valueText(want.value), el("span", { class: "small muted" }, " " + want.entry.state)),
-        el("td", { class: "value" }, echo === undefined ? "— not echoed yet" :
-          (match ? "✓ " : "") + valueText(echo.value)),
+        el("td", { class: "value" + (refused ? " reason" : "") }, echoText(echo, want, match)),
         el("td", { class: "small" }, echo === undefined ? "" : clock(new Date(echo.t * 1000))),
       ),
     );
@@ -376,26 +420,60 @@ function renderActuators() {
   $("actuator-names").replaceChildren(...[...names].sort().map((n) => el("option", { value: n })));
 }
 
+function answerCell(entry) {
+  // What the device said: a badge for the downlink, then one line per command not applied.
+  const result = entry.result || entry.state;
+  const cell = el(
+    "td",
+    { class: "small", title: entry.answer ? "the device said: " + entry.answer : "" },
+    el("span", { class: "badge " + (RESULTS[result] || "none") }, result),
+  );
+  if (result === "waiting" || result === "never answered") {
+    const n = entry.uplinks_since || 0;
+    cell.append(el("span", { class: "answer muted" }, n + (n === 1 ? " uplink" : " uplinks") + " since"));
+  }
+  for (const command of entry.commands || []) {
+    // Each refusal with its reason; other results only where they differ from the badge.
+    if (command.result !== "refused" && (command.result === "applied" || command.result === result)) continue;
+    const why = command.result === "refused" ? command.reason || "refused" : command.result;
+    const text = command.n + ": " + why + (command.result !== "refused" && command.reason ? " (" + command.reason + ")" : "");
+    cell.append(el("span", { class: "answer" + (command.result === "refused" ? " reason" : "") }, text));
+  }
+  if (entry.answer_message_id) {
+    cell.append(el("span", { class: "answer muted" }, "answered in #" + entry.answer_message_id));
+  }
+  return cell;
+}
+
 function renderQueue() {
   const rows = state.queue
     .slice()
     .reverse()
     .map((entry) => {
-      const command = downlinkRecords(entry.body)
-        .map((rec) => rec.n + " = " + valueText(recordValue(rec)))
+      const command = askedCommands(entry)
+        .map((c) => c.n + " = " + valueText(c.value))
         .join(", ");
       return el(
         "tr",
-        { "data-id": entry.id, "data-state": entry.state },
+        { "data-id": entry.id, "data-state": entry.state, "data-result": entry.result || null },
         el("td", {}, entry.id),
         el("td", { class: "mono", title: entry.body }, command || entry.body),
         el("td", {}, el("span", { class: "badge " + (entry.state === "delivered" ? "ok" : "none") }, entry.state)),
         el("td", { class: "small", title: entry.queued_at }, timeOf(entry.queued_at)),
         el("td", { class: "small", title: entry.delivered_at || "" },
           entry.delivered_at ? timeOf(entry.delivered_at) + " (answer to #" + entry.message_id + ")" : "—"),
+        answerCell(entry),
       );
     });
   fill("queue", rows, "no-queue");
+}
+
+function renderTarget() {
+  // The downlink form says which device it sends to.
+  const name = state.selected ? nameOf(state.selected) : null;
+  $("dl-target-name").textContent = state.selected ? name || state.selected : "no device";
+  $("dl-target-id").textContent = state.selected && name ? state.selected : "";
+  $("dl-target").setAttribute("data-dvnuuid", state.selected || "");
 }
 
 function renderLog() {
@@ -412,7 +490,7 @@ function renderLog() {
         { "data-id": m.id, "data-outcome": m.outcome },
         el("td", {}, m.id),
         el("td", { class: "small", title: m.received_at }, timeOf(m.received_at)),
-        el("td", { class: "mono small", title: m.dvnuuid || "" }, shortId(m.dvnuuid)),
+        el("td", { class: "small", title: m.dvnuuid || "" }, deviceLabel(m.dvnuuid)),
         el("td", {}, badge(m.outcome, m.status)),
         el("td", { class: "small" }, tokenText(m.token_check)),
         el("td", {}, el("pre", {}, m.body_base64 ? "(not UTF-8, base64) " + m.body_base64 : m.body)),
@@ -429,6 +507,7 @@ function render() {
   renderValues();
   renderActuators();
   renderQueue();
+  renderTarget();
   renderLog();
 }
 
@@ -536,7 +615,8 @@ async function submitDownlink(event) {
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(formPack()),
     });
-    result.textContent = "Queued downlink #" + entry.id + ": it goes out with the answer to the next uplink.";
+    result.textContent = "Queued downlink #" + entry.id + " for " + deviceLabel(state.selected) +
+      ": it goes out with the answer to the next uplink.";
     result.className = "small ok-text";
   } catch (e) {
     result.textContent = "Not queued: " + e.message;
