@@ -513,3 +513,27 @@ def test_dashboard_names_devices_and_shows_what_the_board_answered(named_server,
     finally:
         firmware.stop()
     assert not problems, problems
+
+
+def test_dashboard_marks_a_message_that_holds_duplicates(server, tmp_path):
+    # Issue 18, item 3: a pack sent again after a lost answer holds records already stored.
+    reason = _browser_missing()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    dvnuuid, secret = server.devices[0]
+    body = ('[{"bn":"urn:dev:DVNUUID:%s:","bt":1760000000,"n":"t","v":1}]' % dvnuuid).encode()
+    token = auth.message_token(body, secret)
+    assert _uplink(server.url, body, token) == 200
+    assert _uplink(server.url, body, token) == 200
+    with sync_playwright() as pw:
+        context = _launch(pw, tmp_path / "chromium-profile")
+        try:
+            page = context.new_page()
+            page.goto(server.url + "/#" + dvnuuid)
+            mark = _shown(page, '#log [data-duplicates="1"]')
+            assert mark.inner_text() == "1 duplicate"
+            assert len(page.query_selector_all("#log [data-duplicates]")) == 1
+        finally:
+            context.close()

@@ -692,3 +692,23 @@ def test_parse_answer_reads_every_form_the_firmware_writes():
         0,
     )
     assert emu_mod.parse_answer("") == ([], 0)
+
+
+def test_duplicates_are_detected_counted_and_logged(api, logs):
+    # Issue 18, item 3: delivery is at least once; a pack sent again (a crash between the
+    # send and its ack) holds records already stored, same device, name and time.
+    timed = pack(records='{"n":"t","v":1},{"n":"h","t":60,"v":2}')
+    assert api.uplink(timed)[0] == 200
+    assert last_message(api)["duplicates"] == 0
+    assert api.uplink(timed)[0] == 200
+    assert last_message(api)["duplicates"] == 2
+    assert any("holds 2 records already stored" in line for line in logs), logs
+    # Untimed records take the arrival time: never counted as duplicates of each other.
+    untimed = ('[{"bn":"urn:dev:DVNUUID:%s:","n":"t","v":1}]' % UUID).encode()
+    assert api.uplink(untimed)[0] == 200
+    assert api.uplink(untimed)[0] == 200
+    assert last_message(api)["duplicates"] == 0
+    # Another device's records of the same name and time are its own.
+    other = pack(OTHER_UUID, '{"n":"t","v":1},{"n":"h","t":60,"v":2}')
+    assert api.uplink(other, secret=OTHER_SECRET)[0] == 200
+    assert last_message(api)["duplicates"] == 0

@@ -49,7 +49,11 @@ A message is ``{"id", "received_at", "dvnuuid", "status", "outcome", "reason", "
   queued), or for a refused request the reason sent with its 4xx;
 - ``records``: the resolved SenML records (``senml.decode``), or ``null`` when the body was
   rejected as malformed. Byte values (``vd``) are written the way SenML writes them: base64url
-  without padding.
+  without padding;
+- ``duplicates``: how many of an accepted message's records this device had sent before with
+  the same name and time (delivery is at least once: a pack goes again when its answer was
+  lost); records without a time of their own (they take the arrival time) never count. Each
+  such message is also logged, and the dashboard marks it.
 
 Secrets are kept in memory only, never written to the database, and every line this module
 logs and every API answer is scrubbed of them, so not even a device that sends its own secret as
@@ -117,6 +121,16 @@ CREATE TABLE IF NOT EXISTS downlinks (
     message_id INTEGER
 );
 CREATE INDEX IF NOT EXISTS downlinks_by_device ON downlinks (dvnuuid, id);
+CREATE TABLE IF NOT EXISTS seen (
+    dvnuuid TEXT NOT NULL,
+    name TEXT NOT NULL,
+    t REAL NOT NULL,
+    PRIMARY KEY (dvnuuid, name, t)
+);
+CREATE TABLE IF NOT EXISTS duplicates (
+    message_id INTEGER PRIMARY KEY,
+    count INTEGER NOT NULL
+);
 """
 
 
@@ -366,6 +380,11 @@ class Emulator:
         message, response = self._record(
             now, dvnuuid, 200, ACCEPTED, "", verdict, body, records, deliver=True
         )
+        if message["duplicates"]:
+            self.log(
+                "%s: message %d holds %d records already stored (same name and time):"
+                " duplicates" % (dvnuuid, message["id"], message["duplicates"])
+            )
         return 200, response, message
 
     def reject_request(self, status, reason, body=b"", now=None):
@@ -424,6 +443,24 @@ class Emulator:
                     ),
                 )
                 message_id = cur.lastrowid
+                if outcome == ACCEPTED and records:
+                    # A record the device timed itself (its t is not the arrival second) that
+                    # was stored before, same name and time: a duplicate, counted and shown.
+                    dups = 0
+                    for rec in records:
+                        t = rec.get("t")
+                        if t is None or int(t) == int(now):
+                            continue
+                        cur.execute(
+                            "INSERT OR IGNORE INTO seen (dvnuuid, name, t) VALUES (?, ?, ?)",
+                            (dvnuuid, str(rec.get("n")), float(t)),
+                        )
+                        dups += cur.rowcount == 0
+                    if dups:
+                        cur.execute(
+                            "INSERT INTO duplicates (message_id, count) VALUES (?, ?)",
+                            (message_id, dups),
+                        )
                 if downlink_id is not None:
                     cur.execute(
                         "UPDATE downlinks SET delivered_at = ?, message_id = ? WHERE id = ?",
@@ -706,7 +743,8 @@ _PAGE_POLICY = (
 
 _MESSAGE_SELECT = (
     "SELECT id, received_at, dvnuuid, status, outcome, reason, token_check, body, records,"
-    " response_body, downlink_id FROM messages"
+    " response_body, downlink_id,"
+    " COALESCE((SELECT count FROM duplicates WHERE message_id = messages.id), 0) FROM messages"
 )
 _DOWNLINK_SELECT = "SELECT id, dvnuuid, body, queued_at, delivered_at, message_id FROM downlinks"
 
@@ -745,6 +783,8 @@ def _message_dict(row):
         "records": None if row[8] is None else json.loads(row[8]),
         "response_body": response,
         "downlink_id": row[10],
+        # records the device had sent before, same name and time (at-least-once delivery)
+        "duplicates": row[11],
     }
     if body_b64 is not None:
         message["body_base64"] = body_b64

@@ -491,7 +491,14 @@ function renderLog() {
         el("td", {}, m.id),
         el("td", { class: "small", title: m.received_at }, timeOf(m.received_at)),
         el("td", { class: "small", title: m.dvnuuid || "" }, deviceLabel(m.dvnuuid)),
-        el("td", {}, badge(m.outcome, m.status)),
+        el(
+          "td",
+          {},
+          badge(m.outcome, m.status),
+          m.duplicates
+            ? el("span", { class: "badge warn", "data-duplicates": m.duplicates }, m.duplicates + " duplicate" + (m.duplicates > 1 ? "s" : ""))
+            : null,
+        ),
         el("td", { class: "small" }, tokenText(m.token_check)),
         el("td", {}, el("pre", {}, m.body_base64 ? "(not UTF-8, base64) " + m.body_base64 : m.body)),
         el("td", {}, m.response_body ? el("pre", {}, m.response_body) : el("span", { class: "muted small" }, "(empty body)")),
