@@ -180,6 +180,17 @@ def test_run_counts_cycles_and_sleeps_between_them():
     assert sum(sleeps) <= 4000
 
 
+def test_run_says_when_the_next_cycle_is_due():
+    # Issue 19: with the default interval a quickstart shows one uplink, then a silent minute.
+    dev, _, _, logs, _ = make(config=dict(CONFIG, interval_s=60))
+    assert dev.run(cycles=3) == 3
+    assert logs.count("[kpn] next cycle in 60 s") == 2, logs  # none after the last cycle
+    assert logs.index("[kpn] next cycle in 60 s") > 0  # after the cycle's own lines
+    dev, _, _, logs, _ = make(config=dict(CONFIG, interval_s=60, log_level="warning"))
+    assert dev.run(cycles=2) == 2
+    assert logs == []  # an info line: a quiet board stays quiet
+
+
 def test_sleep_is_sliced_and_feeds_the_watchdog_seam():
     dev, _, _, _, sleeps = make()
     feeds = []
