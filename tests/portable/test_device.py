@@ -401,6 +401,23 @@ def test_log_level_warning_keeps_only_problems():
     ]
 
 
+def test_an_uplink_without_a_status_says_what_happened_not_none():
+    # Issue 19: a request nobody answered printed "-> None retry (timed out)"; an MQTT uplink,
+    # which never has an HTTP status, printed "-> None accepted".
+    dev, tr, _, logs, _ = make(
+        Result(None, "retry", None, "timed out"), Result(None, "accepted"), Result(200, "accepted")
+    )
+    for _ in range(3):
+        dev.retry_now()
+        dev.cycle()
+    sizes = [len(b) for b in tr.bodies]
+    said = "[kpn] uplink 1: 3 readings + 0 states, %d bytes -> no answer retry (timed out)"
+    assert said % sizes[0] in logs, logs
+    assert "[kpn] uplink 2: 3 readings + 0 states, %d bytes -> accepted" % sizes[1] in logs, logs
+    assert "[kpn] uplink 3: 3 readings + 0 states, %d bytes -> 200 accepted" % sizes[2] in logs
+    assert not [line for line in logs if "None" in line], logs
+
+
 def test_with_the_real_outbox_on_this_filesystem():
     import os
 
