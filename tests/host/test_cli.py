@@ -378,6 +378,20 @@ def test_installed_entry_point_runs():
         assert command in result.stdout
 
 
+def test_version_is_printed_and_matches_the_package(capsys):
+    # Issue 19: `kpnthings --version` failed ("the following arguments are required").
+    import kpnthings
+
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["--version"])
+    out, err = capsys.readouterr()
+    assert stopped.value.code == 0 and err == ""
+    assert out == "kpnthings %s\n" % kpnthings.__version__
+    # The firmware's version (printed at every boot) is the package's.
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'^version = "%s"$' % re.escape(kpnthings.__version__), pyproject, re.M)
+
+
 # -- HTTPS -----------------------------------------------------------------------------------
 
 
