@@ -1,5 +1,6 @@
 """`make demo` (python -m kpnthings_tools.demo): it runs, says what happened, and fails loudly."""
 
+import json
 import subprocess
 import sys
 
@@ -57,3 +58,25 @@ def test_find_echo_needs_a_later_accepted_uplink_with_the_state():
 def test_extra_config_cannot_replace_the_identity():
     cfg = demo.demo_config("u", "s", "http://h", 3, 1, {"dvnuuid": "x", "url": "y", "sensors": []})
     assert cfg["dvnuuid"] == "u" and cfg["url"] == "http://h" and cfg["sensors"] == []
+
+
+def test_errors_in_demo_config_name_the_users_file_not_the_temporary_one(tmp_path, capsys):
+    # Issue 19: `make demo DEMO_CONFIG=...` errors named /tmp/kpnthings-demo-.../config.json.
+    mine = tmp_path / "mine.json"
+    # A CA beside the user's file, which is not there: the firmware refuses it at boot.
+    mine.write_text(json.dumps({"ca_file": "ca.der"}))
+    assert demo.main(["--cycles", "3", "--config", str(mine)]) == 1
+    out = capsys.readouterr().out
+    said = "device   | config error (%s): ca_file: cannot read %s" % (mine, tmp_path / "ca.der")
+    assert said in out.splitlines(), out
+    assert "kpnthings-demo-" not in out
+    # The host's check, before the firmware starts.
+    mine.write_text(json.dumps({"sensors": [{"type": "dht22", "pin": 99}]}))
+    assert demo.main(["--config", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("demo: config %s: sensors[0] (dht22)" % mine), err
+    # Not JSON at all.
+    mine.write_text('{"interval_s": 2,}')
+    assert demo.main(["--config", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("demo: --config %s: not valid JSON: " % mine), err

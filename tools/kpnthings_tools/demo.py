@@ -79,15 +79,41 @@ def demo_config(dvnuuid, secret, url, cycles, interval_s, extra=None):
     return cfg
 
 
-def check_config(cfg):
+def check_config(cfg, name="config"):
     """The full check deploy runs (kpnthings_tools.config_check), against the unix board: a
-    mistake in --config is named before the firmware starts. DemoError names the field."""
+    mistake in --config is named before the firmware starts. DemoError names the file (`name`,
+    the user's --config) and the field."""
     from . import config_check
 
     try:
         config_check.validate(cfg, config_check.board_module(cfg["board"]))
     except config_check.ConfigError as e:
-        raise DemoError("config: %s" % e) from None
+        raise DemoError("%s: %s" % (name, e)) from None
+
+
+# Paths in a config are relative to the config file (the firmware's rule): those of --config are
+# made absolute, since the merged config lives in a temporary folder.
+PATH_KEYS = ("ca_file", "mqtt_ca_file")
+
+
+def load_extra(path):
+    """The keys of the user's --config file, its relative paths made absolute from its folder.
+    DemoError names the file."""
+    try:
+        with open(path) as f:
+            extra = json.load(f)
+    except OSError as e:
+        raise DemoError("--config %s: %s" % (path, e.strerror)) from None
+    except ValueError as e:  # JSON's message gives a position, never the text
+        raise DemoError("--config %s: not valid JSON: %s" % (path, e)) from None
+    if not isinstance(extra, dict):
+        raise DemoError("--config %s: must hold a JSON object" % path)
+    here = os.path.dirname(os.path.abspath(path))
+    for key in PATH_KEYS:
+        value = extra.get(key)
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            extra[key] = os.path.join(here, value)
+    return extra
 
 
 def get_messages(base_url, dvnuuid):
@@ -169,8 +195,9 @@ def _pump(stream, q):
     q.put(None)
 
 
-def run_demo(cycles=5, interval_s=1, extra_config=None, out=None, timeout_s=90):
-    """Run the whole demo; returns (exit status, Transcript)."""
+def run_demo(cycles=5, interval_s=1, extra_config=None, out=None, timeout_s=90, config_name=None):
+    """Run the whole demo; returns (exit status, Transcript). config_name: the user's file that
+    extra_config came from, named instead of the temporary config in every error."""
     say = Transcript(out)
     dvnuuid = provision.new_dvnuuid()
     secret = provision.new_secret()
@@ -188,7 +215,7 @@ def run_demo(cycles=5, interval_s=1, extra_config=None, out=None, timeout_s=90):
     try:
         cfg_path = os.path.join(workdir, "config.json")
         cfg = demo_config(dvnuuid, secret, server.url, cycles, interval_s, extra_config)
-        check_config(cfg)
+        check_config(cfg, "config %s" % config_name if config_name else "config")
         with open(cfg_path, "w") as f:
             json.dump(cfg, f, indent=2)
         say.text("KPN Things demo: the firmware on a simulated board, against a local emulator")
@@ -222,6 +249,8 @@ def run_demo(cycles=5, interval_s=1, extra_config=None, out=None, timeout_s=90):
                 continue
             if line is None:
                 break
+            if config_name:  # "config error (/tmp/kpnthings-demo-.../config.json): ..."
+                line = line.replace(cfg_path, config_name)
             device_lines.append(line)
             say("device", line)
             if not queued and "-> 200 accepted" in line:
@@ -294,17 +323,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.cycles < 3:
         parser.error("--cycles must be at least 3: one uplink, the downlink, the echo")
-    extra = None
-    if args.config:
-        try:
-            with open(args.config) as f:
-                extra = json.load(f)
-        except (OSError, ValueError) as e:
-            parser.error("--config %s: %s" % (args.config, e))
-        if not isinstance(extra, dict):
-            parser.error("--config %s: must hold a JSON object" % args.config)
     try:
-        status, _ = run_demo(args.cycles, args.interval, extra)
+        extra = load_extra(args.config) if args.config else None
+        status, _ = run_demo(args.cycles, args.interval, extra, config_name=args.config)
     except DemoError as e:
         print("demo: %s" % e, file=sys.stderr)
         return 2
