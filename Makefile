@@ -24,6 +24,7 @@ RP2EMU              ?=
 
 help:
 	@echo "make demo    run the firmware on a simulated board against the local KPN Things emulator"
+	@echo "             [DEMO_CONFIG=examples/sensors.json] [KEEP=1: leave the emulator running]"
 	@echo "make test    lint, then every test under CPython, MicroPython (.py) and MicroPython (.mpy)"
 	@echo "make lint    ruff + type check of lib/, firmware/, boards/ against the ESP32 and rp2 stubs"
 	@echo "make bench   benchmarks (heap, flash, wire bytes, CPU) against micropython-senml"
@@ -74,8 +75,11 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 # DEMO_CONFIG=examples/sensors.json merges extra keys (a sensors list, say) into the demo config.
+# KEEP=1 leaves the emulator and its dashboard running at the end (until Ctrl-C), KEEP=0 never
+# asks; without KEEP the demo asks, and only when run at a terminal (never in CI or a pipe).
 demo: $(DEMO_STAMP)
-	@$(BIN)/python -m kpnthings_tools.demo $(if $(DEMO_CONFIG),--config $(DEMO_CONFIG))
+	@$(BIN)/python -m kpnthings_tools.demo $(if $(DEMO_CONFIG),--config $(DEMO_CONFIG)) \
+	  $(if $(filter 1 yes true,$(KEEP)),--keep)$(if $(filter 0 no false,$(KEEP)),--no-keep)
 
 bench: $(STAMP)
 	MICROPYTHON32="$(MICROPYTHON32)" MICROPYTHON32_STOCK="$(MICROPYTHON32_STOCK)" RP2EMU="$(RP2EMU)" \
