@@ -75,10 +75,32 @@ def load_config(path):
     import json
 
     try:
-        with open(path) as f:
-            cfg = json.load(f)
+        with open(path, "rb") as f:
+            data = f.read()
     except OSError:
         raise ConfigError("config: cannot read " + path) from None
+    # MicroPython's json takes a comma before } or ], which JSON (and so every host tool,
+    # `kpnthings check-config` first) refuses: the board refuses it too, so that what boots
+    # here is what the host accepts. Outside strings, the last byte that is not white space
+    # before a } or ] must not be a comma. Bytes, not characters: a str's characters would
+    # each be interned on MicroPython, for good.
+    quoted = escaped = False
+    last = 0
+    for c in data:
+        if quoted:
+            if escaped:
+                escaped = False
+            elif c == 92:  # a backslash
+                escaped = True
+            elif c == 34:  # "
+                quoted = False
+        elif (c == 125 or c == 93) and last == 44:  # } or ] after ,
+            raise ConfigError("config: %s has a comma before a } or ]: JSON allows none" % path)
+        elif c > 32:  # not white space
+            last = c
+            quoted = c == 34
+    try:
+        cfg = json.loads(data.decode())  # as text: CPython would take a UTF-8 BOM from bytes
     except ValueError:  # its message may quote the text around the error, secret included
         cfg = None
     if type(cfg) is not dict:

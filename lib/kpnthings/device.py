@@ -358,5 +358,8 @@ class Device:
             interval_ms = int(interval_s * 1000)
             if interval_ms - ticks_diff(ticks_ms(), start) >= self.idle_close_ms:
                 self.rest()
-            self.sleep(interval_ms - ticks_diff(ticks_ms(), start))
+            left = interval_ms - ticks_diff(ticks_ms(), start)
+            if left > 0:  # said, so that a quiet minute does not look like a hang
+                self._info("[kpn] next cycle in %d s" % ((left + 999) // 1000))
+                self.sleep(left)
         return done

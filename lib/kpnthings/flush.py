@@ -272,10 +272,18 @@ def _report(dev, n, readings, states, size, result):
     detail = ""
     if result.error:
         detail = " (%s)" % result.error
+    # "-> 200 accepted", "-> no answer retry (timed out)", or over MQTT, which has no status,
+    # "-> accepted". Built without short format strings: each would be an interned name for good.
+    outcome = result.outcome
+    status = result.status
+    if status is not None:
+        outcome = str(status) + " " + outcome
+    elif outcome == RETRY:  # nothing answered: DNS, TCP, TLS, a timeout (as _after says)
+        outcome = "no answer %s" % outcome
     say = dev._info if result.outcome == ACCEPTED else dev._warn
     say(
-        "[kpn] uplink %d: %d readings + %d states, %d bytes -> %s %s%s"
-        % (n, readings, states, size, result.status, result.outcome, detail)
+        "[kpn] uplink %d: %d readings + %d states, %d bytes -> %s%s"
+        % (n, readings, states, size, outcome, detail)
     )
 
 

@@ -170,6 +170,26 @@ def test_token_takes_the_secret_from_a_config(capsys, tmp_path):
     assert SECRET not in err
 
 
+def test_a_config_that_is_not_json_is_named_by_every_command(capsys, tmp_path):
+    # Issue 19: the commands that read a config printed JSON's message alone, not the file.
+    path = tmp_path / "kitchen.json"
+    path.write_text('{"dvnuuid": "%s", "secret": "%s",\n "board": "unix",}' % (UUID, SECRET))
+    body = tmp_path / "b"
+    body.write_bytes(b"[]")
+    for argv in (
+        ["token", "--config", str(path), str(body)],
+        ["send", "--config", str(path), "t=1"],
+        ["mock-server", "--device-config", str(path)],
+    ):
+        code, out, err = run_cli(capsys, *argv)
+        assert code == 2 and out == "", (argv, out)
+        assert err.startswith("kpnthings: %s: not valid JSON: " % path), (argv, err)
+        assert "line 2 column" in err and SECRET not in err, (argv, err)
+    path.write_bytes(b'{"secret": "\xff"}')
+    code, _, err = run_cli(capsys, "token", "--config", str(path), str(body))
+    assert code == 2 and err.startswith("kpnthings: %s: not valid JSON: " % path), err
+
+
 def test_token_short_secret_warns_without_echoing(capsys, tmp_path):
     body = tmp_path / "b"
     body.write_bytes(b"[]")
@@ -394,6 +414,20 @@ def test_installed_entry_point_runs():
     assert result.returncode == 0
     for command in ("new-device", "token", "send", "mock-server"):
         assert command in result.stdout
+
+
+def test_version_is_printed_and_matches_the_package(capsys):
+    # Issue 19: `kpnthings --version` failed ("the following arguments are required").
+    import kpnthings
+
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["--version"])
+    out, err = capsys.readouterr()
+    assert stopped.value.code == 0 and err == ""
+    assert out == "kpnthings %s\n" % kpnthings.__version__
+    # The firmware's version (printed at every boot) is the package's.
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'^version = "%s"$' % re.escape(kpnthings.__version__), pyproject, re.M)
 
 
 # -- HTTPS -----------------------------------------------------------------------------------

@@ -201,7 +201,7 @@ def test_tls_insecure_warns_at_boot_and_unknown_keys_are_named(tmp_path, device)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "WARNING: tls_insecure is true" in proc.stdout
     assert "[boot] config: ignoring unknown key 'intervall_s'" in proc.stdout
-    assert "-> None retry" in proc.stdout
+    assert "-> no answer retry" in proc.stdout
 
 
 def test_wifi_board_connects_first_and_sends_no_bt_without_ntp(tmp_path, device):

@@ -54,7 +54,8 @@ RUN_LIMIT_S = 300  # only so that a hung firmware cannot hang the test suite
 OUTAGES = (("refuse", "refused"), ("503", "HTTP 503"), ("hang", "timed out"))
 
 SEND = re.compile(
-    r"^\[kpn\] uplink (\d+): (\d+) readings \+ \d+ states, \d+ bytes -> (\S+) (\w+)(?: \((.*)\))?$"
+    r"^\[kpn\] uplink (\d+): (\d+) readings \+ \d+ states, \d+ bytes"
+    r" -> (\d+|no answer) (\w+)(?: \((.*)\))?$"
 )
 HELD = re.compile(
     r"^\[kpn\] uplink (\d+): backing off after retry, next try in (\d+) s; (\d+) readings queued$"

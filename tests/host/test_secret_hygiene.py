@@ -275,7 +275,7 @@ def test_unauthorized_run_prints_no_secret(firmware_runs):
 def test_tls_failure_prints_no_secret(firmware_runs):
     rc, out, err = _run(firmware_runs, "tls_failure")
     assert rc == 0, out + err
-    assert "-> None retry" in out and "TLS" in out, out
+    assert "-> no answer retry" in out and "TLS" in out, out
 
 
 def test_verified_tls_run_works_and_prints_no_warning(firmware_runs):
@@ -300,7 +300,7 @@ def test_tls_insecure_warns_at_every_boot(firmware_runs):
 def test_mqtt_refused_password_is_never_printed(firmware_runs):
     rc, out, err = _run(firmware_runs, "mqtt_refused")
     assert rc == 0, out + err
-    assert "-> None unauthorized" in out and "CONNACK 4" in out, out
+    assert "-> unauthorized" in out and "CONNACK 4" in out, out
     # The password did go to the broker: the absence in the output is not for lack of use.
     assert any(MQTT_PW.encode() in c for c in firmware_runs["_broker_connects"])
 

@@ -182,6 +182,39 @@ def test_load_config_errors():
     assert "cannot read" in str(raises(ConfigError, load_config, "/nonexistent/config.json"))
 
 
+def test_a_trailing_comma_is_refused_on_every_runtime():
+    # Issue 19: MicroPython's json takes {"a": 1,}, which the host tools refuse, so a config
+    # edited by hand booted on the board and failed `kpnthings check-config`.
+    import os
+
+    from kpnthings.compat import ticks_ms
+
+    path = "/tmp/kpn-test-config-comma-%d.json" % ticks_ms()
+    refused = (
+        '{"secret": "%s", "interval_s": 30,}' % SECRET,
+        '{"sensors": [{"type": "dht22", "pin": 4},\n  ]}',
+        '{"a": {"b": 1 , \t}}',
+    )
+    kept = (
+        ('{"a": ",}", "b": "q\\",]"}', {"a": ",}", "b": 'q",]'}),
+        ('{"a": "\\\\", "b": [1, 2]}', {"a": "\\", "b": [1, 2]}),
+        ('{"a": {}, "b": [], "c": "x,"}', {"a": {}, "b": [], "c": "x,"}),
+    )
+    try:
+        for text in refused:
+            with open(path, "w") as f:
+                f.write(text)
+            msg = str(raises(ConfigError, load_config, path))
+            assert msg == "config: %s has a comma before a } or ]: JSON allows none" % path, msg
+            assert SECRET not in msg
+        for text, want in kept:
+            with open(path, "w") as f:
+                f.write(text)
+            assert load_config(path) == want, text
+    finally:
+        os.remove(path)
+
+
 class FakeMqtt:
     calls = []
 

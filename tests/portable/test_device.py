@@ -180,6 +180,17 @@ def test_run_counts_cycles_and_sleeps_between_them():
     assert sum(sleeps) <= 4000
 
 
+def test_run_says_when_the_next_cycle_is_due():
+    # Issue 19: with the default interval a quickstart shows one uplink, then a silent minute.
+    dev, _, _, logs, _ = make(config=dict(CONFIG, interval_s=60))
+    assert dev.run(cycles=3) == 3
+    assert logs.count("[kpn] next cycle in 60 s") == 2, logs  # none after the last cycle
+    assert logs.index("[kpn] next cycle in 60 s") > 0  # after the cycle's own lines
+    dev, _, _, logs, _ = make(config=dict(CONFIG, interval_s=60, log_level="warning"))
+    assert dev.run(cycles=2) == 2
+    assert logs == []  # an info line: a quiet board stays quiet
+
+
 def test_sleep_is_sliced_and_feeds_the_watchdog_seam():
     dev, _, _, _, sleeps = make()
     feeds = []
@@ -390,6 +401,23 @@ def test_log_level_warning_keeps_only_problems():
         "[kpn] uplink 2: 3 readings + 1 states, %d bytes -> 503 retry (x)"
         % len(dev.transport.bodies[1]),
     ]
+
+
+def test_an_uplink_without_a_status_says_what_happened_not_none():
+    # Issue 19: a request nobody answered printed "-> None retry (timed out)"; an MQTT uplink,
+    # which never has an HTTP status, printed "-> None accepted".
+    dev, tr, _, logs, _ = make(
+        Result(None, "retry", None, "timed out"), Result(None, "accepted"), Result(200, "accepted")
+    )
+    for _ in range(3):
+        dev.retry_now()
+        dev.cycle()
+    sizes = [len(b) for b in tr.bodies]
+    said = "[kpn] uplink 1: 3 readings + 0 states, %d bytes -> no answer retry (timed out)"
+    assert said % sizes[0] in logs, logs
+    assert "[kpn] uplink 2: 3 readings + 0 states, %d bytes -> accepted" % sizes[1] in logs, logs
+    assert "[kpn] uplink 3: 3 readings + 0 states, %d bytes -> 200 accepted" % sizes[2] in logs
+    assert not [line for line in logs if "None" in line], logs
 
 
 def test_with_the_real_outbox_on_this_filesystem():

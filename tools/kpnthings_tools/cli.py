@@ -10,6 +10,7 @@
     kpnthings deploy --port PORT --board esp32|pico_w --config device.json [--ca kpn-ca.der]
                      [--romfs auto|yes|no] [--dry-run]   (the config's module set, as .mpy or ROMFS)
     kpnthings check-config config.json [--board B]   (deploy's full check alone: "ok" or the field)
+    kpnthings --version
 
 Only `new-device` ever prints a secret: creating one is what the user asked for.
 """
@@ -23,7 +24,7 @@ import sys
 import threading
 import time
 
-from kpnthings import auth
+from kpnthings import __version__, auth
 
 from . import config_check, deploy, emulator_client, fleet, provision
 
@@ -455,6 +456,8 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="kpnthings", description="Host tools for KPN Things devices running MicroPython."
     )
+    # The library's version is the firmware's: the one `[boot] kpnthings X` prints on a board.
+    parser.add_argument("--version", action="version", version="kpnthings " + __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     _add_new_device(sub)

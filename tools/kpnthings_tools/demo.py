@@ -8,8 +8,12 @@ emulator's message store (GET /api/devices/<uuid>/messages), that the simulated 
 that the next uplink echoed the LED's state. Exit status 0 only if all of that happened.
 
     python -m kpnthings_tools.demo [--cycles N] [--interval S] [--config extra.json]
+                                   [--keep | --no-keep]
 
 `--config` merges the keys of a JSON file (for example a `sensors` list) into the demo config.
+At the end the demo asks whether to leave the emulator and its dashboard running, only when
+stdin is a terminal: CI, tests and pipes are never asked, and never wait. `--keep` (`make demo
+KEEP=1`) leaves them running without asking, until Ctrl-C; `--no-keep` never asks.
 """
 
 import argparse
@@ -79,15 +83,41 @@ def demo_config(dvnuuid, secret, url, cycles, interval_s, extra=None):
     return cfg
 
 
-def check_config(cfg):
+def check_config(cfg, name="config"):
     """The full check deploy runs (kpnthings_tools.config_check), against the unix board: a
-    mistake in --config is named before the firmware starts. DemoError names the field."""
+    mistake in --config is named before the firmware starts. DemoError names the file (`name`,
+    the user's --config) and the field."""
     from . import config_check
 
     try:
         config_check.validate(cfg, config_check.board_module(cfg["board"]))
     except config_check.ConfigError as e:
-        raise DemoError("config: %s" % e) from None
+        raise DemoError("%s: %s" % (name, e)) from None
+
+
+# Paths in a config are relative to the config file (the firmware's rule): those of --config are
+# made absolute, since the merged config lives in a temporary folder.
+PATH_KEYS = ("ca_file", "mqtt_ca_file")
+
+
+def load_extra(path):
+    """The keys of the user's --config file, its relative paths made absolute from its folder.
+    DemoError names the file."""
+    try:
+        with open(path) as f:
+            extra = json.load(f)
+    except OSError as e:
+        raise DemoError("--config %s: %s" % (path, e.strerror)) from None
+    except ValueError as e:  # JSON's message gives a position, never the text
+        raise DemoError("--config %s: not valid JSON: %s" % (path, e)) from None
+    if not isinstance(extra, dict):
+        raise DemoError("--config %s: must hold a JSON object" % path)
+    here = os.path.dirname(os.path.abspath(path))
+    for key in PATH_KEYS:
+        value = extra.get(key)
+        if isinstance(value, str) and value and not os.path.isabs(value):
+            extra[key] = os.path.join(here, value)
+    return extra
 
 
 def get_messages(base_url, dvnuuid):
@@ -169,26 +199,37 @@ def _pump(stream, q):
     q.put(None)
 
 
-def run_demo(cycles=5, interval_s=1, extra_config=None, out=None, timeout_s=90):
-    """Run the whole demo; returns (exit status, Transcript)."""
+def run_demo(
+    cycles=5, interval_s=1, extra_config=None, out=None, timeout_s=90, config_name=None, keep=False
+):
+    """Run the whole demo; returns (exit status, Transcript). config_name: the user's file that
+    extra_config came from, named instead of the temporary config in every error. keep: True
+    leaves the emulator and its dashboard running at the end until Ctrl-C, None asks first
+    when stdin is a terminal (ask_to_keep), False stops them."""
     say = Transcript(out)
     dvnuuid = provision.new_dvnuuid()
     secret = provision.new_secret()
     bn = auth.base_name(dvnuuid)
     workdir = tempfile.mkdtemp(prefix="kpnthings-demo-")
-    emu = emulator.Emulator(
-        os.path.join(workdir, "emulator.db"),
-        [(dvnuuid, secret)],
+    kept = []  # once the emulator is kept, the dashboard's polling is not worth a line each
+    fetched = threading.Event()  # the emulator has logged the demo's GET of the messages
+
+    def log(line):
+        if kept and " GET " in line:
+            return
         # The full UUID is in the header already; a short form keeps the rows readable.
-        log=lambda line: say("emulator", line.replace(dvnuuid, dvnuuid[:8] + "...")),
-    )
+        say("emulator", line.replace(dvnuuid, dvnuuid[:8] + "..."))
+        if "/messages" in line:
+            fetched.set()
+
+    emu = emulator.Emulator(os.path.join(workdir, "emulator.db"), [(dvnuuid, secret)], log=log)
     server = emu.serve("127.0.0.1", 0)
     proc = None
     device_lines = []
     try:
         cfg_path = os.path.join(workdir, "config.json")
         cfg = demo_config(dvnuuid, secret, server.url, cycles, interval_s, extra_config)
-        check_config(cfg)
+        check_config(cfg, "config %s" % config_name if config_name else "config")
         with open(cfg_path, "w") as f:
             json.dump(cfg, f, indent=2)
         say.text("KPN Things demo: the firmware on a simulated board, against a local emulator")
@@ -222,6 +263,8 @@ def run_demo(cycles=5, interval_s=1, extra_config=None, out=None, timeout_s=90):
                 continue
             if line is None:
                 break
+            if config_name:  # "config error (/tmp/kpnthings-demo-.../config.json): ..."
+                line = line.replace(cfg_path, config_name)
             device_lines.append(line)
             say("device", line)
             if not queued and "-> 200 accepted" in line:
@@ -234,13 +277,24 @@ def run_demo(cycles=5, interval_s=1, extra_config=None, out=None, timeout_s=90):
             proc.kill()
             rc = proc.wait()
         messages = get_messages(server.url, dvnuuid)
+        fetched.wait(5)  # its server thread logs it after answering: that line comes first
+        good = _summary(say, messages, bn, rc, cycles, device_lines)
+        if keep is None:
+            keep = ask_to_keep()
+        if keep:
+            kept.append(True)
+            _stay(say, server.url, dvnuuid, cfg_path)
     finally:
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
         server.shutdown()
         shutil.rmtree(workdir, ignore_errors=True)
+    return (0 if good else 1), say
 
+
+def _summary(say, messages, bn, rc, cycles, device_lines):
+    """Print what the emulator stored and the checks; True if every check passed."""
     say.text()
     say.text("What the emulator stored (GET /api/devices/<uuid>/messages):")
     delivered, echo = find_echo(messages, bn)
@@ -281,7 +335,65 @@ def run_demo(cycles=5, interval_s=1, extra_config=None, out=None, timeout_s=90):
     good = all(ok for _, ok in checks)
     say.text()
     say.text("demo OK" if good else "demo FAILED")
-    return (0 if good else 1), say
+    return good
+
+
+# How long the question at the end waits for an answer before the demo ends as if told no.
+ASK_TIMEOUT_S = 60
+
+
+def ask_to_keep(stdin=None, stdout=None, timeout_s=ASK_TIMEOUT_S):
+    """At a terminal, ask whether to leave the emulator and its dashboard running; True on yes.
+    Never asks when stdin is not a terminal (CI, tests, a pipe), so nothing ever waits there,
+    and takes no answer within timeout_s as no."""
+    import select
+
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    try:
+        if not stdin.isatty():
+            return False
+    except (AttributeError, ValueError):  # replaced or closed stdin
+        return False
+    stdout.write("\nLeave the emulator and its dashboard running to look around? [y/N] ")
+    stdout.flush()
+    try:
+        ready, _, _ = select.select([stdin], [], [], timeout_s)
+        answer = stdin.readline() if ready else ""
+    except KeyboardInterrupt:  # Ctrl-C at the question is a no, not a traceback
+        answer = ""
+    if not answer.endswith("\n"):
+        stdout.write("\n")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _stay(say, url, dvnuuid, cfg_path):
+    """Serve until Ctrl-C (or SIGTERM), after saying where and what to do there."""
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    # Set before anything is said, so a SIGTERM sent once the URL is out stops cleanly.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, stop) if main_thread else None
+    try:
+        python = sys.executable
+        if not os.path.relpath(python).startswith(".."):
+            python = os.path.relpath(python)
+        say.text()
+        say.text("The emulator and its dashboard are running: %s/" % url)
+        say.text("  device %s; run the firmware again against it with" % dvnuuid)
+        say.text("  %s -m kpnthings_tools.host_run %s" % (python, cfg_path))
+        say.text("Ctrl-C stops them (the dashboard's own polling is not logged).")
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        say.text()
+        say.text("emulator stopped")
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv=None):
@@ -291,20 +403,26 @@ def main(argv=None):
     parser.add_argument("--cycles", type=int, default=5, help="uplinks to send (at least 3)")
     parser.add_argument("--interval", type=int, default=1, help="seconds between uplinks")
     parser.add_argument("--config", help="JSON file whose keys (e.g. sensors) join the demo config")
+    keep = parser.add_mutually_exclusive_group()
+    keep.add_argument(
+        "--keep",
+        action="store_true",
+        default=None,
+        help="leave the emulator and its dashboard running at the end, until Ctrl-C"
+        " (default: ask, at a terminal only)",
+    )
+    keep.add_argument(
+        "--no-keep", dest="keep", action="store_false", help="stop at the end without asking"
+    )
+    parser.set_defaults(keep=None)
     args = parser.parse_args(argv)
     if args.cycles < 3:
         parser.error("--cycles must be at least 3: one uplink, the downlink, the echo")
-    extra = None
-    if args.config:
-        try:
-            with open(args.config) as f:
-                extra = json.load(f)
-        except (OSError, ValueError) as e:
-            parser.error("--config %s: %s" % (args.config, e))
-        if not isinstance(extra, dict):
-            parser.error("--config %s: must hold a JSON object" % args.config)
     try:
-        status, _ = run_demo(args.cycles, args.interval, extra)
+        extra = load_extra(args.config) if args.config else None
+        status, _ = run_demo(
+            args.cycles, args.interval, extra, config_name=args.config, keep=args.keep
+        )
     except DemoError as e:
         print("demo: %s" % e, file=sys.stderr)
         return 2

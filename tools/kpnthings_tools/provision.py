@@ -111,9 +111,13 @@ def write_config(path, config, force=False):
 
 
 def load_config(path):
-    """Read a config.json and check its identity fields (errors never show the secret)."""
+    """Read a config.json and check its identity fields. Every error names the file and never
+    shows the secret."""
     with open(path) as f:
-        config = json.load(f)
+        try:
+            config = json.load(f)
+        except ValueError as e:  # JSON's says where (line, column), never the text; or not UTF-8
+            raise ValueError("%s: not valid JSON: %s" % (path, e)) from None
     if not isinstance(config, dict):
         raise ValueError("%s: config must be a JSON object" % path)
     for key in ("dvnuuid", "secret"):
