@@ -229,7 +229,7 @@ def _send_outbox(dev, n, readings):
             box.ack(used)
             if dropped:
                 box.clear_dropped(dropped)
-            _apply(dev, result, said)
+            _apply(dev, result, bool(said))
         elif result.outcome == MALFORMED and used > 1:
             # One refused reading must not take the others with it: find it by halves.
             from kpnthings import flush_refused, unload

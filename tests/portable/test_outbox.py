@@ -4,7 +4,7 @@ import binascii
 import os
 
 from _support import raises
-from kpnthings import outbox, outbox_read
+from kpnthings import outbox, outbox_encode, outbox_read
 from kpnthings.outbox import Outbox, OutboxError
 
 
@@ -53,7 +53,7 @@ def test_records_round_trip_exactly():
         {"n": "empty", "vs": ""},
     ]
     for r in records:
-        back = outbox_read.decode_record(outbox.encode_record(r))
+        back = outbox_read.decode_record(outbox_encode.encode_record(r))
         assert back == r, (back, r)
         for key in ("v", "vb", "vs", "vd"):
             if key in r:
@@ -75,7 +75,7 @@ def test_invalid_records_are_refused_naming_the_field():
         ({"n": "x", "v": 1, "u": 5}, "field u"),
     ]
     for record, needle in bad:
-        e = raises(OutboxError, outbox.encode_record, record)
+        e = raises(OutboxError, outbox_encode.encode_record, record)
         assert needle in str(e), (record, str(e))
 
 
@@ -134,7 +134,7 @@ def test_torn_tail_is_skipped_and_appends_go_to_a_new_segment():
         for i in range(3):
             q.append(_rec(i))
         seg = d + "/" + _segments(d)[-1]
-        whole = outbox.frame(outbox.encode_record(_rec(3)))
+        whole = outbox.frame(outbox_encode.encode_record(_rec(3)))
         with open(seg, "ab") as f:
             f.write(whole[:-4])  # a power cut mid-append
         q = Outbox(d)
@@ -259,7 +259,7 @@ def test_compaction_deletes_delivered_segments():
         assert len(q) == 30 * 5
         assert q.dropped == 0
         # Files hold the undelivered readings plus at most one part-delivered segment.
-        frame_len = len(outbox.frame(outbox.encode_record(_rec(100))))
+        frame_len = len(outbox.frame(outbox_encode.encode_record(_rec(100))))
         on_flash = sum(_size(d + "/" + n) for n in _segments(d))
         assert on_flash <= len(q) * frame_len + 512, on_flash
         q.ack(len(q))
@@ -363,7 +363,7 @@ def test_append_writes_one_frame_and_never_rewrites_the_queue():
             q.append(_rec(100))
         finally:
             del outbox.open
-        frame_len = len(outbox.frame(outbox.encode_record(_rec(100))))
+        frame_len = len(outbox.frame(outbox_encode.encode_record(_rec(100))))
         assert len(rec.calls) == 1, rec.calls
         path, mode, written = rec.calls[0]
         assert mode == "ab"
