@@ -138,6 +138,8 @@ def test_pwm_downlink_and_refused_commands(tmp_path, device):
         ({"actuators": {"led": {"type": "digital", "pin": 99}}}, "actuators.led.pin:"),
         ({"url": "https://127.0.0.1:1"}, "ca_file"),
         ({"ca_file": "missing.der"}, "ca_file:"),
+        ({"ca_files": "next.der"}, "ca_files:"),
+        ({"ca_files": ["missing.der"]}, "ca_files: cannot read"),
     ],
 )
 def test_bad_config_stops_with_the_field_named(tmp_path, device, changes, field):
