@@ -431,6 +431,25 @@ def test_mock_server_serves_https_and_send_verifies_it(capsys, tmp_path, tls_fil
             code, out, err = run_cli(capsys, "send", "--config", str(config), "t=1")
             assert code == 0, out + err
             assert fields(out)["outcome"] == "accepted"
+        # ca_files are trusted too, beside ca_file (here an unrelated root), as on the board.
+        import trustme
+
+        other = tmp_path / "other.der"
+        other.write_bytes(ssl.PEM_cert_to_DER_cert(trustme.CA().cert_pem.bytes().decode()))
+        config = tmp_path / "two.json"
+        provision.write_config(
+            config,
+            {
+                "dvnuuid": UUID,
+                "secret": SECRET,
+                "url": url,
+                "board": "unix",
+                "ca_file": "other.der",
+                "ca_files": ["ca.pem"],
+            },
+        )
+        code, out, err = run_cli(capsys, "send", "--config", str(config), "t=1")
+        assert code == 0 and fields(out)["outcome"] == "accepted", out + err
         # https with neither ca_file nor tls_insecure is refused before anything is sent.
         bare = write_config(tmp_path / "bare.json", url)
         code, out, err = run_cli(capsys, "send", "--config", bare, "t=1")

@@ -8,6 +8,8 @@
     kpnthings deploy --port PORT --board esp32|pico_w --config device.json [--ca kpn-ca.der]
                      [--romfs auto|yes|no] [--dry-run]   (the config's module set, as .mpy or ROMFS)
     kpnthings check-config config.json [--board B]   (deploy's full check alone: "ok" or the field)
+    kpnthings ca HOST[:PORT] [--out ca.der] [--trust-store FILE]   (a server's root CA, as DER)
+    kpnthings ca --check FILE [--check FILE ...] HOST[:PORT]   (do these DER files verify it?)
 
 Only `new-device` ever prints a secret: creating one is what the user asked for.
 """
@@ -15,6 +17,7 @@ Only `new-device` ever prints a secret: creating one is what the user asked for.
 import argparse
 import json
 import os
+import re
 import signal
 import ssl
 import sys
@@ -24,6 +27,8 @@ import time
 from kpnthings import auth
 
 from . import config_check, deploy, fleet, provision
+
+_PEM = "-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----"
 
 
 class CommandError(Exception):
@@ -217,21 +222,26 @@ def _load_config(path):
 
 
 def _ca_data(config, config_path):
-    """DER bytes of the config's CA file (PEM is converted, for convenience on the host)."""
-    ca_file = config.get("ca_file")
-    if not ca_file:
-        return None
-    path = ca_file
-    if not os.path.isabs(path):
-        path = os.path.join(os.path.dirname(os.path.abspath(config_path)), path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise CommandError("ca_file %s: %s" % (ca_file, e.strerror)) from None
-    if b"-----BEGIN CERTIFICATE-----" in data:
-        data = ssl.PEM_cert_to_DER_cert(data.decode("ascii"))
-    return data
+    """DER bytes of the config's CA files, ca_file and then each of ca_files, back to back (PEM
+    is converted, for convenience on the host); None without any."""
+    names = ([config["ca_file"]] if config.get("ca_file") else []) + list(
+        config.get("ca_files") or ()
+    )
+    out = []
+    for ca_file in names:
+        path = ca_file
+        if not os.path.isabs(path):
+            path = os.path.join(os.path.dirname(os.path.abspath(config_path)), path)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise CommandError("CA file %s: %s" % (ca_file, e.strerror)) from None
+        if b"-----BEGIN CERTIFICATE-----" in data:
+            pems = re.findall(_PEM, data.decode("ascii", "replace"), re.DOTALL)
+            data = b"".join(ssl.PEM_cert_to_DER_cert(pem) for pem in pems)
+        out.append(data)
+    return b"".join(out) or None
 
 
 def _add_send(sub):
@@ -422,6 +432,94 @@ def _cmd_check_config(args):
     return 0
 
 
+# -- ca --------------------------------------------------------------------------------------
+
+
+def _add_ca(sub):
+    from .ca import DEFAULT_TIMEOUT_S
+
+    p = sub.add_parser(
+        "ca",
+        help="fetch a server's root CA as DER for the board, or check DER files against it",
+        description="Fetch the root CA that anchors HOST's certificate chain, from the trust "
+        "store, and write it as DER; or, with --check, verify HOST against DER files only, "
+        "as the board does with ca_file and ca_files.",
+    )
+    p.add_argument("host", metavar="HOST[:PORT]", help="the server (port 443 unless given)")
+    p.add_argument(
+        "--check",
+        action="append",
+        metavar="FILE",
+        help="verify HOST against this DER file (repeat: loaded together, as ca_files)",
+    )
+    p.add_argument("--out", default="ca.der", help="where the root goes (default ca.der)")
+    p.add_argument("--force", action="store_true", help="replace a different --out file")
+    p.add_argument(
+        "--trust-store",
+        metavar="FILE",
+        help="trust only these certificates (PEM or DER) instead of the system's store",
+    )
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds")
+    p.set_defaults(run=_cmd_ca)
+
+
+def _cmd_ca(args):
+    from . import ca
+
+    try:
+        host, port = ca.parse_target(args.host)
+        if args.check:
+            if args.trust_store or args.out != "ca.der" or args.force:
+                raise CommandError("--check takes no --out, --force or --trust-store")
+            return _ca_check(ca, args.check, host, port, args.timeout)
+        root = ca.fetch_root(host, port, args.trust_store, args.timeout)
+        changed = ca.save_der(args.out, root.der, args.force)
+    except ca.CAError as e:
+        raise CommandError(str(e)) from None
+    store = args.trust_store or "the system's trust store"
+    print("host:     %s:%d (sent %d certificates)" % (host, port, root.sent))
+    print("root:     %s" % ca.name_text(root.info["subject"]))
+    print("expires:  %s" % ca.expiry_text(root.info))
+    print("sha256:   %s" % ca.fingerprint(root.der))
+    if root.trusted:
+        print("trusted:  yes: it is in %s and anchors the verified chain" % store)
+    else:
+        print("trusted:  NO: the server sent this self-signed root, and %s lacks it" % store)
+        _err(
+            "warning: %s is NOT verified: compare its sha256 above with the one the server's "
+            "operator publishes before a board trusts it" % args.out
+        )
+    said = "wrote:   " if changed else "same:    "
+    print("%s %s (DER, %d bytes)" % (said, args.out, len(root.der)))
+    name = os.path.basename(args.out)
+    print(
+        'config:   %s beside config.json as "ca_file": "%s", or in "ca_files" next to the'
+        " current root before a change of root (docs/tls.md)" % (name, name)
+    )
+    return 0
+
+
+def _ca_check(ca, files, host, port, timeout):
+    result = ca.check(files, host, port, timeout)
+    for info in result.cas.values():
+        print("trusts:   %s, expires %s" % (ca.name_text(info["subject"]), ca.expiry_text(info)))
+    if result.ok:
+        info = result.cas.get(result.anchor)
+        name = ca.name_text(info["subject"]) if info else "a certificate"
+        print("ok:       %s:%d verifies against %s from %s" % (host, port, name, result.file_of))
+        return 0
+    print(
+        "FAILED:   %s:%d does not verify against %s: %s"
+        % (host, port, ", ".join(str(f) for f in files), result.error)
+    )
+    if result.chain_end is not None:
+        print(
+            "server:   its chain ends at a certificate issued by %s"
+            % ca.name_text(result.chain_end["issuer"])
+        )
+    return 1
+
+
 # -- entry point -----------------------------------------------------------------------------
 
 
@@ -437,6 +535,7 @@ def build_parser():
     _add_mock_server(sub)
     deploy.add_parser(sub)
     _add_check_config(sub)
+    _add_ca(sub)
     return parser
 
 
