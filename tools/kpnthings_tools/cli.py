@@ -5,6 +5,7 @@
     kpnthings token --secret S FILE|-
     kpnthings send --config config.json [name=value ...]
     kpnthings mock-server --port P --device UUID:SECRET [--device ...] [--db PATH]
+                          [--host 0.0.0.0] [--api-token TOKEN]   (a token guards the API)
     kpnthings deploy --port PORT --board esp32|pico_w --config device.json [--ca kpn-ca.der]
                      [--romfs auto|yes|no] [--dry-run]   (the config's module set, as .mpy or ROMFS)
     kpnthings check-config config.json [--board B]   (deploy's full check alone: "ok" or the field)
@@ -15,6 +16,7 @@ Only `new-device` ever prints a secret: creating one is what the user asked for.
 """
 
 import argparse
+import ipaddress
 import json
 import os
 import re
@@ -335,6 +337,14 @@ def _add_mock_server(sub):
     p.add_argument("--max-body", type=int, default=None, help="request body limit in bytes")
     p.add_argument("--tls-cert", help="PEM certificate chain: serve HTTPS")
     p.add_argument("--tls-key", help="PEM private key for --tls-cert")
+    p.add_argument(
+        "--api-token",
+        default=os.environ.get("KPNTHINGS_API_TOKEN") or None,
+        metavar="TOKEN",
+        help="require this token (Authorization: Bearer TOKEN) for the API and the dashboard's"
+        " data; default $KPNTHINGS_API_TOKEN, and a fresh one, printed, when --host is not a"
+        " loopback address. Devices never need it",
+    )
     p.add_argument("--quiet", action="store_true", help="do not log each request")
     p.set_defaults(run=_cmd_mock_server)
     return p
@@ -371,9 +381,17 @@ def _cmd_mock_server(args):
             sys.stderr.flush()
 
     max_body = args.max_body if args.max_body is not None else emulator.DEFAULT_MAX_BODY
+    local = emulator.is_loopback(args.host)
+    token = args.api_token
+    if token is not None and not re.match(r"^[!-~]{8,}$", token):
+        raise CommandError("--api-token must be 8 or more printable characters, no spaces")
+    if token is None and not local:
+        token = emulator.new_api_token()
     emu = emulator.Emulator(args.db, devices, max_body=max_body, log=log)
     try:
-        server = emu.serve(args.host, args.port, tls_cert=args.tls_cert, tls_key=args.tls_key)
+        server = emu.serve(
+            args.host, args.port, tls_cert=args.tls_cert, tls_key=args.tls_key, api_token=token
+        )
     except OSError as e:
         emu.close()
         raise CommandError("cannot listen on %s:%d: %s" % (args.host, args.port, e)) from None
@@ -387,7 +405,38 @@ def _cmd_mock_server(args):
         signal.signal(signal.SIGINT, on_signal)
     # The first line names the URL: scripts and tests read it to find a port-0 server.
     print("KPN Things emulator listening on %s" % server.url, flush=True)
-    print("dashboard: %s/" % server.url.rstrip("/"), flush=True)
+    base = server.url.rstrip("/")
+    if not local:
+        where = _lan_address() if _every_address(args.host) else args.host
+        if where:
+            scheme = base.split("://", 1)[0]
+            base = "%s://%s:%d" % (scheme, "[%s]" % where if ":" in where else where, server.port)
+            print("board url: %s   (the url for a board's config.json)" % base, flush=True)
+        else:
+            print(
+                "board url: %s://<this computer's LAN address>:%d   (`ip -4 addr` or `ipconfig`"
+                " shows it)" % (base.split("://", 1)[0], server.port),
+                flush=True,
+            )
+        _err(
+            "warning: the emulator listens beyond this machine (--host %s): anyone on your"
+            " network can reach it. Its API and dashboard need the token below; devices need"
+            " their own Things-Message-Token. %s Use a network you trust, and stop the emulator"
+            " when the bench test is done."
+            % (
+                args.host,
+                "Everything, the token too, travels unencrypted (plain HTTP)."
+                if server.url.startswith("http:")
+                else "Traffic is encrypted (--tls-cert).",
+            )
+        )
+    if token is None:
+        print("dashboard: %s/" % base, flush=True)
+    else:
+        print("dashboard: %s/#token=%s" % (base, token), flush=True)
+        print(
+            "api token: %s   (send Authorization: Bearer <token> to /api/...)" % token, flush=True
+        )
     for dvnuuid in emu.device_ids():
         print("device %s registered" % dvnuuid, flush=True)
     try:
@@ -397,6 +446,30 @@ def _cmd_mock_server(args):
         server.shutdown()
         print("KPN Things emulator stopped", flush=True)
     return 0
+
+
+def _lan_address():
+    """This machine's address on the network its default route leads to, or None. Connecting
+    a UDP socket sends nothing: it only makes the kernel choose the route and the source."""
+    import socket
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("192.0.2.1", 9))  # TEST-NET-1 (RFC 5737): never answered, never sent to
+        address = s.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        s.close()
+    return None if address.startswith("127.") or _every_address(address) else address
+
+
+def _every_address(host):
+    """Whether binding `host` listens on every interface (0.0.0.0, ::)."""
+    try:
+        return not host or ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
 
 
 # -- check-config ----------------------------------------------------------------------------
