@@ -35,7 +35,8 @@ class Uplink:
     """The HTTPS uplink as the loop keeps it between cycles: what it takes to make a
     kpnthings.client.Client. The client is made at boot, dropped with its code (client, auth,
     the HTTP client) when the device rests before a long wait (Device.rest), and made again
-    by the next send."""
+    by the next send. `cadata` is what kpnthings.wiring makes of ca_file and ca_files: the list
+    of their paths, read at each client's TLS set-up, so no CA waits in the heap between."""
 
     def __init__(self, cfg, cadata):
         self._cfg = cfg

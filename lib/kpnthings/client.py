@@ -78,8 +78,10 @@ class Client:
     """Signs and POSTs SenML packs for one device.
 
     `timeout` (seconds) bounds each request as a whole; keep it below the watchdog period.
-    `cadata` is the CA bundle as DER bytes; https needs it unless `insecure` is true, which skips
-    certificate verification (the firmware warns at every boot). `addresses` is a list the
+    `cadata` is the CA bundle as DER bytes (one certificate or several back to back), or a list
+    of paths of such files, read whenever a TLS context is made (kpnthings.dial); https needs it
+    unless `insecure` is true, which skips certificate verification (the firmware warns at every
+    boot). `addresses` is a list the
     caller keeps to cache the server's address across clients (kpnthings.dial.open_socket).
     `connect` is for tests.
     """

@@ -58,11 +58,11 @@ CHOICES = {
     "log_level": ("debug", "info", "warning", "error"),
     "transport": ("http", "mqtt"),
 }
-# Other keys the firmware reads: paths, and keys checked on their own (sensors and wdt_ms below,
-# every mqtt_* key by kpnthings.mqtt_config); and "name", the device's label from `kpnthings
-# new-device --name`, which the host tools show and the board carries unread. Any key not named
-# here or above is reported at boot as a likely typo.
-OTHER_KEYS = ("ca_file", "outbox_dir", "sensors", "wdt_ms", "name")
+# Other keys the firmware reads: paths (ca_files: a list of them), and keys checked on their own
+# (sensors and wdt_ms below, every mqtt_* key by kpnthings.mqtt_config); and "name", the device's
+# label from `kpnthings new-device --name`, which the host tools show and the board carries
+# unread. Any key not named here or above is reported at boot as a likely typo.
+OTHER_KEYS = ("ca_file", "outbox_dir", "sensors", "wdt_ms", "name", "ca_files")
 SECRET_KEYS = ("secret", "wifi_password", "mqtt_password")
 
 
@@ -191,6 +191,12 @@ def _check(cfg, board, rules):
     for key in OTHER_KEYS[:2]:
         x = cfg.get(key)
         _need(x is None or (type(x) is str and x), key, "a path, or null")
+    x = cfg.get("ca_files")  # more CAs, trusted together with ca_file's
+    _need(
+        x is None or (type(x) is list and x and not [p for p in x if type(p) is not str or not p]),
+        "ca_files",
+        "a list of paths, or null",
+    )
 
     x = cfg["actuators"]
     if x is not None:

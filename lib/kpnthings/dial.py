@@ -89,8 +89,11 @@ def open_socket(host, port, tls_context, deadline, addresses=None):
 
 
 def make_tls_context(cadata=None, insecure=False):
-    """An SSL context that verifies the server against `cadata` (DER bytes), or, only when
-    `insecure` is true, verifies nothing. Raises ValueError for a missing or unusable CA."""
+    """An SSL context that verifies the server against `cadata`, or, only when `insecure` is
+    true, verifies nothing. `cadata` is DER bytes, one certificate or several back to back, or
+    a list of paths of such files (what kpnthings.wiring makes of ca_file and ca_files), read
+    now: so the CAs take no heap between connections. Every certificate is trusted. Raises
+    ValueError for a missing or unusable CA."""
     if insecure:
         import ssl
 
@@ -108,11 +111,35 @@ def make_tls_context(cadata=None, insecure=False):
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.verify_mode = ssl.CERT_REQUIRED
-    try:
-        ctx.load_verify_locations(cadata=bytes(cadata))
-    except (OSError, ValueError) as e:
-        msg = "CA certificate (config 'ca_file') must be DER: %s" % _describe(e)
-        raise ValueError(msg) from None
+    for data in cadata if type(cadata) is list else [cadata]:
+        if type(data) is str:
+            try:
+                with open(data, "rb") as f:
+                    data = f.read()
+            except OSError:
+                raise ValueError("CA file %s: cannot read it" % data) from None
+        data = bytes(data)
+        end = len(data)
+        i = 0
+        try:
+            # MicroPython's mbedTLS reads one DER certificate per call and ignores what follows
+            # (mbedtls_x509_crt_parse: "either one DER certificate or one or more PEM"), but
+            # each call adds to the certificates loaded before (extmod/modtls_mbedtls.c): so a
+            # bundle is cut at each certificate's DER length and loaded one at a time.
+            while i < end:
+                n = 0
+                if data[i] == 0x30 and i + 4 <= end:  # a DER SEQUENCE
+                    k = data[i + 1] - 0x80  # its length in the next k bytes (a certificate is
+                    # longer than 127 bytes, so its length always takes the long form)
+                    if 0 < k < 4:
+                        n = int.from_bytes(data[i + 2 : i + 2 + k], "big") + 2 + k
+                if n < 4 or i + n > end:
+                    raise ValueError("no DER certificate at byte %d" % i)
+                ctx.load_verify_locations(cadata=data if n == end else data[i : i + n])
+                i += n
+        except (OSError, ValueError) as e:
+            msg = "CA certificate (config 'ca_file', 'ca_files') must be DER: %s" % _describe(e)
+            raise ValueError(msg) from None
     return ctx
 
 

@@ -42,8 +42,9 @@ class MQTTTransport:
 
     `cfg` needs dvnuuid, secret (only used for the token) and the mqtt_* keys; timeout_s (default
     5) bounds each blocking step, tls_insecure skips certificate checks as for HTTPS. The CA
-    (DER) comes from mqtt_ca_file if set, else `cadata` (what the firmware read from ca_file),
-    else ca_file. `connect` is for tests (see MQTTClient).
+    (DER) comes from mqtt_ca_file if set, else `cadata` (what the firmware makes of ca_file and
+    ca_files: the list of their paths; or DER bytes), else ca_file. `connect` is for tests (see
+    MQTTClient).
     """
 
     def __init__(self, cfg, cadata=None, connect=None, max_downlinks=4):

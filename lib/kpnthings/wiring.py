@@ -72,23 +72,29 @@ def configure(path, log):
     return cfg, board
 
 
-def _read_ca(cfg):
-    path = cfg["ca_file"]
-    if path is None:
-        return None
+def _ca_paths(cfg):
+    """The paths of ca_file and of each of ca_files, relative to config.json (None without
+    any). Only their names are kept: kpnthings.dial reads the files whenever it makes a TLS
+    context, so no CA certificate takes heap between connections."""
     base = _dirname(_config_path())
-    if base and not path.startswith("/"):
-        path = base.rstrip("/") + "/" + path  # relative to config.json, as a user expects
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError:
-        raise ConfigError("ca_file: cannot read %s" % path) from None
+    paths = []
+    key = "ca_file"
+    for path in [cfg[key]] + (cfg.get("ca_files") or []):
+        if path:
+            if base and not path.startswith("/"):
+                path = base.rstrip("/") + "/" + path  # relative to config.json, as expected
+            try:
+                open(path, "rb").close()
+            except OSError:
+                raise ConfigError("%s: cannot read %s" % (key, path)) from None
+            paths.append(path)
+        key = "ca_files"
+    return paths or None
 
 
 def make_transport(cfg):
     """The uplink: HTTPS (or HTTP) Client, or MQTT when config says transport "mqtt"."""
-    cadata = _read_ca(cfg)
+    cadata = _ca_paths(cfg)
     try:
         if cfg["transport"] == "mqtt":
             from kpnthings import mqtt_transport

@@ -215,6 +215,8 @@ def send_cpython(args):
     cadata = None
     if args.get("ca_path"):
         cadata = Path(args["ca_path"]).read_bytes()
+    if args.get("ca_paths"):
+        cadata = list(args["ca_paths"])  # read by the client, as the firmware passes them
     try:
         c = client.Client(
             args["dvnuuid"],

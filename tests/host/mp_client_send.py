@@ -32,6 +32,8 @@ def main():
     if args.get("ca_path"):
         with open(args["ca_path"], "rb") as f:
             cadata = f.read()
+    if args.get("ca_paths"):
+        cadata = list(args["ca_paths"])  # read by the client, as the firmware passes them
     try:
         c = client.Client(
             args["dvnuuid"],

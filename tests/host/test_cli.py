@@ -304,7 +304,7 @@ def test_send_without_values_or_config_is_a_usage_error(capsys, tmp_path):
 # -- mock-server as a subprocess -------------------------------------------------------------
 
 
-def start_mock_server(tmp_path, *extra):
+def start_mock_server(tmp_path, *extra, env=None):
     cmd = [
         sys.executable,
         "-m",
@@ -316,8 +316,15 @@ def start_mock_server(tmp_path, *extra):
         str(tmp_path / "emu.sqlite3"),
         *extra,
     ]
+    environ = {k: v for k, v in os.environ.items() if k != "KPNTHINGS_API_TOKEN"}
+    environ.update(env or {})
     return subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(tmp_path)
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=str(tmp_path),
+        env=environ,
     )
 
 
@@ -404,6 +411,91 @@ def test_mock_server_refuses_a_bad_secret_without_echoing_it(tmp_path):
     assert bad not in out + err
 
 
+def _start_lines(proc, last="api token:", timeout=20):
+    """The lines the mock-server prints at start, up to the one starting with `last`; the test
+    fails (and the server is stopped) if it does not come within `timeout` seconds."""
+    import queue
+    import threading
+
+    lines = queue.Queue()
+
+    def pump():
+        for line in proc.stdout:
+            lines.put(line.rstrip("\n"))
+            if line.startswith(last):
+                return
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    got = []
+    while not got or not got[-1].startswith(last):
+        try:
+            line = lines.get(timeout=timeout)
+        except queue.Empty:
+            line = None
+        if line is None:
+            proc.kill()
+            pytest.fail("no %r line from the mock-server: %s" % (last, got))
+        got.append(line)
+    return got
+
+
+def _api_status(url, path, token=None):
+    req = urllib.request.Request(url + path)
+    if token is not None:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_mock_server_on_the_lan_makes_an_api_token_and_warns(tmp_path):
+    """--host 0.0.0.0, as for a real board on the bench: the API and the dashboard's data need
+    a fresh token, printed at start; devices only need their Things-Message-Token."""
+    body = cli.build_pack(UUID, [("temperature", 20)], 1700000000)
+    proc = start_mock_server(tmp_path, "--host", "0.0.0.0", "--device", "%s:%s" % (UUID, SECRET))
+    try:
+        lines = _start_lines(proc)
+        m = re.match(r"^KPN Things emulator listening on http://0\.0\.0\.0:(\d+)$", lines[0])
+        assert m, lines
+        port = int(m.group(1))
+        got = fields("\n".join(lines[1:]))
+        token = got["api token"].split()[0]
+        assert len(token) >= 22
+        assert got["dashboard"].endswith(":%d/#token=%s" % (port, token))
+        assert got["board url"].startswith("http://") and ":%d" % port in got["board url"]
+        here = "http://127.0.0.1:%d" % port
+        assert post_uplink(here, body) == 200  # no API token for a device
+        assert _api_status(here, "/api/devices") == 401
+        assert _api_status(here, "/api/devices", "not-the-token") == 401
+        assert _api_status(here, "/api/devices", token) == 200
+        assert _api_status(here, "/api/devices/%s/messages" % UUID, token) == 200
+    finally:
+        code, out, err = stop(proc)
+    assert code == 0 and SECRET not in out + err
+    assert "warning: the emulator listens beyond this machine (--host 0.0.0.0)" in err
+    assert "unencrypted" in err and "token" in err
+    assert token not in err  # the request log never shows it
+
+
+def test_mock_server_api_token_on_loopback_too(tmp_path):
+    proc = start_mock_server(tmp_path, env={"KPNTHINGS_API_TOKEN": "bench-token-from-env"})
+    try:
+        url, _ = first_line_url(proc)
+        lines = _start_lines(proc)
+        assert lines[0] == "dashboard: %s/#token=bench-token-from-env" % url
+        assert _api_status(url, "/api/devices") == 401
+        assert _api_status(url, "/api/devices", "bench-token-from-env") == 200
+    finally:
+        code, _out, err = stop(proc)
+    assert code == 0 and "warning" not in err  # 127.0.0.1 is not the LAN
+    proc = start_mock_server(tmp_path, "--api-token", "short")
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2 and "--api-token must be 8 or more" in err
+
+
 def test_installed_entry_point_runs():
     exe = Path(sys.executable).parent / "kpnthings"
     if not exe.exists():
@@ -483,6 +575,25 @@ def test_mock_server_serves_https_and_send_verifies_it(capsys, tmp_path, tls_fil
             code, out, err = run_cli(capsys, "send", "--config", str(config), "t=1")
             assert code == 0, out + err
             assert fields(out)["outcome"] == "accepted"
+        # ca_files are trusted too, beside ca_file (here an unrelated root), as on the board.
+        import trustme
+
+        other = tmp_path / "other.der"
+        other.write_bytes(ssl.PEM_cert_to_DER_cert(trustme.CA().cert_pem.bytes().decode()))
+        config = tmp_path / "two.json"
+        provision.write_config(
+            config,
+            {
+                "dvnuuid": UUID,
+                "secret": SECRET,
+                "url": url,
+                "board": "unix",
+                "ca_file": "other.der",
+                "ca_files": ["ca.pem"],
+            },
+        )
+        code, out, err = run_cli(capsys, "send", "--config", str(config), "t=1")
+        assert code == 0 and fields(out)["outcome"] == "accepted", out + err
         # https with neither ca_file nor tls_insecure is refused before anything is sent.
         bare = write_config(tmp_path / "bare.json", url)
         code, out, err = run_cli(capsys, "send", "--config", bare, "t=1")

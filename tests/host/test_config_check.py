@@ -130,6 +130,20 @@ def test_actuators_are_normalised_against_the_board():
     assert cfg["actuators"] == {"led": {"type": "digital", "pin": 2, "active_low": False}}
 
 
+def test_ca_files_are_checked_as_the_board_reads_them():
+    # The next root beside the current one, before the server switches (issue 19).
+    cfg = validate(with_(ca_file="ca.der", ca_files=["ca-next.der"]))
+    assert cfg["ca_files"] == ["ca-next.der"]
+    assert unknown_keys(with_(ca_files=["ca-next.der"])) == []
+    for bad in ("ca-next.der", [], [""], [3]):
+        assert error(with_(ca_files=bad)).startswith("ca_files: must be a list of DER")
+    assert "twice" in error(with_(ca_file="ca.der", ca_files=["ca.der"]))
+    assert "twice" in error(with_(ca_files=["a.der", "a.der"]))
+    msg = error(with_(ca_file="ca.der", ca_files=["a.der", "b.der", "c.der"]))
+    assert msg.startswith("ca_files: at most 3 CA files") and "memory" in msg
+    assert validate(with_(ca_files=["a.der", "b.der", "c.der"]))["ca_file"] is None
+
+
 def test_non_object_config_refused():
     assert error([1, 2]).startswith("config:")
 

@@ -537,3 +537,53 @@ def test_dashboard_marks_a_message_that_holds_duplicates(server, tmp_path):
             assert len(page.query_selector_all("#log [data-duplicates]")) == 1
         finally:
             context.close()
+
+
+def test_dashboard_takes_the_api_token_from_its_address(tmp_path):
+    """An emulator with an API token (mock-server --host 0.0.0.0): the page shows nothing and
+    says why without the token, and everything with /#token=..., which leaves the address bar
+    at once; the downlink form sends the token too (issue 19, item 6)."""
+    reason = _browser_missing()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    dvnuuid, secret = provision.new_dvnuuid(), provision.new_secret()
+    emu = emulator.Emulator(":memory:", [(dvnuuid, secret)], log=lambda line: None)
+    server = emu.serve("127.0.0.1", 0, api_token="bench-token-7")
+    body = ('[{"bn":"%s","n":"temperature","u":"Cel","v":21.5}]' % auth.base_name(dvnuuid)).encode()
+    try:
+        assert _uplink(server.url, body, auth.message_token(body, secret)) == 200
+        with sync_playwright() as pw:
+            context = _launch(pw, tmp_path / "chromium-profile")
+            try:
+                page = context.new_page()
+                page.goto(server.url + "/")
+                page.wait_for_selector('#conn[data-state="locked"]', timeout=WAIT_MS)
+                assert "needs its token" in page.inner_text("#conn")
+                assert page.query_selector(".device") is None
+
+                page.goto(server.url + "/#token=bench-token-7")
+                card = '.device[data-dvnuuid="%s"][data-outcome="accepted"]' % dvnuuid
+                page.wait_for_selector(card, timeout=WAIT_MS)
+                assert "token" not in page.url  # out of the address bar and the history
+                page.fill("#dl-name", "led")
+                page.fill("#dl-value", "true")
+                page.click("#dl-submit")
+                page.wait_for_function(
+                    "() => document.getElementById('dl-result').textContent"
+                    ".startsWith('Queued downlink #1')",
+                    timeout=WAIT_MS,
+                )
+                page.reload()  # the tab keeps the token
+                page.wait_for_selector(card, timeout=WAIT_MS)
+
+                other = context.new_page()  # another tab has to be given it again
+                other.goto(server.url + "/#token=wrong-token")
+                other.wait_for_selector('#conn[data-state="locked"]', timeout=WAIT_MS)
+                assert "not the emulator's" in other.inner_text("#conn")
+            finally:
+                context.close()
+        assert len(emu.downlinks(dvnuuid)) == 1
+    finally:
+        server.shutdown()

@@ -372,6 +372,60 @@ def test_ca_file_must_point_where_deploy_puts_it(tmp_path, ca_der):
     assert '"ca_file": "ca.der"' in msg
 
 
+def _ca_files_config(path, board="esp32", **keys):
+    """A config from new-device with `keys` set on top (None removes the key)."""
+    config = _write_config(path, board)
+    for key, value in keys.items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    path.write_text(json.dumps(config))
+    return config
+
+
+def test_ca_files_are_copied_beside_the_config(tmp_path, ca_der):
+    # The next root, deployed beside the current one before the server switches (issue 19).
+    cfg = tmp_path / "device.json"
+    _ca_files_config(cfg, ca_files=["ca-next.der"])
+    shutil.copy(ca_der, tmp_path / "ca.der")
+    shutil.copy(ca_der, tmp_path / "ca-next.der")
+    plan = deploy.make_plan(
+        "esp32", cfg, port="/dev/ttyUSB0", dry_run=True, build_dir=tmp_path / "b"
+    )
+    cas = [(i.src, i.dest) for i in plan.items if i.kind == "ca"]
+    assert cas == [(tmp_path / "ca.der", "ca.der"), (tmp_path / "ca-next.der", "ca-next.der")]
+    [argv] = plan.commands()
+    assert argv[-6:] == ["fs", "cp", str(tmp_path / "ca-next.der"), ":ca-next.der", "+", "reset"]
+    # ca_files alone is a CA for https: no --ca needed, and none is invented.
+    _ca_files_config(cfg, ca_file=None, ca_files=["ca-next.der"])
+    plan = deploy.make_plan(
+        "esp32", cfg, port="/dev/ttyUSB0", dry_run=True, build_dir=tmp_path / "b"
+    )
+    assert [i.dest for i in plan.items if i.kind == "ca"] == ["ca-next.der"]
+
+
+def test_ca_files_must_be_der_files_beside_the_config(tmp_path, ca_der):
+    cfg = tmp_path / "device.json"
+    shutil.copy(ca_der, tmp_path / "ca.der")
+    for name in ("certs/next.der", "../next.der", "next.pem", ".next.der", "config.json"):
+        _ca_files_config(cfg, ca_files=[name])
+        msg = _error(tmp_path, config_path=cfg, dry_run=True)
+        assert "ca_files" in msg and "ending in .der, without folders" in msg, (name, msg)
+    _ca_files_config(cfg, ca_files=["next.der"])
+    msg = _error(tmp_path, config_path=cfg, dry_run=True)
+    assert "ca_files: CA file %s not found" % (tmp_path / "next.der") in msg
+    (tmp_path / "next.der").write_text(ssl.DER_cert_to_PEM_cert(ca_der.read_bytes()))
+    msg = _error(tmp_path, config_path=cfg, dry_run=True)
+    assert "is PEM" in msg and "-outform DER" in msg
+    (tmp_path / "next.der").write_bytes(ca_der.read_bytes()[:-20])  # a download cut short
+    assert "is not DER certificates" in _error(tmp_path, config_path=cfg, dry_run=True)
+    # --ca goes to ca.der: a ca_files entry of that name would be overwritten.
+    _ca_files_config(cfg, ca_files=["ca.der"], ca_file=None, tls_insecure=True)
+    msg = _error(tmp_path, config_path=cfg, dry_run=True, ca=ca_der)
+    assert "ca_files: ca.der is where ca_file's CA goes" in msg
+
+
 def test_cli_reports_errors_on_stderr_with_status_2(tmp_path):
     proc = _cli(
         "deploy", "--board", "esp32", "--config", str(tmp_path / "missing.json"), "--dry-run"
@@ -759,6 +813,57 @@ def test_an_mqtt_config_boots_from_its_module_set_against_mosquitto(tmp_path):
         broker.close()
     _assert_booted_clean(run, 2)
     assert run.stdout.count("-> accepted") == 2, run.stdout
+    assert ident.secret not in run.stdout + run.stderr
+
+
+def test_the_deployed_ca_files_verify_a_server_that_switched_roots(tmp_path):
+    """ca_file holds the root the server used (A), ca_files the one it switched to (B): the
+    board laid out from the plan verifies the server over HTTPS with B (issue 19)."""
+    from kpnthings_tools.bench import pki
+
+    if not MICROPYTHON:
+        pytest.skip("micropython (unix port) not found in the venv")
+    chains = pki.make_chains(tmp_path / "pki")
+    shutil.copy(chains["rsa"].ca_der, tmp_path / "ca.der")
+    shutil.copy(chains["ec"].ca_der, tmp_path / "ca-next.der")
+    ident = provision.new_identity("next-root")
+    emu = emulator.Emulator(":memory:", [(ident.dvnuuid, ident.secret)], log=lambda line: None)
+    server = emu.serve(tls_cert=str(chains["ec"].cert), tls_key=str(chains["ec"].key))
+    try:
+        config = demo.demo_config(ident.dvnuuid, ident.secret, server.url, 2, 1)
+        config.update(ca_file="ca.der", ca_files=["ca-next.der"])
+        plan = _plan_for(tmp_path, config)
+        assert [i.dest for i in plan.items if i.kind == "ca"] == ["ca.der", "ca-next.der"]
+        run = _boot(_lay_out(plan, tmp_path / "board"))
+        _assert_booted_clean(run, 2)
+        assert [m["outcome"] for m in emu.messages(ident.dvnuuid)] == ["accepted"] * 2
+    finally:
+        server.shutdown()
+
+
+def test_an_mqtt_tls_config_trusts_its_ca_files_against_mosquitto(tmp_path):
+    """The broker's CA in ca_files, an unrelated root in ca_file: MQTT over TLS gets both."""
+    import trustme
+    from mqtt_broker import Broker, mosquitto_path
+
+    if not MICROPYTHON:
+        pytest.skip("micropython (unix port) not found in the venv")
+    if mosquitto_path() is None or shutil.which("mosquitto_passwd") is None:
+        pytest.skip("needs Debian's mosquitto package")
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    broker = Broker(folder).start()
+    try:
+        ident, config = _mqtt_config(tmp_path, broker.tls_port, broker.user, broker.password)
+        other = ssl.PEM_cert_to_DER_cert(trustme.CA().cert_pem.bytes().decode())
+        (tmp_path / "ca.der").write_bytes(other)
+        shutil.copy(broker.ca_der_path, tmp_path / "broker-ca.der")
+        config.update(mqtt_tls=True, ca_file="ca.der", ca_files=["broker-ca.der"])
+        run = _boot(_lay_out(_plan_for(tmp_path, config), tmp_path / "board"))
+    finally:
+        broker.close()
+    _assert_booted_clean(run, 2)
+    assert run.stdout.count("bytes -> accepted") == 2, run.stdout
     assert ident.secret not in run.stdout + run.stderr
 
 

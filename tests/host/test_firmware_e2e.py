@@ -167,6 +167,8 @@ def test_the_board_answers_a_downlink_once_and_the_emulator_shows_each_outcome(
         ({"actuators": {"led": {"type": "digital", "pin": 99}}}, "actuators.led.pin:"),
         ({"url": "https://127.0.0.1:1"}, "ca_file"),
         ({"ca_file": "missing.der"}, "ca_file:"),
+        ({"ca_files": "next.der"}, "ca_files:"),
+        ({"ca_files": ["missing.der"]}, "ca_files: cannot read"),
     ],
 )
 def test_bad_config_stops_with_the_field_named(tmp_path, device, changes, field):

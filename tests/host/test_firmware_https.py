@@ -53,7 +53,7 @@ def https_device(chains, request):
         server.shutdown()
 
 
-def run_firmware(runtime, dev, tmp_path, ca_der):
+def run_firmware(runtime, dev, tmp_path, ca_der, cycles=CYCLES, **extra):
     shutil.copy(ca_der, tmp_path / "ca.der")
     cfg = {
         "dvnuuid": dev["dvnuuid"],
@@ -62,9 +62,10 @@ def run_firmware(runtime, dev, tmp_path, ca_der):
         "board": "unix",
         "ca_file": "ca.der",
         "interval_s": 1,
-        "cycles": CYCLES,
+        "cycles": cycles,
         "timeout_s": 5,
     }
+    cfg.update(extra)
     path = tmp_path / "config.json"
     path.write_text(json.dumps(cfg))
     return subprocess.run(
@@ -109,3 +110,39 @@ def test_wrong_ca_is_refused(runtime, https_device, tmp_path):
     assert dev["emu"].messages() == []  # not one request reached the server's handler
     uplinks = [x for x in proc.stdout.splitlines() if x.startswith("[kpn] uplink 1:")]
     assert uplinks and "retry" in uplinks[0] and "TLS" in uplinks[0], out[-3000:]
+
+
+@pytest.mark.parametrize(
+    ("cas", "accepted"),
+    [
+        ({"ca_file": None, "ca_files": ["root-a.der", "root-b.der"]}, True),
+        ({"ca_file": "root-a.der", "ca_files": ["root-b.der"]}, True),
+        ({"ca_file": None, "ca_files": ["root-a.der"]}, False),
+    ],
+    ids=["ca_files=[A,B]", "ca_file=A,ca_files=[B]", "ca_files=[A]"],
+)
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_the_next_root_in_ca_files_verifies_the_switched_server(
+    runtime, chains, cas, accepted, tmp_path
+):
+    """Issue 19: root A (RSA) is the one the server used, root B (EC) the one it has switched
+    to. A device that carries both verifies it; a device with A only sends nothing."""
+    shutil.copy(chains["rsa"].ca_der, tmp_path / "root-a.der")
+    shutil.copy(chains["ec"].ca_der, tmp_path / "root-b.der")
+    dvnuuid, secret = provision.new_dvnuuid(), provision.new_secret()
+    emu = emulator.Emulator(":memory:", [(dvnuuid, secret)], log=lambda line: None)
+    server = emu.serve(tls_cert=str(chains["ec"].cert), tls_key=str(chains["ec"].key))
+    try:
+        dev = {"dvnuuid": dvnuuid, "secret": secret, "url": server.url}
+        proc = run_firmware(runtime, dev, tmp_path, chains["rsa"].ca_der, cycles=1, **cas)
+        stored = emu.messages(dvnuuid)
+    finally:
+        server.shutdown()
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+    if accepted:
+        assert [m["outcome"] for m in stored] == ["accepted"], out[-3000:]
+    else:
+        assert stored == [], out[-3000:]
+        assert "retry" in out and "TLS" in out, out[-3000:]

@@ -3,9 +3,15 @@
 A test CA made by trustme signs the local HTTPS server's certificate. The client must accept it
 only with that CA (as DER), refuse an unrelated CA and a certificate for another name, refuse to
 start without a CA unless told to skip verification, and connect when told to skip it.
+
+Several CAs (issue 19: the next root deployed before the server switches to it): DER bytes with
+several certificates back to back, or a list of DER files (what the firmware makes of ca_file
+and ca_files), trust every certificate in them, on both interpreters. MicroPython's mbedTLS
+loads only the first certificate of a DER buffer, so the client loads them one at a time.
 """
 
 import ssl
+from pathlib import Path
 
 import pytest
 import trustme
@@ -36,6 +42,7 @@ def pki(request, tmp_path):
         "wrong_name": ca.issue_cert("other.example", key_type=kt),
         "untrusted": other_ca.issue_cert("127.0.0.1", "localhost", key_type=kt),
         "pem_path": str(tmp_path / "ca.pem"),
+        "tmp": tmp_path,
     }
 
 
@@ -153,3 +160,36 @@ def test_https_emulator_with_right_ca(runtime, pki, tmp_path):
         srv.shutdown()
     assert [(r["status"], r["outcome"]) for r in results] == [(200, "accepted")] * 2
     assert [m["body"] for m in stored] == [BODY, BODY]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_der_bytes_with_several_certificates_trust_each(runtime, pki):
+    # The server's root second in the bundle: before, MicroPython loaded the first one only.
+    bundle = pki["tmp"] / "bundle.der"
+    bundle.write_bytes(Path(pki["other_ca_path"]).read_bytes() + Path(pki["ca_path"]).read_bytes())
+    with Server(answers(response(200)), _server_context(pki["good"])) as srv:
+        (r,) = run(runtime, srv.url(), ca_path=str(bundle))
+    assert (r["status"], r["outcome"], r["error"]) == (200, "accepted", None)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_list_of_ca_files_trusts_each_and_no_other(runtime, pki):
+    with Server(answers(response(200)), _server_context(pki["good"])) as srv:
+        (r,) = run(runtime, srv.url(), ca_paths=[pki["other_ca_path"], pki["ca_path"]])
+    assert (r["status"], r["outcome"], r["error"]) == (200, "accepted", None)
+    with Server(answers(response(200)), _server_context(pki["good"])) as srv:
+        (r,) = run(runtime, srv.url(), ca_paths=[pki["other_ca_path"]])
+    assert (r["status"], r["outcome"]) == (None, "retry") and "TLS" in r["error"]
+    assert srv.requests == []
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_cut_bundle_or_a_missing_ca_file_stops_at_start(runtime, pki):
+    cut = pki["tmp"] / "cut.der"
+    data = Path(pki["ca_path"]).read_bytes()
+    cut.write_bytes(data + data[:100])  # a second certificate cut short
+    out = run(runtime, "https://127.0.0.1:1", ca_path=str(cut))
+    assert "DER" in out["construct_error"] and "ca_files" in out["construct_error"]
+    missing = str(pki["tmp"] / "missing.der")
+    out = run(runtime, "https://127.0.0.1:1", ca_paths=[pki["ca_path"], missing])
+    assert out == {"construct_error": "CA file %s: cannot read it" % missing}

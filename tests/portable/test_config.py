@@ -167,6 +167,18 @@ def test_a_deployed_config_reads_the_same_again():
     assert validate(once, Board) == once
 
 
+def test_ca_files_are_more_paths_trusted_together_with_ca_file():
+    # The next root deployed beside the current one before the server switches (issue 19).
+    cfg = validate(with_(ca_file="ca.der", ca_files=["ca-next.der", "/certs/spare.der"]))
+    assert cfg["ca_files"] == ["ca-next.der", "/certs/spare.der"]
+    assert validate(with_(ca_files=None))["ca_files"] is None
+    assert "ca_files" not in validate(GOOD)  # no default: the loop's config dict stays small
+    for bad in ("ca-next.der", [], [""], ["a.der", 5], {"a": 1}, True):
+        msg = error(with_(ca_files=bad), Board)
+        assert msg == "ca_files: must be a list of paths, or null", (bad, msg)
+    assert unknown_keys(with_(ca_files=["a.der"])) == []
+
+
 def test_non_object_config_refused():
     assert error([1, 2]).startswith("config:")
 

@@ -5,19 +5,24 @@
     kpnthings token --secret S FILE|-
     kpnthings send --config config.json [name=value ...]
     kpnthings mock-server --port P --device UUID:SECRET[:NAME] [--device ...] [--db PATH]
+                          [--host 0.0.0.0] [--api-token TOKEN]   (a token guards the API)
     kpnthings downlink DEVICE led=true [--wait S]   (queue on the emulator; wait for the answer)
     kpnthings messages DEVICE [--since ID]          (what the emulator received from the device)
     kpnthings deploy --port PORT --board esp32|pico_w --config device.json [--ca kpn-ca.der]
                      [--romfs auto|yes|no] [--dry-run]   (the config's module set, as .mpy or ROMFS)
     kpnthings check-config config.json [--board B]   (deploy's full check alone: "ok" or the field)
+    kpnthings ca HOST[:PORT] [--out ca.der] [--trust-store FILE]   (a server's root CA, as DER)
+    kpnthings ca --check FILE [--check FILE ...] HOST[:PORT]   (do these DER files verify it?)
     kpnthings --version
 
 Only `new-device` ever prints a secret: creating one is what the user asked for.
 """
 
 import argparse
+import ipaddress
 import json
 import os
+import re
 import signal
 import ssl
 import sys
@@ -27,6 +32,8 @@ import time
 from kpnthings import __version__, auth
 
 from . import config_check, deploy, emulator_client, fleet, provision
+
+_PEM = "-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----"
 
 
 class CommandError(Exception):
@@ -224,21 +231,26 @@ def _load_config(path):
 
 
 def _ca_data(config, config_path):
-    """DER bytes of the config's CA file (PEM is converted, for convenience on the host)."""
-    ca_file = config.get("ca_file")
-    if not ca_file:
-        return None
-    path = ca_file
-    if not os.path.isabs(path):
-        path = os.path.join(os.path.dirname(os.path.abspath(config_path)), path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise CommandError("ca_file %s: %s" % (ca_file, e.strerror)) from None
-    if b"-----BEGIN CERTIFICATE-----" in data:
-        data = ssl.PEM_cert_to_DER_cert(data.decode("ascii"))
-    return data
+    """DER bytes of the config's CA files, ca_file and then each of ca_files, back to back (PEM
+    is converted, for convenience on the host); None without any."""
+    names = ([config["ca_file"]] if config.get("ca_file") else []) + list(
+        config.get("ca_files") or ()
+    )
+    out = []
+    for ca_file in names:
+        path = ca_file
+        if not os.path.isabs(path):
+            path = os.path.join(os.path.dirname(os.path.abspath(config_path)), path)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise CommandError("CA file %s: %s" % (ca_file, e.strerror)) from None
+        if b"-----BEGIN CERTIFICATE-----" in data:
+            pems = re.findall(_PEM, data.decode("ascii", "replace"), re.DOTALL)
+            data = b"".join(ssl.PEM_cert_to_DER_cert(pem) for pem in pems)
+        out.append(data)
+    return b"".join(out) or None
 
 
 def _add_send(sub):
@@ -332,6 +344,14 @@ def _add_mock_server(sub):
     p.add_argument("--max-body", type=int, default=None, help="request body limit in bytes")
     p.add_argument("--tls-cert", help="PEM certificate chain: serve HTTPS")
     p.add_argument("--tls-key", help="PEM private key for --tls-cert")
+    p.add_argument(
+        "--api-token",
+        default=os.environ.get("KPNTHINGS_API_TOKEN") or None,
+        metavar="TOKEN",
+        help="require this token (Authorization: Bearer TOKEN) for the API and the dashboard's"
+        " data; default $KPNTHINGS_API_TOKEN, and a fresh one, printed, when --host is not a"
+        " loopback address. Devices never need it",
+    )
     p.add_argument("--quiet", action="store_true", help="do not log each request")
     p.add_argument(
         "--refuse",
@@ -387,9 +407,17 @@ def _cmd_mock_server(args):
             sys.stderr.flush()
 
     max_body = args.max_body if args.max_body is not None else emulator.DEFAULT_MAX_BODY
+    local = emulator.is_loopback(args.host)
+    token = args.api_token
+    if token is not None and not re.match(r"^[!-~]{8,}$", token):
+        raise CommandError("--api-token must be 8 or more printable characters, no spaces")
+    if token is None and not local:
+        token = emulator.new_api_token()
     emu = emulator.Emulator(args.db, devices, max_body=max_body, log=log, refuse=args.refuse)
     try:
-        server = emu.serve(args.host, args.port, tls_cert=args.tls_cert, tls_key=args.tls_key)
+        server = emu.serve(
+            args.host, args.port, tls_cert=args.tls_cert, tls_key=args.tls_key, api_token=token
+        )
     except OSError as e:
         emu.close()
         raise CommandError("cannot listen on %s:%d: %s" % (args.host, args.port, e)) from None
@@ -403,7 +431,38 @@ def _cmd_mock_server(args):
         signal.signal(signal.SIGINT, on_signal)
     # The first line names the URL: scripts and tests read it to find a port-0 server.
     print("KPN Things emulator listening on %s" % server.url, flush=True)
-    print("dashboard: %s/" % server.url.rstrip("/"), flush=True)
+    base = server.url.rstrip("/")
+    if not local:
+        where = _lan_address() if _every_address(args.host) else args.host
+        if where:
+            scheme = base.split("://", 1)[0]
+            base = "%s://%s:%d" % (scheme, "[%s]" % where if ":" in where else where, server.port)
+            print("board url: %s   (the url for a board's config.json)" % base, flush=True)
+        else:
+            print(
+                "board url: %s://<this computer's LAN address>:%d   (`ip -4 addr` or `ipconfig`"
+                " shows it)" % (base.split("://", 1)[0], server.port),
+                flush=True,
+            )
+        _err(
+            "warning: the emulator listens beyond this machine (--host %s): anyone on your"
+            " network can reach it. Its API and dashboard need the token below; devices need"
+            " their own Things-Message-Token. %s Use a network you trust, and stop the emulator"
+            " when the bench test is done."
+            % (
+                args.host,
+                "Everything, the token too, travels unencrypted (plain HTTP)."
+                if server.url.startswith("http:")
+                else "Traffic is encrypted (--tls-cert).",
+            )
+        )
+    if token is None:
+        print("dashboard: %s/" % base, flush=True)
+    else:
+        print("dashboard: %s/#token=%s" % (base, token), flush=True)
+        print(
+            "api token: %s   (send Authorization: Bearer <token> to /api/...)" % token, flush=True
+        )
     for dvnuuid in emu.device_ids():
         name = emu.device_name(dvnuuid)
         print("device %s registered%s" % (dvnuuid, " (%s)" % name if name else ""), flush=True)
@@ -414,6 +473,30 @@ def _cmd_mock_server(args):
         server.shutdown()
         print("KPN Things emulator stopped", flush=True)
     return 0
+
+
+def _lan_address():
+    """This machine's address on the network its default route leads to, or None. Connecting
+    a UDP socket sends nothing: it only makes the kernel choose the route and the source."""
+    import socket
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("192.0.2.1", 9))  # TEST-NET-1 (RFC 5737): never answered, never sent to
+        address = s.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        s.close()
+    return None if address.startswith("127.") or _every_address(address) else address
+
+
+def _every_address(host):
+    """Whether binding `host` listens on every interface (0.0.0.0, ::)."""
+    try:
+        return not host or ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
 
 
 # -- check-config ----------------------------------------------------------------------------
@@ -449,6 +532,94 @@ def _cmd_check_config(args):
     return 0
 
 
+# -- ca --------------------------------------------------------------------------------------
+
+
+def _add_ca(sub):
+    from .ca import DEFAULT_TIMEOUT_S
+
+    p = sub.add_parser(
+        "ca",
+        help="fetch a server's root CA as DER for the board, or check DER files against it",
+        description="Fetch the root CA that anchors HOST's certificate chain, from the trust "
+        "store, and write it as DER; or, with --check, verify HOST against DER files only, "
+        "as the board does with ca_file and ca_files.",
+    )
+    p.add_argument("host", metavar="HOST[:PORT]", help="the server (port 443 unless given)")
+    p.add_argument(
+        "--check",
+        action="append",
+        metavar="FILE",
+        help="verify HOST against this DER file (repeat: loaded together, as ca_files)",
+    )
+    p.add_argument("--out", default="ca.der", help="where the root goes (default ca.der)")
+    p.add_argument("--force", action="store_true", help="replace a different --out file")
+    p.add_argument(
+        "--trust-store",
+        metavar="FILE",
+        help="trust only these certificates (PEM or DER) instead of the system's store",
+    )
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds")
+    p.set_defaults(run=_cmd_ca)
+
+
+def _cmd_ca(args):
+    from . import ca
+
+    try:
+        host, port = ca.parse_target(args.host)
+        if args.check:
+            if args.trust_store or args.out != "ca.der" or args.force:
+                raise CommandError("--check takes no --out, --force or --trust-store")
+            return _ca_check(ca, args.check, host, port, args.timeout)
+        root = ca.fetch_root(host, port, args.trust_store, args.timeout)
+        changed = ca.save_der(args.out, root.der, args.force)
+    except ca.CAError as e:
+        raise CommandError(str(e)) from None
+    store = args.trust_store or "the system's trust store"
+    print("host:     %s:%d (sent %d certificates)" % (host, port, root.sent))
+    print("root:     %s" % ca.name_text(root.info["subject"]))
+    print("expires:  %s" % ca.expiry_text(root.info))
+    print("sha256:   %s" % ca.fingerprint(root.der))
+    if root.trusted:
+        print("trusted:  yes: it is in %s and anchors the verified chain" % store)
+    else:
+        print("trusted:  NO: the server sent this self-signed root, and %s lacks it" % store)
+        _err(
+            "warning: %s is NOT verified: compare its sha256 above with the one the server's "
+            "operator publishes before a board trusts it" % args.out
+        )
+    said = "wrote:   " if changed else "same:    "
+    print("%s %s (DER, %d bytes)" % (said, args.out, len(root.der)))
+    name = os.path.basename(args.out)
+    print(
+        'config:   %s beside config.json as "ca_file": "%s", or in "ca_files" next to the'
+        " current root before a change of root (docs/tls.md)" % (name, name)
+    )
+    return 0
+
+
+def _ca_check(ca, files, host, port, timeout):
+    result = ca.check(files, host, port, timeout)
+    for info in result.cas.values():
+        print("trusts:   %s, expires %s" % (ca.name_text(info["subject"]), ca.expiry_text(info)))
+    if result.ok:
+        info = result.cas.get(result.anchor)
+        name = ca.name_text(info["subject"]) if info else "a certificate"
+        print("ok:       %s:%d verifies against %s from %s" % (host, port, name, result.file_of))
+        return 0
+    print(
+        "FAILED:   %s:%d does not verify against %s: %s"
+        % (host, port, ", ".join(str(f) for f in files), result.error)
+    )
+    if result.chain_end is not None:
+        print(
+            "server:   its chain ends at a certificate issued by %s"
+            % ca.name_text(result.chain_end["issuer"])
+        )
+    return 1
+
+
 # -- entry point -----------------------------------------------------------------------------
 
 
@@ -467,6 +638,7 @@ def build_parser():
     emulator_client.add_parsers(sub)
     deploy.add_parser(sub)
     _add_check_config(sub)
+    _add_ca(sub)
     return parser
 
 

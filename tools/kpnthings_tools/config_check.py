@@ -32,6 +32,9 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 MAX_TIMEOUT_S = 8
 # A device's name (config "name"): a label for people, shown by the tools beside the DvnUUID.
 MAX_NAME = 64
+# The current root, the next one and a spare: each is parsed into mbedTLS's heap at every TLS
+# connection (docs/tls.md).
+MAX_CA_FILES = 3
 __all__ = (
     "ConfigError",
     "check_file",
@@ -112,6 +115,7 @@ def _check_core(cfg, board, rules):
     ca = cfg["ca_file"]
     if ca is not None and (not isinstance(ca, str) or not ca):
         raise ConfigError("ca_file: must be the path of a DER certificate file, or null")
+    _check_ca_files(cfg.get("ca_files"), ca)
     if not isinstance(cfg["tls_insecure"], bool):
         raise ConfigError("tls_insecure: must be true or false")
     if cfg["log_level"] not in LOG_LEVELS:
@@ -139,6 +143,24 @@ def is_device_name(text):
     if not isinstance(text, str) or not 1 <= len(text) <= MAX_NAME or text != text.strip():
         return False
     return all(c.isprintable() for c in text)
+
+
+def _check_ca_files(paths, ca_file):
+    if paths is None:
+        return
+    if not isinstance(paths, list) or not paths or not all(isinstance(p, str) and p for p in paths):
+        raise ConfigError(
+            'ca_files: must be a list of DER certificate files, such as ["ca-next.der"], trusted'
+            " together with ca_file's; or null"
+        )
+    every = ([ca_file] if ca_file else []) + paths
+    if len(set(every)) < len(every):
+        raise ConfigError("ca_files: names a file twice (or the file ca_file names)")
+    if len(every) > MAX_CA_FILES:
+        raise ConfigError(
+            "ca_files: at most %d CA files with ca_file: each one takes the board's memory while"
+            " a TLS connection is made (docs/tls.md)" % MAX_CA_FILES
+        )
 
 
 def _is_identifier(name):

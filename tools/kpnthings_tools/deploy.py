@@ -22,6 +22,8 @@ Board layout written (paths on the board's filesystem, relative to its root):
     lib/boards/<board>_pins.mpy where it has any (read by the config check at boot only)
     config.json                 the device config (holds the secret; never printed)
     ca.der                      the CA bundle, DER, that config["ca_file"] points at
+    <name>.der                  each of config["ca_files"], from beside the config (more CAs,
+                                trusted together with ca_file's: the next root before a switch)
 
 Before copying, a small script (`prepare_board.py`, written next to the .mpy files) creates the
 folders and removes what lib/kpnthings and lib/boards hold that this deploy does not bring,
@@ -32,6 +34,7 @@ only take flash. A ROMFS deploy empties both folders: /rom/lib comes first on sy
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -48,6 +51,8 @@ BOARD_LIB = "lib/kpnthings"
 BOARD_BOARDS = "lib/boards"
 BOARD_ROMFS = "ROMFS%d (/rom)" % board_romfs.PARTITION
 PORT_PLACEHOLDER = "PORT"
+# What a ca_files entry may be: a file beside config.json on the board, as beside the config here.
+_CA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.der$")
 # A whole deploy copies ~100 KB: about a minute over a 115200 baud raw REPL. Five times that
 # means the board or the port is stuck.
 DEFAULT_TIMEOUT_S = 300
@@ -367,25 +372,15 @@ def resolve_ca(config, config_path, ca):
         if beside.is_file():
             ca = beside
     if ca is None:
-        if needs_ca(config):
+        more = config.get("ca_files")
+        if (needs_ca(config) and not more) or (more and config.get("ca_file")):
             raise DeployError(
                 "config %s uses https and verifies the server, but no CA was given: pass "
                 '--ca kpn-ca.der (DER), or set "tls_insecure": true to opt out of '
                 "certificate checks" % config_path
             )
         return None
-    ca = Path(ca)
-    if not ca.is_file():
-        raise DeployError("CA file %s not found" % ca)
-    head = ca.read_bytes()[:64]
-    if b"-----BEGIN" in head:
-        raise DeployError(
-            "CA file %s is PEM; the board needs DER (the unix port rejects PEM CA data). "
-            "Convert it: openssl x509 -in %s -outform DER -out %s"
-            % (ca, ca, ca.with_suffix(".der"))
-        )
-    if not head.startswith(b"\x30"):
-        raise DeployError("CA file %s is not a DER certificate (it must start with 0x30)" % ca)
+    ca = check_der_file(ca, "CA file")
     wanted = str(config.get("ca_file", "")).lstrip("/")
     if needs_ca(config) and wanted != BOARD_CA_PATH:
         raise DeployError(
@@ -393,6 +388,51 @@ def resolve_ca(config, config_path, ca):
             % (config_path, json.dumps(config.get("ca_file")), BOARD_CA_PATH, BOARD_CA_PATH)
         )
     return ca
+
+
+def check_der_file(path, what):
+    """`path` as a Path, after checking it holds DER certificates (one or more, back to back,
+    as the board reads them), else DeployError saying how to fix it."""
+    from . import ca as ca_tools
+
+    path = Path(path)
+    if not path.is_file():
+        raise DeployError("%s %s not found" % (what, path))
+    data = path.read_bytes()
+    if b"-----BEGIN" in data[:64]:
+        raise DeployError(
+            "%s %s is PEM; the board needs DER (the unix port rejects PEM CA data). "
+            "Convert it: openssl x509 -in %s -outform DER -out %s"
+            % (what, path, path, path.with_suffix(".der"))
+        )
+    if not data.startswith(b"\x30"):
+        raise DeployError("%s %s is not a DER certificate (it must start with 0x30)" % (what, path))
+    try:
+        ca_tools.read_der_file(path)
+    except ca_tools.CAError as e:
+        raise DeployError("%s %s" % (what, e)) from None
+    return path
+
+
+def resolve_ca_files(config, config_path, ca_path):
+    """[(local file, name on the board)] for config["ca_files"]: each a DER file beside the
+    config, copied beside config.json on the board under the same name."""
+    config_path = Path(config_path)
+    out = []
+    for name in config.get("ca_files") or ():
+        if not _CA_NAME.match(name):
+            raise DeployError(
+                "config %s: ca_files: %s: deploy copies each CA beside config.json, so give a file"
+                ' name ending in .der, without folders, such as "ca-next.der"'
+                % (config_path, json.dumps(name))
+            )
+        if name == BOARD_CA_PATH and ca_path is not None:
+            raise DeployError(
+                "config %s: ca_files: %s is where ca_file's CA goes; give this one another name"
+                % (config_path, name)
+            )
+        out.append((check_der_file(config_path.parent / name, "ca_files: CA file"), name))
+    return out
 
 
 def check_port(port, tool, must_exist=True):
@@ -605,6 +645,8 @@ def make_plan(
     ]
     if ca_path is not None:
         fs_items.append(PlanItem(ca_path, BOARD_CA_PATH, "ca"))
+    for src, name in resolve_ca_files(config, config_path, ca_path):
+        fs_items.append(PlanItem(src, name, "ca"))
     items = code_items + fs_items
 
     rom = None

@@ -36,6 +36,13 @@ one ``{"n", "value", "result", "reason"}`` per command of the pack.
 The message lists take ``?since=<id>`` (only newer messages, for polling) and ``?limit=<n>``
 (default 100, at most 1000; the newest ``n`` are returned, oldest first).
 
+With an API token (``serve(api_token=...)``; ``kpnthings mock-server`` makes one whenever it
+listens beyond this machine), every ``/api/`` request must carry ``Authorization: Bearer
+<token>``, else **401**: on a LAN, no one else lists the readings or queues downlinks. The
+dashboard's files hold no data and are served to anyone; the page takes the token from its
+address (``/#token=<token>``) and sends it with each API request. The device endpoint never
+needs it: a device proves itself with its Things-Message-Token, as at KPN.
+
 A message is ``{"id", "received_at", "dvnuuid", "status", "outcome", "reason", "token_check",
 "body", "records", "response_body", "downlink_id"}``:
 
@@ -66,6 +73,7 @@ import hmac
 import ipaddress
 import json
 import re
+import secrets
 import socket
 import sqlite3
 import ssl
@@ -710,15 +718,39 @@ class Emulator:
         with self._lock:
             self._db.close()
 
-    def serve(self, host="127.0.0.1", port=0, ssl_context=None, tls_cert=None, tls_key=None):
+    def serve(
+        self,
+        host="127.0.0.1",
+        port=0,
+        ssl_context=None,
+        tls_cert=None,
+        tls_key=None,
+        api_token=None,
+    ):
         """Start serving in a background thread; return an :class:`EmulatorServer`.
 
         HTTPS when ``ssl_context`` is given, or ``tls_cert`` (+ ``tls_key``) PEM files.
+        ``api_token``: the token every ``/api/`` request must bring (None: no token asked).
         """
         if ssl_context is None and tls_cert:
             ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ssl_context.load_cert_chain(tls_cert, tls_key)
-        return EmulatorServer(self, host, port, ssl_context)
+        return EmulatorServer(self, host, port, ssl_context, api_token)
+
+
+def is_loopback(host):
+    """Whether `host` (an address to bind) reaches this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def new_api_token():
+    """A fresh API token: 128 random bits, URL-safe."""
+    return secrets.token_urlsafe(16)
 
 
 # The dashboard's files, found once: only what is in static/ can be served, so no request path
@@ -991,6 +1023,8 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._respond(status, response, note=note + " (" + message["reason"] + ")")
             return
+        if not self._api_allowed(path):
+            return
         parts = self._api_parts(path)
         if parts is not None and len(parts) == 3 and parts[2] == "downlinks":
             if not self._same_origin():
@@ -1022,6 +1056,8 @@ class _Handler(BaseHTTPRequestHandler):
         if split.path == "/":
             # An install without the package data: say so rather than a bare 404.
             self._respond(404, "the dashboard files (kpnthings_tools/static) are not installed\n")
+            return
+        if not self._api_allowed(split.path):
             return
         parts = self._api_parts(split.path)
         query = parse_qs(split.query)
@@ -1057,6 +1093,28 @@ class _Handler(BaseHTTPRequestHandler):
             ("Cache-Control", "no-cache"),
         )
         self._respond(200, body, _CONTENT_TYPES[path.suffix], scrub=False, headers=headers)
+
+    def _api_allowed(self, path):
+        """True, or False after answering 401: with an API token set, every /api/ request
+        must bring it (compared in constant time)."""
+        token = self.server.api_token
+        if token is None or not path.startswith("/api/"):
+            return True
+        given = self.headers.get("Authorization") or ""
+        scheme, _, value = given.partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            value.strip().encode("utf-8", "replace"), token.encode("utf-8")
+        ):
+            return True
+        self._discard_body()
+        self._respond(
+            401,
+            "the emulator's API needs its token: send Authorization: Bearer <token> (the"
+            " mock-server printed it at start; the dashboard takes it from /#token=<token>)\n",
+            note="no API token" if not given else "wrong API token",
+            headers=(("WWW-Authenticate", 'Bearer realm="kpnthings emulator"'),),
+        )
+        return False
 
     def _api_parts(self, path):
         """["devices", "<uuid>", ...] for an /api/devices path, else None."""
@@ -1107,9 +1165,10 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address, emulator, ssl_context):
+    def __init__(self, address, emulator, ssl_context, api_token=None):
         self.emulator = emulator
         self.ssl_context = ssl_context
+        self.api_token = api_token
         self._connections = set()
         self._connections_lock = threading.Lock()
         ThreadingHTTPServer.__init__(self, address, _Handler)
@@ -1158,9 +1217,10 @@ class EmulatorServer:
     ``shutdown()`` stops serving, drops open keep-alive connections and closes the database.
     """
 
-    def __init__(self, emulator, host, port, ssl_context=None):
+    def __init__(self, emulator, host, port, ssl_context=None, api_token=None):
         self.emulator = emulator
-        self._server = _Server((host, port), emulator, ssl_context)
+        self.api_token = api_token
+        self._server = _Server((host, port), emulator, ssl_context, api_token)
         self.host = host
         self.port = self._server.server_address[1]
         scheme = "https" if ssl_context is not None else "http"

@@ -122,9 +122,38 @@ function tokenText(check) {
   return check || "—";
 }
 
+// An emulator that listens beyond its own machine guards its API with a token. The page gets it
+// once in its address (/#token=...: a fragment never reaches the server or its log), keeps it for
+// this tab only, takes it out of the address bar, and sends it with every API request.
+const TOKEN_KEY = "kpnthings-emulator-api-token";
+
+function takeToken() {
+  const given = /^#token=([^&#]+)$/.exec(location.hash);
+  if (!given) return false;
+  sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(given[1]));
+  history.replaceState(null, "", location.pathname + location.search);
+  return true;
+}
+
+takeToken();
+window.addEventListener("hashchange", () => {
+  if (takeToken()) refresh(); // pasted into the address bar of an open page
+});
+
 async function api(path, init) {
-  const resp = await fetch(path, Object.assign({ cache: "no-store" }, init || {}));
+  init = Object.assign({ cache: "no-store" }, init || {});
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) init.headers = Object.assign({}, init.headers, { Authorization: "Bearer " + token });
+  const resp = await fetch(path, init);
   const text = await resp.text();
+  if (resp.status === 401 && /API needs its token/.test(text)) {
+    const e = new Error(
+      (token ? "the API token this page has is not the emulator's" : "this emulator's API needs its token") +
+        ": open the dashboard address the mock-server printed at start (…/#token=…)",
+    );
+    e.locked = true;
+    throw e;
+  }
   if (!resp.ok) throw new Error(text.trim() || "HTTP " + resp.status);
   return JSON.parse(text);
 }
@@ -565,8 +594,8 @@ async function fetchAll() {
     conn.textContent = "live · updated " + clock(new Date());
     conn.setAttribute("data-state", "live");
   } catch (e) {
-    conn.textContent = "emulator not answering: " + e.message;
-    conn.setAttribute("data-state", "down");
+    conn.textContent = e.locked ? e.message : "emulator not answering: " + e.message;
+    conn.setAttribute("data-state", e.locked ? "locked" : "down");
   }
 }
 
