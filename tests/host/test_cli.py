@@ -785,3 +785,32 @@ def test_downlink_and_messages_name_what_went_wrong(capsys, bench):
     code, _, err = run_cli(capsys, "messages", "kitchen", "--url", "http://127.0.0.1:9")
     assert code == 2 and "no emulator at http://127.0.0.1:9" in err and "mock-server" in err
     assert bench.emulator.downlinks(UUID) == []
+
+
+def test_downlink_and_messages_pass_the_emulators_api_token(capsys, tmp_path):
+    # An emulator open to the LAN guards its API with a token (mock-server --host 0.0.0.0):
+    # the bench verbs take it from --api-token or $KPNTHINGS_API_TOKEN.
+    emu = Emulator(tmp_path / "emu.sqlite3", [(UUID, SECRET, "kitchen")], log=lambda line: None)
+    server = emu.serve(api_token="bench-token-7")
+    try:
+        code, _, err = run_cli(capsys, "messages", UUID, "--url", server.url)
+        assert code != 0 and "401" in err, err
+        code, out, err = run_cli(
+            capsys,
+            "downlink",
+            "kitchen",
+            "led=true",
+            "--url",
+            server.url,
+            "--api-token",
+            "bench-token-7",
+        )
+        assert code == 0 and "queued downlink #1 for kitchen" in out, err
+        os.environ["KPNTHINGS_API_TOKEN"] = "bench-token-7"
+        try:
+            code, out, err = run_cli(capsys, "messages", "kitchen", "--url", server.url)
+        finally:
+            del os.environ["KPNTHINGS_API_TOKEN"]
+        assert code == 0, err
+    finally:
+        server.shutdown()

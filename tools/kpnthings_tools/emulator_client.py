@@ -36,8 +36,15 @@ class ClientError(Exception):
 # -- the HTTP side -----------------------------------------------------------------------------
 
 
+# The emulator's API token (mock-server --api-token, or the one it printed when it listens
+# beyond this machine): from --api-token or $KPNTHINGS_API_TOKEN.
+_TOKEN = [None]
+
+
 def _request(url, path, body=None, timeout=10):
     req = urllib.request.Request(url.rstrip("/") + path, data=body, method="GET")
+    if _TOKEN[0]:
+        req.add_header("Authorization", "Bearer " + _TOKEN[0])
     if body is not None:
         req.method = "POST"
         req.add_header("Content-Type", "application/json")
@@ -214,6 +221,11 @@ def add_parsers(sub):
     )
     p.add_argument("--url", default=DEFAULT_URL, help="the emulator (default %s)" % DEFAULT_URL)
     p.add_argument(
+        "--api-token",
+        default=os.environ.get("KPNTHINGS_API_TOKEN"),
+        help="the emulator's API token, when it has one (default $KPNTHINGS_API_TOKEN)",
+    )
+    p.add_argument(
         "--wait",
         type=float,
         metavar="S",
@@ -225,6 +237,11 @@ def add_parsers(sub):
     p = sub.add_parser("messages", help="list what the local emulator received from a device")
     p.add_argument("device", help="DvnUUID, device name, or the device's config.json")
     p.add_argument("--url", default=DEFAULT_URL, help="the emulator (default %s)" % DEFAULT_URL)
+    p.add_argument(
+        "--api-token",
+        default=os.environ.get("KPNTHINGS_API_TOKEN"),
+        help="the emulator's API token, when it has one (default $KPNTHINGS_API_TOKEN)",
+    )
     p.add_argument("--since", type=int, default=0, metavar="ID", help="only messages after #ID")
     p.add_argument("--limit", type=int, default=20, help="the newest N (default 20, most 1000)")
     p.add_argument("--json", action="store_true", help="print the messages as the API gives them")
@@ -236,6 +253,7 @@ def _label(dvnuuid, name):
 
 
 def _cmd_downlink(args):
+    _TOKEN[0] = args.api_token
     dvnuuid, name = resolve_device(args.url, args.device)
     if not args.commands:
         if args.wait is not None:
@@ -268,6 +286,7 @@ def _cmd_downlink(args):
 
 
 def _cmd_messages(args):
+    _TOKEN[0] = args.api_token
     dvnuuid, _ = resolve_device(args.url, args.device)
     listed = messages(args.url, dvnuuid, args.since, args.limit)
     if args.json:
