@@ -158,8 +158,8 @@ def make_outbox(cfg, log):
             with open(where + "/owner", "rb") as f:
                 owner = f.read().decode()
         except OSError:
-            owner = uuid
-        if owner != uuid:
+            owner = None
+        if owner and owner != uuid:
             aside = where + "-" + owner[:8]
             n = 1
             while _exists(aside):
@@ -178,8 +178,9 @@ def make_outbox(cfg, log):
             max_bytes=cfg.get("outbox_max_bytes") or DEFAULT_OUTBOX_BYTES,
             dead_max_bytes=cfg.get("dead_max_bytes") or DEFAULT_DEAD_BYTES,
         )
-        with open(where + "/owner", "wb") as f:
-            f.write(uuid.encode())
+        if owner != uuid:  # written once, not at every boot: each write costs a flash erase
+            with open(where + "/owner", "wb") as f:
+                f.write(uuid.encode())
         return box
     except (OSError, ValueError) as e:
         # A broken or read-only filesystem must not keep the device from reporting at all.
