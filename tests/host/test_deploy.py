@@ -405,6 +405,37 @@ def test_ca_files_are_copied_beside_the_config(tmp_path, ca_der):
     assert [i.dest for i in plan.items if i.kind == "ca"] == ["ca-next.der"]
 
 
+def test_the_brokers_own_ca_is_copied_beside_the_config(tmp_path, ca_der):
+    # mqtt_ca_file (the broker's CA, when it is not ca_file's) was never copied: an MQTT config
+    # that used it stopped at boot with "mqtt_ca_file: cannot read".
+    cfg = tmp_path / "device.json"
+    _ca_files_config(
+        cfg,
+        ca_file=None,
+        transport="mqtt",
+        mqtt_host="broker.example",
+        mqtt_uplink_topic="kpn/{dvnuuid}/up",
+        mqtt_ca_file="broker-ca.der",
+    )
+    shutil.copy(ca_der, tmp_path / "broker-ca.der")
+    plan = deploy.make_plan(
+        "esp32", cfg, port="/dev/ttyUSB0", dry_run=True, build_dir=tmp_path / "b"
+    )
+    assert [(i.src, i.dest) for i in plan.items if i.kind == "ca"] == [
+        (tmp_path / "broker-ca.der", "broker-ca.der")
+    ]
+    _ca_files_config(
+        cfg,
+        ca_file=None,
+        transport="mqtt",
+        mqtt_host="broker.example",
+        mqtt_uplink_topic="kpn/{dvnuuid}/up",
+        mqtt_ca_file="certs/broker.der",
+    )
+    msg = _error(tmp_path, config_path=cfg, dry_run=True)
+    assert "mqtt_ca_file" in msg and "ending in .der, without folders" in msg, msg
+
+
 def test_ca_files_must_be_der_files_beside_the_config(tmp_path, ca_der):
     cfg = tmp_path / "device.json"
     shutil.copy(ca_der, tmp_path / "ca.der")

@@ -284,6 +284,7 @@ def test_duplicate_and_reserved_names():
     assert "device loop" in _error([{"type": "counter", "pin": 14, "name": "sensorErrors"}])
     # The answer to a downlink (issue 19) is the loop's record too.
     assert "device loop" in _error([{"type": "digital", "pin": 14, "name": "downlink"}])
+    assert "device loop" in _error([{"type": "digital", "pin": 14, "name": "droppedReadings"}])
     # Defaults step around actuator names too.
     out = validate([{"type": "counter", "pin": 14}], ESP32_PINS, reserved_names=["counter"])
     assert out[0]["names"] == ["counter2"]

@@ -415,23 +415,29 @@ def check_der_file(path, what):
 
 
 def resolve_ca_files(config, config_path, ca_path):
-    """[(local file, name on the board)] for config["ca_files"]: each a DER file beside the
-    config, copied beside config.json on the board under the same name."""
+    """[(local file, name on the board)] for config["ca_files"], and for mqtt_ca_file (the
+    broker's own CA) where MQTT over TLS uses it: each a DER file beside the config, copied
+    beside config.json on the board under the same name."""
     config_path = Path(config_path)
+    fields = [("ca_files", name) for name in config.get("ca_files") or ()]
+    mqtt_ca = config.get("mqtt_ca_file")
+    if mqtt_ca and config.get("transport") == "mqtt" and config.get("mqtt_tls", True) is not False:
+        fields.append(("mqtt_ca_file", mqtt_ca))
     out = []
-    for name in config.get("ca_files") or ():
-        if not _CA_NAME.match(name):
+    for field, name in fields:
+        if not isinstance(name, str) or not _CA_NAME.match(name):
             raise DeployError(
-                "config %s: ca_files: %s: deploy copies each CA beside config.json, so give a file"
+                "config %s: %s: %s: deploy copies each CA beside config.json, so give a file"
                 ' name ending in .der, without folders, such as "ca-next.der"'
-                % (config_path, json.dumps(name))
+                % (config_path, field, json.dumps(name))
             )
         if name == BOARD_CA_PATH and ca_path is not None:
             raise DeployError(
-                "config %s: ca_files: %s is where ca_file's CA goes; give this one another name"
-                % (config_path, name)
+                "config %s: %s: %s is where ca_file's CA goes; give this one another name"
+                % (config_path, field, name)
             )
-        out.append((check_der_file(config_path.parent / name, "ca_files: CA file"), name))
+        if name not in [n for _, n in out]:
+            out.append((check_der_file(config_path.parent / name, field + ": CA file"), name))
     return out
 
 

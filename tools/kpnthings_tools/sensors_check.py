@@ -33,8 +33,9 @@ _FIELDS = {
 }
 
 # Names the device loop itself sends; a sensor must not shadow them. "downlink" is the answer
-# to a downlink (kpnthings.flush, docs/downlinks.md).
-_LOOP_NAMES = ("sensorErrors", "downlink")
+# to a downlink (kpnthings.flush, docs/downlinks.md); "droppedReadings" the count of readings
+# the outbox's bound dropped.
+_LOOP_NAMES = ("sensorErrors", "downlink", "droppedReadings")
 
 _I2C_ADDRESSES = (0x76, 0x77)  # SDO to GND / SDO to VDD
 _ATTEN_DB = (0, 2.5, 6, 11)  # ESP32 ADC attenuations
