@@ -499,8 +499,14 @@ def test_dashboard_names_devices_and_shows_what_the_board_answered(named_server,
                 assert "never answered\n3 uplinks since" in row.inner_text()
                 led = _shown(page, '#actuators tr[data-name="led"][data-result="never answered"]')
                 assert "— never answered" in led.inner_text()
-                # The log names devices by their names.
-                assert "shed" in page.inner_text("#log tbody tr:first-child td:nth-child(3)")
+                # The log names devices by their names: once it shows the selected device (the
+                # page re-renders it a moment after the click).
+                page.wait_for_function(
+                    "() => { const c = document.querySelector("
+                    "'#log tbody tr:first-child td:nth-child(3)');"
+                    " return c !== null && c.textContent.includes('shed'); }",
+                    timeout=WAIT_MS,
+                )
             except BaseException:
                 ARTIFACTS.mkdir(exist_ok=True)
                 for open_page in context.pages:
