@@ -61,10 +61,10 @@ def prepare(dev):
 
 def _after(dev, result):
     """Backoff bookkeeping after a send, by response class."""
+    from kpnthings.compat import ticks_add, ticks_ms
+
     outcome = result.outcome
     if outcome == ACCEPTED:
-        from kpnthings.compat import ticks_ms
-
         dev._silent = 0
         dev._accepted_at = ticks_ms()
     elif outcome == RETRY and result.status is None:
@@ -76,8 +76,6 @@ def _after(dev, result):
         dev._retry.reset()
         dev._auth_wait.reset()
         return
-    from kpnthings.compat import ticks_add, ticks_ms
-
     if outcome == RETRY:
         delay = dev._retry.next_delay()
     else:  # unauthorized, unknown device: only a fix in the Portal helps

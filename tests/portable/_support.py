@@ -109,3 +109,21 @@ def listening_socket():
         except OSError:
             s.close()
     raise AssertionError("no free port from %d" % base)
+
+
+class _Accepted:
+    status = 200
+    outcome = "accepted"
+    downlink = []
+    error = None
+
+
+class AcceptingKpn:
+    """A transport that accepts every pack and keeps each, decoded, in `packs`."""
+
+    def __init__(self):
+        self.packs = []
+
+    def send(self, body):
+        self.packs.append(json.loads(bytes(body)))
+        return _Accepted()

@@ -3,10 +3,9 @@ ticks_ms and the boot's identity; once the clock is set in the same boot it is s
 true time, the clock's time less the ticks since, the wrap of ticks_ms included. Readings of an
 earlier boot cannot be dated, and go without a time as before."""
 
-import json
 import os
 
-from _support import is_micropython
+from _support import AcceptingKpn, is_micropython
 from kpnthings import compat
 from kpnthings.device import Device
 from kpnthings.outbox import Outbox
@@ -30,22 +29,6 @@ class Ticks:
         return t % PERIOD if MICROPYTHON else t
 
 
-class Result:
-    status = 200
-    outcome = "accepted"
-    downlink = []
-    error = None
-
-
-class Kpn:
-    def __init__(self):
-        self.packs = []
-
-    def send(self, body):
-        self.packs.append(json.loads(bytes(body)))
-        return Result()
-
-
 class Board:
     def read_sensors(self):
         return [("temperature", 21.5, "Cel")]
@@ -67,7 +50,7 @@ def _device(ticks, where, clock):
     dev = Device(
         {"dvnuuid": UUID, "interval_s": 60},
         Board(),
-        Kpn(),
+        AcceptingKpn(),
         None,
         outbox=box,
         now=lambda: NOW + ticks.elapsed / 1000 - 600 if clock["set"] else None,
