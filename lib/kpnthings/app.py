@@ -8,10 +8,12 @@ starts; what stays here is what the loop keeps calling.
 
 import sys
 
+from kpnthings.compat import const
+
 # ticks between NTP attempts while the clock is not set (or a re-sync failed)
 NTP_RETRY_MS = 600000
 # ticks between NTP syncs once the clock is set (config ntp_resync_h)
-NTP_RESYNC_MS = 12 * 3600000
+_NTP_RESYNC_MS = const(12 * 3600000)
 
 
 def log(line):
@@ -83,7 +85,7 @@ class Uplink:
             self._client.close()
 
 
-def clock_checker(clock, link, feed, retry_ms=NTP_RETRY_MS, resync_ms=NTP_RESYNC_MS):
+def clock_checker(clock, link, feed, retry_ms=NTP_RETRY_MS, resync_ms=None):
     """A callable saying whether readings may carry a time; until NTP has answered once it
     retries (at most every retry_ms, and only while the link is up), so a board that booted
     without a network still gets its clock set later. Once set, NTP is asked again every
@@ -91,6 +93,8 @@ def clock_checker(clock, link, feed, retry_ms=NTP_RETRY_MS, resync_ms=NTP_RESYNC
     the clock trusted and is tried again after retry_ms."""
     from kpnthings.compat import ticks_diff, ticks_ms
 
+    if resync_ms is None:
+        resync_ms = _NTP_RESYNC_MS
     last = []  # ticks of the last NTP attempt, once there was one
     synced = [ticks_ms(), clock.syncs]  # ticks of the last success, and the count then
 

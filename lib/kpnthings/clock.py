@@ -10,7 +10,9 @@ today's Unix time), so everything here is an integer.
 import sys
 import time
 
-EPOCH_2000 = 946684800  # seconds from 1970-01-01 to 2000-01-01
+from kpnthings.compat import const
+
+_EPOCH_2000 = const(946684800)  # seconds from 1970-01-01 to 2000-01-01
 MIN_VALID = 1704067200  # 2024-01-01: an RTC showing less was never set
 _HOSTED = ("linux", "darwin", "win32", "cygwin")  # unix port and CPython: the OS keeps time
 
@@ -21,7 +23,7 @@ def epoch_offset(gmtime=None):
     if year == 1970:
         return 0
     if year == 2000:
-        return EPOCH_2000
+        return _EPOCH_2000
     raise ValueError("unsupported epoch: time.gmtime(0) is in %d" % year)
 
 

@@ -1,6 +1,15 @@
-"""The few time helpers that differ between MicroPython and CPython, in one place."""
+"""The few helpers that differ between MicroPython and CPython, in one place: time, const."""
 
 import time
+
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython. MicroPython's compiler folds `_NAME = const(1)` away: the name
+    # is never stored, so it costs no interned string on the board.
+
+    def const(expr):
+        return expr
+
 
 try:
     ticks_ms = time.ticks_ms  # type: ignore[attr-defined]

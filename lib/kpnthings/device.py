@@ -12,25 +12,24 @@ malformed (dead letter); 401/404/transient failures keep them for a later cycle.
 
 import time
 
+from kpnthings.compat import const
+
 ACCEPTED = "accepted"
 MALFORMED = "malformed"
 RETRY = "retry"
 # PROTOCOL.md's response table: transient failures back off exponentially (with jitter, up to a
 # cap); 401/403/404 keep the data and wait long, since only a fix in the Portal can help.
-RETRY_BASE_S = 10
-RETRY_CAP_S = 600
-AUTH_RETRY_S = 900
+_RETRY_BASE_S = const(10)
+_RETRY_CAP_S = const(600)
+_AUTH_RETRY_S = const(900)
 # Largest body one request carries; KPN has no documented limit, boards have little RAM.
-DEFAULT_MAX_BODY = 1024
-# Backlog packs sent per cycle after an accepted one, so a long outage drains over a few cycles
-# instead of blocking one cycle (and the watchdog) for minutes.
-MAX_PACKS_PER_CYCLE = 4
+_DEFAULT_MAX_BODY = const(1024)
 # Idle sleeps are cut into slices so a watchdog can be fed between them.
-SLEEP_SLICE_MS = 1000
+_SLEEP_SLICE_MS = const(1000)
 # Before an idle wait at least this long the device rests (see Device.rest): servers drop idle
 # kept-alive connections after 5 to 75 s, so one kept through a longer sleep is mostly dead by
 # the next cycle, and meanwhile holds heap (a Pico W's TLS session: about 25 KB).
-IDLE_CLOSE_S = 30
+_IDLE_CLOSE_S = const(30)
 _LEVELS = {"debug": 0, "info": 1, "warning": 2, "error": 3}
 
 
@@ -126,12 +125,12 @@ class Device:
         from kpnthings.compat import ticks_ms
 
         self._accepted_at = ticks_ms()  # or boot: the clock of reset_after_h
-        self.max_body = config.get("max_body") or DEFAULT_MAX_BODY
+        self.max_body = config.get("max_body") or _DEFAULT_MAX_BODY
         self._write_pack = None  # see prepare()
         self._body = None
         self._level = _LEVELS.get(config.get("log_level", "info"), 1)
         idle = config.get("idle_close_s")
-        self.idle_close_ms = (IDLE_CLOSE_S if idle is None else idle) * 1000
+        self.idle_close_ms = (_IDLE_CLOSE_S if idle is None else idle) * 1000
         self.cycles_done = 0
         import os
 
@@ -142,10 +141,10 @@ class Device:
         # signal(outcome): a board's way to show a refused device (an LED pattern), if it has one.
         self.signal = signal if signal is not None else getattr(board, "signal", None)
         self._retry = Backoff(
-            int(config.get("retry_base_s") or RETRY_BASE_S) * 1000,
-            int(config.get("retry_cap_s") or RETRY_CAP_S) * 1000,
+            int(config.get("retry_base_s") or _RETRY_BASE_S) * 1000,
+            int(config.get("retry_cap_s") or _RETRY_CAP_S) * 1000,
         )
-        self._auth_wait = FixedBackoff(int(config.get("auth_retry_s") or AUTH_RETRY_S) * 1000)
+        self._auth_wait = FixedBackoff(int(config.get("auth_retry_s") or _AUTH_RETRY_S) * 1000)
         self._hold_until = None  # ticks_ms before which nothing is sent (backing off)
         self._held_by = None
         # The answer to the last downlink ("led=applied"), until a pack carrying it is
@@ -327,7 +326,7 @@ class Device:
         """Sleep `ms`, in slices, feeding the watchdog seam and driving the link between them:
         a Wi-Fi glitch is over seconds after it happened, not cycles later."""
         while ms > 0:
-            step = min(ms, SLEEP_SLICE_MS)
+            step = min(ms, _SLEEP_SLICE_MS)
             self._sleep_ms(step)
             ms -= step
             if self.feed is not None:

@@ -13,11 +13,15 @@ answers beyond counted: "and 3 more") until KPN answers a pack that carried it, 
 malformed. It is held in RAM only (Device._answer), so a reset loses an answer not yet sent.
 """
 
-from kpnthings.device import ACCEPTED, MALFORMED, MAX_PACKS_PER_CYCLE, RETRY
+from kpnthings.compat import const
+from kpnthings.device import ACCEPTED, MALFORMED, RETRY
 
+# Backlog packs sent per cycle after an accepted one, so a long outage drains over a few cycles
+# instead of blocking one cycle (and the watchdog) for minutes.
+_MAX_PACKS_PER_CYCLE = const(4)
 # Defaults of the dead-link recovery (config link_drop_after, reset_after_drops; 0: never).
-LINK_DROP_AFTER = 3
-RESET_AFTER_DROPS = 5
+_LINK_DROP_AFTER = const(3)
+_RESET_AFTER_DROPS = const(5)
 
 
 def send(dev, n, readings):
@@ -99,11 +103,11 @@ def _no_answer(dev):
     association; after reset_after_drops of those, a reset. Any answer ends the run: the link
     carries, and whatever is wrong a reconnect would not mend."""
     dev._silent += 1
-    after = dev.config.get("link_drop_after", LINK_DROP_AFTER)
+    after = dev.config.get("link_drop_after", _LINK_DROP_AFTER)
     if not after or dev.link_drop is None or dev._silent % after:
         return
     drops = dev._silent // after
-    limit = dev.config.get("reset_after_drops", RESET_AFTER_DROPS)
+    limit = dev.config.get("reset_after_drops", _RESET_AFTER_DROPS)
     if limit and drops >= limit:
         reset(dev, "%d Wi-Fi reconnects brought no uplink back" % (drops - 1))
         return
@@ -166,7 +170,7 @@ def _send_outbox(dev, n, readings):
         from kpnthings.compat import ticks_ms
 
         box.dating = (dev._boot, now, ticks_ms())
-    for _ in range(MAX_PACKS_PER_CYCLE):
+    for _ in range(_MAX_PACKS_PER_CYCLE):
         states = dev.state_records()
         dropped = box.dropped
         if dropped:

@@ -2,7 +2,10 @@
 framing (KPN answers with Content-Length; a proxy may re-frame), loaded at the first such answer.
 """
 
-from kpnthings.http_client import MAX_HEAD, HTTPError, _err, _number, _strip
+from kpnthings.compat import const
+from kpnthings.http_client import HTTPError, _err, _number, _strip
+
+_MAX_HEAD = const(8192)  # as kpnthings.http_client's: the whole header block of one response
 
 
 def read_chunked(reader, cap, parts, status):
@@ -28,5 +31,5 @@ def read_chunked(reader, cap, parts, status):
         if not line:
             return
         used += len(line) + 2
-        if used > MAX_HEAD:
+        if used > _MAX_HEAD:
             raise _err(HTTPError, "response trailers too large", status)

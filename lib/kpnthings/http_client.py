@@ -23,14 +23,14 @@ cannot bound a request in time (PROTOCOL.md, micropython-lib#838). This module c
   hostile or broken server can raise nothing else.
 """
 
-from kpnthings.compat import ticks_add, ticks_diff, ticks_ms
+from kpnthings.compat import const, ticks_add, ticks_diff, ticks_ms
 
-MAX_RESPONSE = 4096  # body bytes; a KPN answer holds at most one small downlink pack
-MAX_LINE = 2048  # one status, header or chunk-size line
-MAX_HEAD = 8192  # the whole header block of one response
-MAX_HEADERS = 64
-_RECV = 512  # bytes asked of the socket at a time: bounds the reader's buffer
-_MAX_INTERIM = 4  # 1xx answers skipped before the real one
+_MAX_RESPONSE = const(4096)  # body bytes; a KPN answer holds at most one small downlink pack
+_MAX_LINE = const(2048)  # one status, header or chunk-size line
+_MAX_HEAD = const(8192)  # the whole header block of one response
+_MAX_HEADERS = const(64)
+_RECV = const(512)  # bytes asked of the socket at a time: bounds the reader's buffer
+_MAX_INTERIM = const(4)  # 1xx answers skipped before the real one
 
 
 class HTTPError(OSError):
@@ -237,21 +237,21 @@ class _Reader:
             self._fill()
 
     def readline(self):
-        """One line without its CRLF (a bare LF is tolerated), at most MAX_LINE bytes."""
+        """One line without its CRLF (a bare LF is tolerated), at most _MAX_LINE bytes."""
         while True:
             i = self._buf.find(b"\n")
             if i >= 0:
-                if i > MAX_LINE:
+                if i > _MAX_LINE:
                     break
                 line = self._buf[:i]
                 self._buf = self._buf[i + 1 :]
                 if line.endswith(b"\r"):
                     line = line[:-1]
                 return line
-            if len(self._buf) > MAX_LINE:
+            if len(self._buf) > _MAX_LINE:
                 break
             self._fill()
-        raise _err(HTTPError, "response line longer than %d bytes" % MAX_LINE, self.status)
+        raise _err(HTTPError, "response line longer than %d bytes" % _MAX_LINE, self.status)
 
     def read_exact(self, n, parts):
         """Append exactly n bytes to `parts` (a list)."""
@@ -335,7 +335,7 @@ def _read_head(reader):
             break
         used += len(line) + 2
         count += 1
-        if used > MAX_HEAD or count > MAX_HEADERS:
+        if used > _MAX_HEAD or count > _MAX_HEADERS:
             raise _err(HTTPError, "response headers too large", status)
         colon = line.find(b":")
         if colon <= 0 or line[0] in (32, 9):
@@ -415,7 +415,7 @@ def read_response(reader, cap):
 
 
 # Bytes preallocated per connection for one request (headers + body); see Connection._write.
-WRITE_BUFFER = 1536
+_WRITE_BUFFER = const(1536)
 # A kept-alive connection idle longer than this is not reused: servers close idle connections
 # after 5 s (Apache's default) to 75 s (nginx), and a request written while the server closes
 # may be read, lost with the connection, and then sent again and stored twice.
@@ -435,9 +435,9 @@ class Connection:
         port,
         tls_context=None,
         timeout_ms=5000,
-        max_response=MAX_RESPONSE,
+        max_response=_MAX_RESPONSE,
         connect=None,
-        write_buffer=WRITE_BUFFER,
+        write_buffer=_WRITE_BUFFER,
         addresses=None,
         max_idle_ms=MAX_IDLE_MS,
     ):

@@ -34,17 +34,18 @@ to `dropped` (persisted) until the caller reports them and calls `clear_dropped`
 import os
 import struct
 
+from kpnthings.compat import const
+
 try:
     from binascii import crc32 as _crc32
 except ImportError:  # a port built without MICROPY_PY_BINASCII_CRC32
     _crc32 = None
 
-_MAGIC = 0xA5
+_MAGIC = const(0xA5)
 _HDR = "<BHI"
-_HDR_LEN = 7
-_MAX_PAYLOAD = 1100  # a frame claiming more is corrupt, whatever the instance's own limit
+_HDR_LEN = const(7)
+_MAX_PAYLOAD = const(1100)  # a frame claiming more is corrupt, whatever the instance's own limit
 _COMMIT_FMT = "<4sIIIII"
-_COMMIT_LEN = 24  # struct.calcsize(_COMMIT_FMT)
 _COMMIT_MAGIC = b"KOB1"
 
 

@@ -6,15 +6,17 @@ once per boot and is unloaded after.
 import struct
 
 from kpnthings import outbox as _box
+from kpnthings.compat import const
 from kpnthings.outbox import (
     _COMMIT_FMT,
-    _COMMIT_LEN,
     _COMMIT_MAGIC,
     _file_size,
     _remove,
     crc32,
 )
 from kpnthings.outbox_read import _frame_at
+
+_COMMIT_LEN = const(24)  # as in kpnthings.outbox: struct.calcsize(_COMMIT_FMT)
 
 
 def makedirs(path):

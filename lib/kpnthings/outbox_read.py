@@ -9,8 +9,13 @@ does. Every file is opened through kpnthings.outbox's seam (`_open`, `os`).
 import struct
 
 from kpnthings import outbox as _box
-from kpnthings.compat import ticks_diff
-from kpnthings.outbox import _HDR, _HDR_LEN, _MAGIC, _MAX_PAYLOAD, crc32
+from kpnthings.compat import const, ticks_diff
+from kpnthings.outbox import _HDR, crc32
+
+# The frame's constants, as in kpnthings.outbox (const: compiled in, no name held on the board)
+_MAGIC = const(0xA5)
+_HDR_LEN = const(7)
+_MAX_PAYLOAD = const(1100)
 
 
 def decode_record(payload):

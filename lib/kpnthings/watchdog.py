@@ -7,7 +7,9 @@ about 8.3 s, so the timeout is capped there and every blocking step must stay be
 
 import sys
 
-RP2_MAX_MS = 8300
+from kpnthings.compat import const
+
+_RP2_MAX_MS = const(8300)
 
 
 class Watchdog:
@@ -26,8 +28,8 @@ class Watchdog:
         timeout_ms = int(timeout_ms)
         if timeout_ms < 1000:
             raise ValueError("watchdog timeout_ms must be at least 1000, got %d" % timeout_ms)
-        if sys.platform == "rp2" and timeout_ms > RP2_MAX_MS:
-            timeout_ms = RP2_MAX_MS  # the hardware limit; a larger value raises on rp2
+        if sys.platform == "rp2" and timeout_ms > _RP2_MAX_MS:
+            timeout_ms = _RP2_MAX_MS  # the hardware limit; a larger value raises on rp2
         if machine_module is None:
             import machine as machine_module
         wdt_class = getattr(machine_module, "WDT", None)

@@ -7,14 +7,15 @@ tests/fakes, Wi-Fi skipped, config path taken from the KPN_CONFIG environment va
 config stops the boot with one line naming the field (never the secret).
 """
 
+from kpnthings.compat import const
 from kpnthings.config import ConfigError  # kept when the config module is unloaded
 
 CONFIG_PATH = "config.json"
 # Total time to wait for a trusted Wi-Fi link at boot; each step inside is far shorter, and
 # the loop keeps going (readings queue up) if the network is not there yet.
-WIFI_BOOT_WAIT_MS = 20000
-DEFAULT_OUTBOX_BYTES = 32768
-DEFAULT_DEAD_BYTES = 8192
+_WIFI_BOOT_WAIT_MS = const(20000)
+_DEFAULT_OUTBOX_BYTES = const(32768)
+_DEFAULT_DEAD_BYTES = const(8192)
 
 
 class BootFailed(Exception):
@@ -175,8 +176,8 @@ def make_outbox(cfg, log):
             )
         box = Outbox(
             where,
-            max_bytes=cfg.get("outbox_max_bytes") or DEFAULT_OUTBOX_BYTES,
-            dead_max_bytes=cfg.get("dead_max_bytes") or DEFAULT_DEAD_BYTES,
+            max_bytes=cfg.get("outbox_max_bytes") or _DEFAULT_OUTBOX_BYTES,
+            dead_max_bytes=cfg.get("dead_max_bytes") or _DEFAULT_DEAD_BYTES,
         )
         if owner != uuid:  # written once, not at every boot: each write costs a flash erase
             with open(where + "/owner", "wb") as f:
@@ -189,16 +190,17 @@ def make_outbox(cfg, log):
 
 
 def connect_wifi(cfg, feed, log):
-    """Bring Wi-Fi up, waiting at most WIFI_BOOT_WAIT_MS; returns the supervisor (or None)."""
+    """Bring Wi-Fi up, waiting at most _WIFI_BOOT_WAIT_MS; returns the supervisor (or None)."""
     from kpnthings import wifi
 
     link = wifi.WiFi(cfg["wifi_ssid"], cfg["wifi_password"])
     log("[wifi] connecting to %r" % cfg["wifi_ssid"])
-    if link.wait(WIFI_BOOT_WAIT_MS, feed):
+    if link.wait(_WIFI_BOOT_WAIT_MS, feed):
         log("[wifi] up, ip %s" % link.ip())
     else:
         log(
-            "[wifi] no link after %d s; readings queue until it comes" % (WIFI_BOOT_WAIT_MS // 1000)
+            "[wifi] no link after %d s; readings queue until it comes"
+            % (_WIFI_BOOT_WAIT_MS // 1000)
         )
     return link
 
@@ -243,7 +245,7 @@ def _scrubbed(msg, path):
 def boot(log):
     """Everything the loop needs, as (Device, transport); BootFailed after logging a bad config."""
     from kpnthings import __version__
-    from kpnthings.app import NTP_RESYNC_MS, clock_checker, led_signal
+    from kpnthings.app import clock_checker, led_signal
 
     path = _config_path()
     try:
@@ -272,7 +274,7 @@ def boot(log):
         link = connect_wifi(cfg, feed, log)
     hours = cfg.get("ntp_resync_h")
     clock_trusted = clock_checker(
-        clock, link, feed, resync_ms=NTP_RESYNC_MS if hours is None else hours * 3600000
+        clock, link, feed, resync_ms=None if hours is None else hours * 3600000
     )
     clock_trusted()
 

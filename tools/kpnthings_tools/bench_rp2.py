@@ -222,8 +222,8 @@ def run_firmware(image, config_path, preload, script="firmware_run.py"):
     code = _params(
         PRELOAD=list(preload),
         OUTBOX_DIR="outbox",
-        OUTBOX_MAX=wiring.DEFAULT_OUTBOX_BYTES,
-        DEAD_MAX=wiring.DEFAULT_DEAD_BYTES,
+        OUTBOX_MAX=wiring._DEFAULT_OUTBOX_BYTES,
+        DEAD_MAX=wiring._DEFAULT_DEAD_BYTES,
     )
     return rp2emu.run(
         SCRIPTS / script, code=code, puts=[(config_path, "/config.json")], fs_in=image
