@@ -7,8 +7,8 @@ try:
 except ImportError:  # CPython. MicroPython's compiler folds `_NAME = const(1)` away: the name
     # is never stored, so it costs no interned string on the board.
 
-    def const(expr):
-        return expr
+    def const(x):
+        return x
 
 
 try:

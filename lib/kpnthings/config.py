@@ -219,9 +219,9 @@ def _check(cfg, board, rules):
             )
         key = "transport"
         if cfg[key] == "mqtt":
-            from kpnthings import mqtt
+            from kpnthings import mqtt_config
 
-            mqtt.validate_config(cfg)
+            mqtt_config.validate(cfg)
     except ImportError:  # a board deployed for another config (kpnthings deploy brings them)
         raise ConfigError(key + ": needs a module this board lacks: deploy again") from None
 

@@ -25,9 +25,9 @@ a client of our own, built on the same deadline-aware sockets as the HTTPS uplin
 - packets are built in one preallocated bytearray and sent as memoryview slices; a PUBLISH
   payload is written straight from the caller's bytes, never copied.
 
-`validate_config` (called by config.py when `transport` is "mqtt") checks and fills the mqtt_*
-keys through `mqtt_config`, loaded only then; `mqtt_transport.MQTTTransport` turns them into the
-same `send(body) -> Result` uplink as the HTTPS client.
+The mqtt_* keys of config.json are checked and filled by `mqtt_config.validate` (run by config.py
+when `transport` is "mqtt"); `mqtt_transport.MQTTTransport` turns them into the same
+`send(body) -> Result` uplink as the HTTPS client.
 """
 
 from kpnthings.compat import ticks_add, ticks_diff, ticks_ms
@@ -812,14 +812,3 @@ class MQTTClient:
                 t.close()
             except (OSError, ValueError):
                 pass
-
-
-# ---------------------------------------------------------------------------------------------
-# Config: the mqtt_* keys are checked in mqtt_config, imported only when config is validated.
-
-
-def validate_config(cfg):
-    """Check and fill the mqtt_* keys of `cfg` in place (see mqtt_config); returns `cfg`."""
-    from kpnthings import mqtt_config
-
-    return mqtt_config.validate(cfg)

@@ -2,12 +2,12 @@
 
 KPN's broker details (host, port, topics, credentials) are not in the documentation we hold, so
 nothing here guesses them: mqtt_host and mqtt_uplink_topic must be copied from the KPN Things
-Portal (or name your own broker). config.py and mqtt_transport run `mqtt.validate_config`, which
-lands here: every value the MQTT client reads gets its type and range, and the derived defaults
-(port, keepalive, client id, user name, topics with {dvnuuid} replaced). Errors are ValueErrors
-whose message starts with the field's name and never holds the password. The host's full check
-(kpnthings_tools.mqtt_check, run by deploy) also refuses control characters, a host with a scheme
-or port, and a {token} the config never fills in.
+Portal (or name your own broker). config.py and mqtt_transport run `validate`, importing this
+module only then: every value the MQTT client reads gets its type and range, and the derived
+defaults (port, keepalive, client id, user name, topics with {dvnuuid} replaced). Errors are
+ValueErrors whose message starts with the field's name and never holds the password. The host's
+full check (kpnthings_tools.mqtt_check, run by deploy) also refuses control characters, a host
+with a scheme or port, and a {token} the config never fills in.
 """
 
 from kpnthings import mqtt

@@ -48,7 +48,9 @@ class MQTTTransport:
     """
 
     def __init__(self, cfg, cadata=None, connect=None, max_downlinks=4):
-        s = mqtt.validate_config(dict(cfg))
+        from kpnthings import mqtt_config
+
+        s = mqtt_config.validate(dict(cfg))
         self._secret = s.get("secret")
         if s["mqtt_token"]:
             auth.check_secret(self._secret)

@@ -32,7 +32,7 @@ import urllib.request
 import pytest
 import trustme
 
-from kpnthings import auth, client, config, mqtt, mqtt_transport
+from kpnthings import auth, client, config, mqtt, mqtt_config, mqtt_transport
 from kpnthings_tools import cli, config_check, demo, deploy, emulator, provision
 
 UUID = "9d2f6a1e-3b4c-4d5e-8f60-718293a4b5c6"
@@ -714,7 +714,7 @@ def test_other_exceptions_never_hold_a_secret(tmp_path):
                 errors.append(e)
     for bad in (SECRET + "!", SECRET[:10]):
         try:
-            mqtt.validate_config(_valid(transport="mqtt", mqtt_host="h", mqtt_password=bad))
+            mqtt_config.validate(_valid(transport="mqtt", mqtt_host="h", mqtt_password=bad))
         except ValueError as e:
             errors.append(e)
     bad_json = tmp_path / "c.json"

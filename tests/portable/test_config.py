@@ -231,7 +231,7 @@ class FakeMqtt:
     calls = []
 
     @staticmethod
-    def validate_config(cfg):
+    def validate(cfg):
         FakeMqtt.calls.append(cfg["transport"])
         if "mqtt_host" not in cfg:
             raise ValueError("mqtt_host: missing (required for transport mqtt); secret " + SECRET)
@@ -242,10 +242,10 @@ def test_mqtt_keys_go_to_the_mqtt_check_and_are_scrubbed():
 
     import kpnthings
 
-    saved = sys.modules.get("kpnthings.mqtt")
-    saved_attr = kpnthings.__dict__.get("mqtt")
-    sys.modules["kpnthings.mqtt"] = FakeMqtt
-    kpnthings.mqtt = FakeMqtt
+    saved = sys.modules.get("kpnthings.mqtt_config")
+    saved_attr = kpnthings.__dict__.get("mqtt_config")
+    sys.modules["kpnthings.mqtt_config"] = FakeMqtt
+    kpnthings.mqtt_config = FakeMqtt
     try:
         msg = error(with_(transport="mqtt"))
         assert msg.startswith("mqtt_host:"), msg
@@ -254,13 +254,13 @@ def test_mqtt_keys_go_to_the_mqtt_check_and_are_scrubbed():
         assert FakeMqtt.calls == ["mqtt", "mqtt"]
     finally:
         if saved is None:
-            del sys.modules["kpnthings.mqtt"]
+            del sys.modules["kpnthings.mqtt_config"]
         else:
-            sys.modules["kpnthings.mqtt"] = saved
+            sys.modules["kpnthings.mqtt_config"] = saved
         if saved_attr is None:
-            del kpnthings.mqtt
+            del kpnthings.mqtt_config
         else:
-            kpnthings.mqtt = saved_attr
+            kpnthings.mqtt_config = saved_attr
 
 
 def test_the_watchdog_must_outlast_one_send():

@@ -3,7 +3,7 @@
 from test_mqtt_packets import FakeLink, _acks_all, publish_packet
 
 from _support import raises
-from kpnthings import client, mqtt
+from kpnthings import client, mqtt, mqtt_config
 from kpnthings.mqtt_transport import MQTTTransport
 
 UUID = "5e3a0f7c-1b2d-4c6e-9f80-1234567890ab"
@@ -23,7 +23,7 @@ def _cfg(**kw):
 
 
 def _field_error(cfg, field):
-    e = raises(ValueError, mqtt.validate_config, cfg)
+    e = raises(ValueError, mqtt_config.validate, cfg)
     assert str(e).startswith(field + ":"), str(e)
     assert PW not in str(e)
     return e
@@ -33,7 +33,7 @@ def _field_error(cfg, field):
 
 
 def test_config_defaults():
-    cfg = mqtt.validate_config(_cfg())
+    cfg = mqtt_config.validate(_cfg())
     assert cfg["mqtt_tls"] is True and cfg["mqtt_port"] == 8883
     assert cfg["mqtt_client_id"] == UUID
     assert cfg["mqtt_username"] == URN
@@ -42,11 +42,11 @@ def test_config_defaults():
     assert cfg["mqtt_downlink_topic"] is None
     assert cfg["mqtt_keepalive_s"] == 60 and cfg["mqtt_qos"] == 1
     assert cfg["mqtt_token"] is False
-    assert mqtt.validate_config(_cfg(mqtt_tls=False))["mqtt_port"] == 1883
-    assert mqtt.validate_config(_cfg(interval_s=300))["mqtt_keepalive_s"] == 600
-    assert mqtt.validate_config(_cfg(interval_s=10))["mqtt_keepalive_s"] == 60
-    assert mqtt.validate_config(_cfg(interval_s=300, mqtt_keepalive_s=20))["mqtt_keepalive_s"] == 20
-    down = mqtt.validate_config(_cfg(mqtt_downlink_topic="kpn/{dvnuuid}/down/#"))
+    assert mqtt_config.validate(_cfg(mqtt_tls=False))["mqtt_port"] == 1883
+    assert mqtt_config.validate(_cfg(interval_s=300))["mqtt_keepalive_s"] == 600
+    assert mqtt_config.validate(_cfg(interval_s=10))["mqtt_keepalive_s"] == 60
+    assert mqtt_config.validate(_cfg(interval_s=300, mqtt_keepalive_s=20))["mqtt_keepalive_s"] == 20
+    down = mqtt_config.validate(_cfg(mqtt_downlink_topic="kpn/{dvnuuid}/down/#"))
     assert down["mqtt_downlink_topic"] == "kpn/%s/down/#" % UUID
 
 
