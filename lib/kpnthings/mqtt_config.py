@@ -10,7 +10,7 @@ full check (kpnthings_tools.mqtt_check, run by deploy) also refuses control char
 with a scheme or port, and a {token} the config never fills in.
 """
 
-from kpnthings import mqtt
+from kpnthings import mqtt_packets
 
 DEFAULTS = {
     "mqtt_host": None,  # required: from the Portal (or your own broker)
@@ -91,5 +91,5 @@ def validate(cfg):
         x = cfg[key]
         if x is not None:
             x = cfg[key] = x.replace("{dvnuuid}", uuid)
-            mqtt.check_topic(x.replace("{token}", "t"), key, key[5] == "d")
+            mqtt_packets.check_topic(x.replace("{token}", "t"), key, key[5] == "d")
     return cfg

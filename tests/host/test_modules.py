@@ -104,8 +104,11 @@ def test_mqtt_brings_its_modules_and_http_code_only_where_mqtt_imports_it():
         rel = "kpnthings/%s.py" % name
         users = [r for r in mqtt_files if _imports_of(r, name)]
         assert (rel in chosen) == bool(users), (rel, users)
-        if rel in chosen:
-            assert re.fullmatch(r"imported by kpnthings\.mqtt\w*", chosen[rel]), chosen[rel]
+        if rel in chosen:  # the reason names a module of the set that imports it
+            by = re.fullmatch(r"imported by kpnthings\.(\w+)", chosen[rel])
+            assert by, chosen[rel]
+            importer = "kpnthings/%s.py" % by.group(1)
+            assert importer in chosen and _imports_of(importer, name), chosen[rel]
 
 
 def test_each_sensor_type_brings_its_driver_and_no_other():

@@ -2,6 +2,7 @@
 
 from _support import raises
 from kpnthings import http_client, mqtt
+from kpnthings import mqtt_packets as packets
 from kpnthings.compat import sleep_ms, ticks_add, ticks_diff, ticks_ms
 
 
@@ -15,7 +16,7 @@ def _built(fn, *args, **kw):
 
 
 def test_connect_with_credentials_byte_exact():
-    got = _built(mqtt.connect_packet, "dev1", 60, "u", "p")
+    got = _built(packets.connect_packet, "dev1", 60, "u", "p")
     assert got == (
         b"\x10\x16"  # CONNECT, remaining length 22
         b"\x00\x04MQTT\x04"  # protocol name, level 4 (3.1.1)
@@ -26,45 +27,45 @@ def test_connect_with_credentials_byte_exact():
 
 
 def test_connect_anonymous_persistent_session():
-    got = _built(mqtt.connect_packet, "c", 0, clean_session=False)
+    got = _built(packets.connect_packet, "c", 0, clean_session=False)
     assert got == b"\x10\x0d\x00\x04MQTT\x04\x00\x00\x00\x00\x01c"
 
 
 def test_connect_password_needs_user_name():
-    e = raises(ValueError, _built, mqtt.connect_packet, "c", 60, None, "secretpw")
+    e = raises(ValueError, _built, packets.connect_packet, "c", 60, None, "secretpw")
     assert "mqtt_password" in str(e)
     assert "secretpw" not in str(e)
 
 
 def test_publish_headers_byte_exact():
-    assert _built(mqtt.publish_header, "a/b", 5) == b"\x30\x0a\x00\x03a/b"
-    assert _built(mqtt.publish_header, "a/b", 5, 0, retain=True) == b"\x31\x0a\x00\x03a/b"
-    assert _built(mqtt.publish_header, "a/b", 5, 1, 10) == b"\x32\x0c\x00\x03a/b\x00\x0a"
-    assert _built(mqtt.publish_header, "a/b", 5, 1, 10, True) == b"\x3a\x0c\x00\x03a/b\x00\x0a"
+    assert _built(packets.publish_header, "a/b", 5) == b"\x30\x0a\x00\x03a/b"
+    assert _built(packets.publish_header, "a/b", 5, 0, retain=True) == b"\x31\x0a\x00\x03a/b"
+    assert _built(packets.publish_header, "a/b", 5, 1, 10) == b"\x32\x0c\x00\x03a/b\x00\x0a"
+    assert _built(packets.publish_header, "a/b", 5, 1, 10, True) == b"\x3a\x0c\x00\x03a/b\x00\x0a"
     # 2 + 1 + 200 = 203 needs two length bytes: 0xcb 0x01.
-    assert _built(mqtt.publish_header, "t", 200) == b"\x30\xcb\x01\x00\x01t"
+    assert _built(packets.publish_header, "t", 200) == b"\x30\xcb\x01\x00\x01t"
 
 
 def test_publish_header_refuses_bad_arguments():
-    raises(ValueError, _built, mqtt.publish_header, "t", 1, 2, 1)  # QoS 2 unsupported
-    raises(ValueError, _built, mqtt.publish_header, "t", 1, 1, 0)  # QoS 1 needs an id
-    raises(ValueError, _built, mqtt.publish_header, "t", 1, 1, 65536)
-    raises(ValueError, mqtt.publish_header, bytearray(8), "a-long-topic", 1)  # does not fit
+    raises(ValueError, _built, packets.publish_header, "t", 1, 2, 1)  # QoS 2 unsupported
+    raises(ValueError, _built, packets.publish_header, "t", 1, 1, 0)  # QoS 1 needs an id
+    raises(ValueError, _built, packets.publish_header, "t", 1, 1, 65536)
+    raises(ValueError, packets.publish_header, bytearray(8), "a-long-topic", 1)  # does not fit
 
 
 def test_subscribe_puback_pingreq_disconnect_byte_exact():
-    assert _built(mqtt.subscribe_packet, 1, "down/x", 1) == b"\x82\x0b\x00\x01\x00\x06down/x\x01"
-    assert _built(mqtt.puback_packet, 0x1234) == b"\x40\x02\x12\x34"
-    assert mqtt.PINGREQ_PACKET == b"\xc0\x00"
-    assert mqtt.DISCONNECT_PACKET == b"\xe0\x00"
+    assert _built(packets.subscribe_packet, 1, "down/x", 1) == b"\x82\x0b\x00\x01\x00\x06down/x\x01"
+    assert _built(packets.puback_packet, 0x1234) == b"\x40\x02\x12\x34"
+    assert packets.PINGREQ_PACKET == b"\xc0\x00"
+    assert packets.DISCONNECT_PACKET == b"\xe0\x00"
 
 
 def test_topic_checks_name_the_field():
-    e = raises(ValueError, mqtt.check_topic, "a/+/b", "mqtt_uplink_topic")
+    e = raises(ValueError, packets.check_topic, "a/+/b", "mqtt_uplink_topic")
     assert str(e).startswith("mqtt_uplink_topic:")
-    raises(ValueError, mqtt.check_topic, "", "t")
-    raises(ValueError, mqtt.check_topic, "a\x00b", "t")
-    assert mqtt.check_topic("a/+/#", "t", wildcards=True) == b"a/+/#"
+    raises(ValueError, packets.check_topic, "", "t")
+    raises(ValueError, packets.check_topic, "a\x00b", "t")
+    assert packets.check_topic("a/+/#", "t", wildcards=True) == b"a/+/#"
 
 
 # -- remaining length ----------------------------------------------------------------------------
@@ -84,57 +85,57 @@ _LENGTHS = (
 def test_remaining_length_edges_round_trip():
     for value, encoded in _LENGTHS:
         buf = bytearray(5)
-        end = mqtt.encode_length(buf, 1, value)
+        end = packets.encode_length(buf, 1, value)
         assert bytes(buf[1:end]) == encoded, value
-        assert mqtt.decode_length(b"\x30" + encoded) == (value, 1 + len(encoded))
+        assert packets.decode_length(b"\x30" + encoded) == (value, 1 + len(encoded))
 
 
 def test_remaining_length_out_of_range():
-    raises(ValueError, mqtt.encode_length, bytearray(6), 0, 268435456)
-    raises(ValueError, mqtt.encode_length, bytearray(6), 0, -1)
+    raises(ValueError, packets.encode_length, bytearray(6), 0, 268435456)
+    raises(ValueError, packets.encode_length, bytearray(6), 0, -1)
 
 
 def test_remaining_length_malformed():
-    raises(mqtt.MQTTProtocolError, mqtt.decode_length, b"\x30\xff\xff\xff\xff\x01")  # 5 bytes
-    raises(mqtt.MQTTProtocolError, mqtt.decode_length, b"\x30\x80")  # cut short
-    raises(mqtt.MQTTProtocolError, mqtt.decode_length, b"\x30")
-    raises(mqtt.MQTTProtocolError, mqtt.decode_length, b"\x30\x80\x00")  # not minimal
+    raises(mqtt.MQTTProtocolError, packets.decode_length, b"\x30\xff\xff\xff\xff\x01")  # 5 bytes
+    raises(mqtt.MQTTProtocolError, packets.decode_length, b"\x30\x80")  # cut short
+    raises(mqtt.MQTTProtocolError, packets.decode_length, b"\x30")
+    raises(mqtt.MQTTProtocolError, packets.decode_length, b"\x30\x80\x00")  # not minimal
 
 
 # -- decoding ------------------------------------------------------------------------------------
 
 
 def test_decode_packets():
-    ptype, flags, body = mqtt.decode_packet(b"\x20\x02\x01\x00")
-    assert (ptype, flags) == (mqtt.CONNACK, 0)
-    assert mqtt.parse_connack(flags, body) == (True, 0)
-    ptype, flags, body = mqtt.decode_packet(b"\x40\x02\x00\x07")
-    assert ptype == mqtt.PUBACK and mqtt.parse_ack(flags, body) == 7
-    ptype, flags, body = mqtt.decode_packet(b"\x90\x03\x00\x01\x01")
-    assert mqtt.parse_suback(flags, body) == (1, 1)
-    ptype, flags, body = mqtt.decode_packet(b"\x32\x0a\x00\x03a/b\x00\x05hi!")
-    topic, qos, pid, payload = mqtt.parse_publish(flags, body)
-    assert (ptype, topic, qos, pid, bytes(payload)) == (mqtt.PUBLISH, "a/b", 1, 5, b"hi!")
-    ptype, flags, body = mqtt.decode_packet(b"\x30\x05\x00\x01tok")
-    assert mqtt.parse_publish(flags, body)[2] is None
+    ptype, flags, body = packets.decode_packet(b"\x20\x02\x01\x00")
+    assert (ptype, flags) == (packets.CONNACK, 0)
+    assert packets.parse_connack(flags, body) == (True, 0)
+    ptype, flags, body = packets.decode_packet(b"\x40\x02\x00\x07")
+    assert ptype == packets.PUBACK and packets.parse_ack(flags, body) == 7
+    ptype, flags, body = packets.decode_packet(b"\x90\x03\x00\x01\x01")
+    assert packets.parse_suback(flags, body) == (1, 1)
+    ptype, flags, body = packets.decode_packet(b"\x32\x0a\x00\x03a/b\x00\x05hi!")
+    topic, qos, pid, payload = packets.parse_publish(flags, body)
+    assert (ptype, topic, qos, pid, bytes(payload)) == (packets.PUBLISH, "a/b", 1, 5, b"hi!")
+    ptype, flags, body = packets.decode_packet(b"\x30\x05\x00\x01tok")
+    assert packets.parse_publish(flags, body)[2] is None
 
 
 def test_malformed_packets_refused():
     bad = mqtt.MQTTProtocolError
-    raises(bad, mqtt.decode_packet, b"\x20")
-    raises(bad, mqtt.decode_packet, b"\x20\x02\x00")  # truncated
-    raises(bad, mqtt.decode_packet, b"\x20\x02\x00\x00\x00")  # trailing byte
-    raises(bad, mqtt.parse_connack, 1, b"\x00\x00")  # reserved flags
-    raises(bad, mqtt.parse_connack, 0, b"\x02\x00")  # reserved ack bits
-    raises(bad, mqtt.parse_connack, 0, b"\x00")
-    raises(bad, mqtt.parse_ack, 0, b"\x00\x00")  # packet id 0
-    raises(bad, mqtt.parse_ack, 0, b"\x00\x01\x00")
-    raises(bad, mqtt.parse_suback, 0, b"\x00\x01\x05")  # unknown return code
-    raises(bad, mqtt.parse_publish, 6, b"\x00\x01t\x00\x01")  # QoS 3
-    raises(bad, mqtt.parse_publish, 4, b"\x00\x01t\x00\x01")  # QoS 2: never subscribed
-    raises(bad, mqtt.parse_publish, 0, b"\x00\x09t")  # topic past the end
-    raises(bad, mqtt.parse_publish, 2, b"\x00\x01t\x00\x00")  # packet id 0
-    raises(bad, mqtt.parse_publish, 2, b"\x00\x01t\x00")  # packet id cut short
+    raises(bad, packets.decode_packet, b"\x20")
+    raises(bad, packets.decode_packet, b"\x20\x02\x00")  # truncated
+    raises(bad, packets.decode_packet, b"\x20\x02\x00\x00\x00")  # trailing byte
+    raises(bad, packets.parse_connack, 1, b"\x00\x00")  # reserved flags
+    raises(bad, packets.parse_connack, 0, b"\x02\x00")  # reserved ack bits
+    raises(bad, packets.parse_connack, 0, b"\x00")
+    raises(bad, packets.parse_ack, 0, b"\x00\x00")  # packet id 0
+    raises(bad, packets.parse_ack, 0, b"\x00\x01\x00")
+    raises(bad, packets.parse_suback, 0, b"\x00\x01\x05")  # unknown return code
+    raises(bad, packets.parse_publish, 6, b"\x00\x01t\x00\x01")  # QoS 3
+    raises(bad, packets.parse_publish, 4, b"\x00\x01t\x00\x01")  # QoS 2: never subscribed
+    raises(bad, packets.parse_publish, 0, b"\x00\x09t")  # topic past the end
+    raises(bad, packets.parse_publish, 2, b"\x00\x01t\x00\x00")  # packet id 0
+    raises(bad, packets.parse_publish, 2, b"\x00\x01t\x00")  # packet id cut short
     assert issubclass(bad, mqtt.MQTTError) and issubclass(mqtt.MQTTError, OSError)
 
 
@@ -185,13 +186,13 @@ def _client(reply, **kw):
 
 
 def _acks_all(data, link):
-    if data[0] == mqtt.CONNECT:
+    if data[0] == packets.CONNECT:
         return b"\x20\x02\x00\x00"
-    if data[0] & 0xF0 == mqtt.PUBLISH and data[0] & 0x06:
+    if data[0] & 0xF0 == packets.PUBLISH and data[0] & 0x06:
         return b"\x40\x02" + data[-2:]  # header only: the id ends the header
-    if data[0] & 0xF0 == mqtt.SUBSCRIBE:
+    if data[0] & 0xF0 == packets.SUBSCRIBE:
         return b"\x90\x03" + data[2:4] + b"\x01"
-    if data[0] == mqtt.PINGREQ:
+    if data[0] == packets.PINGREQ:
         return b"\xd0\x00"
     return b""
 
@@ -201,7 +202,7 @@ def test_client_connect_publish_subscribe():
     c.subscribe("down/dev1", 1)  # remembered, made on connect
     c.connect()
     sent = links[0].sent
-    assert sent[0] == _built(mqtt.connect_packet, "dev1", 60, "u", "pw-not-logged")
+    assert sent[0] == _built(packets.connect_packet, "dev1", 60, "u", "pw-not-logged")
     assert sent[1] == b"\x82\x0e\x00\x01\x00\x09down/dev1\x01"
     c.publish("up/dev1", b"[1]", 1)
     assert sent[2] == b"\x32\x0e\x00\x07up/dev1\x00\x02" and sent[3] == b"[1]"
@@ -209,7 +210,7 @@ def test_client_connect_publish_subscribe():
 
 
 def _lossy(data, link):
-    if data[0] & 0xF0 == mqtt.PUBLISH:
+    if data[0] & 0xF0 == packets.PUBLISH:
         # The first copy is "lost" (or its PUBACK is slow); the broker answers a DUP resend.
         return b"\x40\x02" + data[-2:] if data[0] & 0x08 else b""
     return _acks_all(data, link)
@@ -221,7 +222,7 @@ def test_client_sends_a_qos1_publish_once_per_connection():
     c, links = _client(_lossy)
     c.connect()
     raises(mqtt.MQTTTimeout, c.publish, "t", b"x", 1)
-    assert len([d for d in links[0].sent if d[0] & 0xF0 == mqtt.PUBLISH]) == 1
+    assert len([d for d in links[0].sent if d[0] & 0xF0 == packets.PUBLISH]) == 1
     assert links[0].closed  # the next send goes on a new connection
 
 
@@ -229,14 +230,14 @@ def test_client_resends_with_dup_until_puback_when_asked():
     c, links = _client(_lossy, resend_ms=150)
     c.connect()
     c.publish("t", b"x", 1)
-    heads = [d for d in links[0].sent if d[0] & 0xF0 == mqtt.PUBLISH]
+    heads = [d for d in links[0].sent if d[0] & 0xF0 == packets.PUBLISH]
     assert heads[0][0] == 0x32 and heads[1][0] == 0x3A
     assert heads[0][1:] == heads[1][1:]  # same packet id
 
 
 def test_client_puback_deadline_closes_link():
     def silent(data, link):
-        return b"\x20\x02\x00\x00" if data[0] == mqtt.CONNECT else b""
+        return b"\x20\x02\x00\x00" if data[0] == packets.CONNECT else b""
 
     c, links = _client(silent, resend_ms=150)
     c.connect()
@@ -244,7 +245,7 @@ def test_client_puback_deadline_closes_link():
     assert "PUBACK" in str(e)
     assert links[0].closed and not c.connected
     # Bounded resends: at most timeout/resend + 1 copies.
-    assert len([d for d in links[0].sent if d[0] & 0xF0 == mqtt.PUBLISH]) <= 4
+    assert len([d for d in links[0].sent if d[0] & 0xF0 == packets.PUBLISH]) <= 4
 
 
 def test_client_bad_credentials():
@@ -272,7 +273,7 @@ def test_client_downlink_and_puback():
     got = []
 
     def reply(data, link):
-        if data[0] == mqtt.CONNECT:
+        if data[0] == packets.CONNECT:
             return b"\x20\x02\x00\x00\x32\x0c\x00\x04down\x00\x09[{}]"
         return b""
 
@@ -291,7 +292,7 @@ def test_client_keepalive_and_half_open():
     assert links[0].sent[-1] == b"\xc0\x00" and c._ping_at is None  # PINGRESP handled
 
     def deaf(data, link):
-        return b"\x20\x02\x00\x00" if data[0] == mqtt.CONNECT else b""
+        return b"\x20\x02\x00\x00" if data[0] == packets.CONNECT else b""
 
     c, links = _client(deaf, keepalive_s=2)
     c.connect()
@@ -315,7 +316,7 @@ def test_client_resubscribes_after_reconnect():
 def test_client_oversized_packet_refused():
     # Only a PUBLISH can be read off and dropped; any other packet this long is garbage.
     c, _ = _client(
-        lambda data, link: b"\x20\x02\x00\x00\x40\xff\x7f" if data[0] == mqtt.CONNECT else b"",
+        lambda data, link: b"\x20\x02\x00\x00\x40\xff\x7f" if data[0] == packets.CONNECT else b"",
         max_packet=1024,
     )
     c.connect()
@@ -326,7 +327,7 @@ def test_client_oversized_packet_refused():
 def publish_packet(topic, payload, qos=0, pid=0):
     """A whole PUBLISH as a broker sends it (also used by test_mqtt_transport)."""
     head = bytearray(9 + len(topic))
-    n = mqtt.publish_header(head, topic, len(payload), qos, pid)
+    n = packets.publish_header(head, topic, len(payload), qos, pid)
     return bytes(head[:n]) + payload
 
 
@@ -337,7 +338,7 @@ def test_oversized_publish_read_off_acked_and_connection_kept():
 
     def reply(data, link):
         answer = _acks_all(data, link)
-        if data[0] & 0xF0 == mqtt.SUBSCRIBE:
+        if data[0] & 0xF0 == packets.SUBSCRIBE:
             answer += publish_packet("down", big)  # QoS 0: nothing to acknowledge
             answer += publish_packet("down", big, 1, 9)
             answer += publish_packet("down", b"[{}]", 1, 10)  # must still be read in step
@@ -353,7 +354,7 @@ def test_oversized_publish_read_off_acked_and_connection_kept():
     assert c.poll(50) == 3
     assert c.connected and c.oversized == 2
     assert got == [("down", b"[{}]")]
-    assert [d for d in link.sent if d[0] == mqtt.PUBACK] == [
+    assert [d for d in link.sent if d[0] == packets.PUBACK] == [
         b"\x40\x02\x00\x09",
         b"\x40\x02\x00\x0a",
     ]

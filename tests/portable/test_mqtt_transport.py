@@ -4,6 +4,7 @@ from test_mqtt_packets import FakeLink, _acks_all, publish_packet
 
 from _support import raises
 from kpnthings import client, mqtt, mqtt_config
+from kpnthings import mqtt_packets as packets
 from kpnthings.mqtt_transport import MQTTTransport
 
 UUID = "5e3a0f7c-1b2d-4c6e-9f80-1234567890ab"
@@ -97,13 +98,13 @@ def _transport(reply, **kw):
 def _with_downlink(payload):
     def reply(data, link):
         answer = _acks_all(data, link)
-        if data[0] & 0xF0 == mqtt.PUBLISH and data[0] & 0x06:
+        if data[0] & 0xF0 == packets.PUBLISH and data[0] & 0x06:
             # The downlink arrives just before the PUBACK, on the same stream.
             topic = b"kpn/%s/down" % UUID.encode()
             n = len(topic)
             body = bytes((n >> 8, n & 0xFF)) + topic + payload
             head = bytearray(5)
-            end = mqtt.encode_length(head, 1, len(body))
+            end = packets.encode_length(head, 1, len(body))
             head[0] = 0x30
             answer = bytes(head[:end]) + body + answer
         return answer
@@ -117,7 +118,7 @@ def test_send_accepted_and_downlink_in_the_result():
     assert r.outcome == client.ACCEPTED and r.status is None and r.error is None
     assert r.downlink == [{"n": URN + "led", "vb": True}]
     sent = links[0].sent
-    assert sent[0][0] == mqtt.CONNECT and sent[1][0] == 0x82  # subscribed before the uplink
+    assert sent[0][0] == packets.CONNECT and sent[1][0] == 0x82  # subscribed before the uplink
     assert b"[1]" in sent
     assert isinstance(r, client.Result)
 
@@ -147,7 +148,7 @@ def test_send_outcomes_for_broker_failures():
     assert r.outcome == client.RETRY and "backing off" in r.error
 
     t, links = _transport(
-        lambda data, link: b"\x20\x02\x00\x00" if data[0] == mqtt.CONNECT else b""
+        lambda data, link: b"\x20\x02\x00\x00" if data[0] == packets.CONNECT else b""
     )
     r = t.send(b"[1]")  # SUBACK never comes
     assert r.outcome == client.RETRY and "SUBACK" in r.error
@@ -156,7 +157,7 @@ def test_send_outcomes_for_broker_failures():
 
 def test_refused_subscription_does_not_block_uplinks():
     def refuse(data, link):
-        if data[0] & 0xF0 == mqtt.SUBSCRIBE:
+        if data[0] & 0xF0 == packets.SUBSCRIBE:
             return b"\x90\x03" + data[2:4] + b"\x80"
         return _acks_all(data, link)
 
@@ -173,7 +174,7 @@ def test_oversized_retained_downlink_does_not_stop_uplinks():
 
     def reply(data, link):
         answer = _acks_all(data, link)
-        if data[0] & 0xF0 == mqtt.SUBSCRIBE:
+        if data[0] & 0xF0 == packets.SUBSCRIBE:
             answer += publish_packet(topic, b"[" + b" " * 4000 + b"]", 1, 77)
         return answer
 
@@ -239,6 +240,6 @@ def test_a_slow_puback_gets_no_dup_on_the_same_connection():
     t, links = _transport(_lossy, timeout_s=1.2)
     r = t.send(b"[1]")
     assert r.outcome == client.RETRY and "PUBACK" in r.error
-    publishes = [d for d in links[0].sent if d[0] & 0xF0 == mqtt.PUBLISH]
+    publishes = [d for d in links[0].sent if d[0] & 0xF0 == packets.PUBLISH]
     assert len(publishes) == 1, publishes
     assert links[0].closed  # the reading stays queued; the next send reconnects

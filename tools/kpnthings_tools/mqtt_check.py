@@ -8,7 +8,7 @@ host given with a scheme or port, a {token} the config never fills in. Every err
 ValueError whose message starts with the field's name and never holds the password.
 """
 
-from kpnthings import mqtt
+from kpnthings import mqtt_packets
 from kpnthings.mqtt_config import DEFAULTS, KEYS
 
 
@@ -90,7 +90,7 @@ def validate(cfg):
         raise ValueError('mqtt_token_in: must be "topic" or "wrapper"')
     _text(cfg, "mqtt_uplink_topic", required=True, max_len=1024)
     up = cfg["mqtt_uplink_topic"].replace("{dvnuuid}", uuid)
-    mqtt.check_topic(up.replace("{token}", "t"), "mqtt_uplink_topic")
+    mqtt_packets.check_topic(up.replace("{token}", "t"), "mqtt_uplink_topic")
     in_topic = cfg["mqtt_token"] and cfg["mqtt_token_in"] == "topic"  # noqa: S105
     if "{token}" in up and not in_topic:
         raise ValueError(
@@ -103,6 +103,6 @@ def validate(cfg):
         if "{token}" in down:
             raise ValueError("mqtt_downlink_topic: must not hold {token}")
         down = down.replace("{dvnuuid}", uuid)
-        mqtt.check_topic(down, "mqtt_downlink_topic", wildcards=True)
+        mqtt_packets.check_topic(down, "mqtt_downlink_topic", wildcards=True)
         cfg["mqtt_downlink_topic"] = down
     return cfg
