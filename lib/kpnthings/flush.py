@@ -166,7 +166,10 @@ def _send_outbox(dev, n, readings):
     result = None
     now = dev.now() if dev._trusted() else None
     now = None if now is None else int(now)
-    if now is not None:  # readings taken before the clock was set get their true time
+    if now is not None and getattr(box, "dating", None) is None:
+        # Readings taken before the clock was set get their true time, from one anchor kept
+        # for the boot: worked out afresh for each pack, the clock's whole seconds and the
+        # ticks' rounding gave a pack sent again times a second off its first copy's.
         from kpnthings.compat import ticks_ms
 
         box.dating = (dev._boot, now, ticks_ms())
@@ -253,7 +256,6 @@ def _send_outbox(dev, n, readings):
             break
         if dev.feed is not None:
             dev.feed()  # a pack handled is progress; the next one gets a whole timeout
-    box.dating = None
     return result
 
 

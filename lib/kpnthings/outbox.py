@@ -109,7 +109,7 @@ class Outbox:
         self._seg_max = max(512, min(4096, max_bytes // 8))
         self._dead_max = dead_max_bytes
         self._lost_since_peek = 0
-        self.dating = None  # (boot, unix now, ticks_ms now) while a flush reads (outbox_read)
+        self.dating = None  # (boot, unix now, ticks_ms now) once the clock is set (outbox_read)
         # The state outbox_open.load() reads from flash: the commit record's fields, and
         # parallel lists, oldest first, of segment number, valid end offset and frame count.
         self._gen = self._head_seg = self._head_off = self._head_idx = self._next = 0

@@ -5,6 +5,7 @@ readers for what was delivered (emulator) and what is still queued (the outbox, 
 import json
 import os
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -107,6 +108,7 @@ class Delivered:
         self.since = 0
         self.records = []  # (name, value, time) of accepted messages, in order
         self.messages = []  # (status, outcome)
+        self.duplicates = 0  # the emulator's count: records stored before, same name and time
 
     def poll(self):
         batch = self.emulator.device_messages(self.uuid, since=self.since, limit=1000)
@@ -114,6 +116,7 @@ class Delivered:
         for m in batch:
             self.since = max(self.since, m["id"])
             self.messages.append((m["status"], m["outcome"]))
+            self.duplicates += m["duplicates"]
             if m["outcome"] == "accepted":
                 for r in m["records"]:
                     self.records.append((r["n"], r.get("v"), r.get("t")))
@@ -124,6 +127,24 @@ class Delivered:
 
     def values(self, name):
         return [v for n, v, _ in self.poll().records if n == name]
+
+
+def duplicate_figure(what, duplicates, readings, record_property=None):
+    """Duplicates per 1000 readings, printed (`pytest -s`, or -rA) and recorded as a property
+    of the test (junit XML), so every fault test reports the same figure the same way."""
+    per_1000 = 1000.0 * duplicates / readings if readings else 0.0
+    line = "%s: %d duplicates in %d readings, %.1f per 1000" % (
+        what,
+        duplicates,
+        readings,
+        per_1000,
+    )
+    print("\n" + line)
+    if record_property is not None:
+        record_property("duplicates", duplicates)
+        record_property("readings", readings)
+        record_property("duplicates_per_1000_readings", round(per_1000, 1))
+    return per_1000
 
 
 def queued_seqs(path, **kw):
@@ -141,7 +162,18 @@ class FrontServer:
     mode "ok": the emulator's own ingest() decides (200/400/401/404, stored in its database);
     "refuse": the listening socket is closed, so connects are refused; "503": answers 503;
     "hang": reads the request and never answers; an int: answers that status.
+    The answer is lost after the emulator stored the request in modes "cut" (the connection is
+    closed before the first response byte), "reset" (the same with a TCP reset) and "stall"
+    (never answered: the client's deadline ends it); in "drop" the request is read and the
+    connection closed without storing it (the server never saw it). `lost` holds the resolved
+    records of every request stored whose answer was lost, one list per request.
     `script(n)`, if given, picks the mode of the n-th request instead.
+
+    `idle_cut_s` models a server whose keep-alive timer fires as the next request arrives: a
+    request on a kept-alive connection idle longer than that since its last answer is stored
+    and cut (`idle_cuts` counts them). A real server closes an idle connection on its own; a
+    request written as it does so can be read by the server (or a proxy in front of it) and
+    lost with the connection. Here every such request loses that race: the worst case.
 
     `ssl_context` (a server-side ssl.SSLContext) makes it an HTTPS front: each accepted connection
     is wrapped, and its handshake done, in its own worker thread. `keepalive_requests` bounds the
@@ -150,11 +182,16 @@ class FrontServer:
     `connections` counts the connections served and `handshakes` the completed TLS handshakes.
     """
 
-    def __init__(self, emulator, script=None, ssl_context=None, keepalive_requests=None):
+    def __init__(
+        self, emulator, script=None, ssl_context=None, keepalive_requests=None, idle_cut_s=None
+    ):
         self.emulator = emulator
         self.script = script
         self.ssl_context = ssl_context
         self.keepalive_requests = keepalive_requests
+        self.idle_cut_s = idle_cut_s
+        self.idle_cuts = 0
+        self.lost = []  # records of each request stored whose answer was lost
         self.connections = 0
         self.handshakes = 0
         self.mode = "ok"
@@ -282,6 +319,7 @@ class FrontServer:
                 return
         buf = b""
         served = 0
+        answered = time.monotonic()
         try:
             while not self._stop.is_set():
                 headers, body, buf = self._read_request(conn, buf)
@@ -290,13 +328,18 @@ class FrontServer:
                     self.requests += 1
                     n = self.requests
                     mode = self.script(n) if self.script else self.mode
+                    idle = time.monotonic() - answered
+                    if served > 1 and self.idle_cut_s is not None and idle > self.idle_cut_s:
+                        mode = "cut"
+                        self.idle_cuts += 1
                     if mode != "hang":
                         # Decided, stored and answered under the lock: set_mode, which cuts
                         # kept-alive connections, cannot cut a reply to a pack the emulator
                         # has stored (the client would send that pack again, a duplicate the
                         # device did not cause).
                         close = self._answer(conn, mode, headers, body, served)
-                if mode == "hang":
+                        answered = time.monotonic()
+                if mode in ("hang", "stall"):
                     while not self._stop.is_set():
                         try:
                             if not conn.recv(4096):
@@ -313,12 +356,19 @@ class FrontServer:
 
     def _answer(self, conn, mode, headers, body, served):
         """Store (mode "ok") and answer one request; True if the connection closes after it."""
-        if mode == "ok":
+        if mode == "drop":
+            return True
+        if mode in ("ok", "cut", "reset", "stall"):
             status, payload, message = self.emulator.ingest(
                 body, headers.get("things-message-token", "")
             )
             if status == 200:
                 self.accepted.extend(message["records"])
+            if mode != "ok":  # stored, and the answer is lost
+                self.lost.append(message["records"] if status == 200 else [])
+                if mode == "reset":
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return mode != "stall"
             close = served == self.keepalive_requests
         else:
             status, payload, close = (503 if mode == "503" else int(mode)), b"", True

@@ -714,6 +714,26 @@ def test_duplicates_are_detected_counted_and_logged(api, logs):
     assert last_message(api)["duplicates"] == 0
 
 
+def test_a_duplicate_sent_in_the_second_its_reading_was_taken_is_counted(tmp_path):
+    # The common case: a reading taken at T, sent at once, its answer lost, sent again on a new
+    # connection a few ms later. Both arrive in second T; the device dated the records itself,
+    # so they are the same readings. (Counted 0 while a record whose time was the arrival
+    # second was taken for an undated one.)
+    emu = Emulator(tmp_path / "emu.sqlite3", {UUID: SECRET}, log=lambda line: None)
+    body = pack(records='{"n":"t","v":1},{"n":"h","t":0,"v":2}')
+    token = auth.message_token(body, SECRET)
+    assert emu.ingest(body, token, now=1700000000.1)[2]["duplicates"] == 0
+    assert emu.ingest(body, token, now=1700000000.4)[2]["duplicates"] == 2
+    # Undated records, and records dated relative to "now", take the arrival time: never
+    # counted, even when they arrive in the second some device-dated record carries.
+    rel = ('[{"bn":"urn:dev:DVNUUID:%s:","n":"t","t":-1,"v":1},{"n":"u","v":1}]' % UUID).encode()
+    token = auth.message_token(rel, SECRET)
+    for now in (1700000001.2, 1700000001.5, 1700000000.3):
+        assert emu.ingest(rel, token, now=now)[2]["duplicates"] == 0
+    assert emu_mod.device_dated(body) == [True, True]
+    assert emu_mod.device_dated(rel) == [False, False]
+
+
 # -- the API token (issue 19, item 6: an emulator on the LAN) ----------------------------------
 
 

@@ -5,9 +5,13 @@ readings delivered plus the readings still queued hold every reading ever append
 the firmware drains its queue and nothing is lost.
 
 The test-only board "crashtest" (tests/host/boards_crash/crashtest.py) hands out readings
-("seq", n) numbered across restarts and prints "A n" once Outbox.extend stored it. A number handed
-out whose process died before its append returned was never appended: the test allows that only
-for the last cycle of a killed run, and reports how often it happened.
+("seq", n) numbered across restarts, dated T0 + n, and prints "A n" once Outbox.extend stored
+it. A number handed out whose process died before its append returned was never appended: the
+test allows that only for the last cycle of a killed run, and reports how often it happened.
+
+Duplicates (at least once: a kill between a send and its ack sends that pack again) are counted
+twice: from the numbers delivered, and by the emulator from name and time alone; the two must
+agree, no crash may add more than one pack, and the figure per 1000 readings is reported.
 
 Trials alternate between the .py sources and the ESP32 .mpy files, and between the emulator's
 own HTTP server and a front end that hands each request to the same emulator but answers faster
@@ -22,7 +26,14 @@ import time
 
 from _firmware_support import appended, env_for, firmware_cmd, lines, pack_sizes, run_to_end
 from _firmware_support import write_config as write_cfg
-from _outbox_support import UUID, Delivered, FrontServer, new_emulator, queued_seqs
+from _outbox_support import (
+    UUID,
+    Delivered,
+    FrontServer,
+    duplicate_figure,
+    new_emulator,
+    queued_seqs,
+)
 
 from kpnthings.auth import base_name
 from kpnthings.batch import build_pack
@@ -31,6 +42,7 @@ TRIALS = int(os.environ.get("KPN_CRASH_TRIALS", "200"))
 MAX_BODY = 256  # the smallest config allows: a pack holds a few readings, acks come often
 MAX_BYTES = 8192  # 1 KB segments: rollover and compaction happen often
 RUNTIMES = ("micropython-src", "mpy-xtensawin")
+T0 = 1700000000  # reading n is dated T0 + n: one name and time per reading
 
 
 def _read_state(path):
@@ -62,7 +74,9 @@ def _last_cycle(out_lines):
     return []
 
 
-def test_firmware_sigkilled_at_random_instants_loses_nothing(tmp_path, mp_env, mpy_built, capsys):
+def test_firmware_sigkilled_at_random_instants_loses_nothing(
+    tmp_path, mp_env, mpy_built, capsys, record_property
+):
     seed = int(os.environ.get("KPN_CRASH_SEED", "0")) or random.randrange(1, 2**31)
     rng = random.Random(seed)
     box_dir = tmp_path / "outbox"
@@ -92,7 +106,7 @@ def test_firmware_sigkilled_at_random_instants_loses_nothing(tmp_path, mp_env, m
                 outbox_max_bytes=MAX_BYTES,
                 max_body=MAX_BODY,
             )
-            env = env_for(mp_env, runtime, config, state=state, per_cycle=per_cycle)
+            env = env_for(mp_env, runtime, config, state=state, per_cycle=per_cycle, t0=T0)
             first = _read_state(state)
             proc = subprocess.Popen(
                 firmware_cmd(), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -149,7 +163,7 @@ def test_firmware_sigkilled_at_random_instants_loses_nothing(tmp_path, mp_env, m
         )
         proc = run_to_end(
             firmware_cmd(),
-            env_for(mp_env, RUNTIMES[0], config, state=state, per_cycle=1),
+            env_for(mp_env, RUNTIMES[0], config, state=state, per_cycle=1, t0=T0),
             timeout=120,
         )
         out_lines = lines(proc.stdout)
@@ -192,6 +206,15 @@ def test_firmware_sigkilled_at_random_instants_loses_nothing(tmp_path, mp_env, m
         largest_pack = build_pack(base_name(UUID), smallest, MAX_BODY)[1]
         assert largest_used <= largest_pack
         assert max(dup_per_trial) <= largest_pack
+        # The emulator tells each of them by name and time alone, and finds no other.
+        assert got.duplicates == duplicates, (got.duplicates, duplicates)
+        with capsys.disabled():
+            duplicate_figure(
+                "firmware crash test (%d kills)" % TRIALS,
+                duplicates,
+                len(set(seqs)),
+                record_property,
+            )
     finally:
         front.__exit__(None, None, None)
         server.shutdown()

@@ -6,7 +6,9 @@ outage it recovers, and the run ends with the server healthy.
 
 Every reading appended (the test-only "crashtest" board prints "A n" once Outbox.extend
 stored it) must reach the emulator at least once (here exactly once: no crash, and no reply is
-cut) and, de-duplicated, in time order; at the end nothing may be left queued. The backoff must
+cut) and, de-duplicated, in time order; at the end nothing may be left queued. Reading n is
+dated T0 + n, so the emulator's duplicate count (same name and time) must equal the readings
+delivered twice; the figure per 1000 readings is reported. The backoff must
 show in the timing: within each outage the device's announced waits ("next try in S s") grow
 from retry_base_s towards retry_cap_s, and the time between two tries is at least the wait
 chosen in between (lower bounds only: equal jitter puts the n-th wait in [c/2, c],
@@ -34,9 +36,17 @@ import time
 
 from _firmware_support import ROOT, appended, env_for, firmware_cmd
 from _firmware_support import write_config as write_cfg
-from _outbox_support import SEQ_NAME, Delivered, FrontServer, new_emulator, queued_seqs
+from _outbox_support import (
+    SEQ_NAME,
+    Delivered,
+    FrontServer,
+    duplicate_figure,
+    new_emulator,
+    queued_seqs,
+)
 
 RUNTIME = "mpy-xtensawin"
+T0 = 1700000000  # reading n is dated T0 + n: one name and time per reading
 MS_PER_S = 100  # real ms of idle wait per configured second: interval_s 1 -> ~10 cycles a second
 TIMEOUT_S = 1
 BASE_S = 1
@@ -212,7 +222,7 @@ def _drive(front, proc, out, got, phases, raced):
 
 
 def test_firmware_outages_deliver_everything_in_order_with_visible_backoff(
-    tmp_path, mp_env, mpy_built, capsys
+    tmp_path, mp_env, mpy_built, capsys, record_property
 ):
     emulator = new_emulator()
     log = RequestLog()
@@ -227,7 +237,7 @@ def test_firmware_outages_deliver_everything_in_order_with_visible_backoff(
         retry_base_s=BASE_S,
         retry_cap_s=CAP_S,
     )
-    env = env_for(mp_env, RUNTIME, config, ms_per_s=MS_PER_S)
+    env = env_for(mp_env, RUNTIME, config, ms_per_s=MS_PER_S, t0=T0)
     got = Delivered(emulator)
     phases, raced = [], []
     started = time.monotonic()
@@ -281,6 +291,7 @@ def test_firmware_outages_deliver_everything_in_order_with_visible_backoff(
         x for x in tries if x["outcome"] == "retry" and not any(s in x["error"] for s in ordered)
     ]
     assert duplicates <= sum(x["readings"] for x in cut) + sum(raced), (duplicates, cut, raced)
+    assert got.duplicates == duplicates, (got.duplicates, duplicates)
     # Nothing is left queued, nothing was dropped or dead-lettered.
     queued, box = queued_seqs(tmp_path / "outbox")
     assert queued == [] and box.dropped == 0 and box.dead_count == 0
@@ -379,3 +390,4 @@ def test_firmware_outages_deliver_everything_in_order_with_visible_backoff(
                 "\n".join(figures),
             )
         )
+        duplicate_figure("firmware outage test", duplicates, len(everything), record_property)

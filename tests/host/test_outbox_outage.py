@@ -1,7 +1,8 @@
 """Outage test: for many cycles the server refuses connections, then answers 503, then hangs;
 between and after, it recovers. The outbox loop runs on the MicroPython unix port throughout.
 
-Every reading must arrive, in time order, exactly once (no crash here, so no duplicates), and
+Every reading must arrive, in time order, exactly once (no crash here, so no duplicates: the
+emulator, which tells one by name and time, must count none either), and
 the backoff must show in the timing: within each failure run the device's chosen delays double
 (with jitter) and the time it actually stayed idle between two tries is at least that delay.
 """
@@ -14,8 +15,10 @@ from _outbox_support import (
     SECRET,
     SEQ_NAME,
     UUID,
+    Delivered,
     FrontServer,
     driver_cmd,
+    duplicate_figure,
     mp_env,
     new_emulator,
     parse_events,
@@ -51,7 +54,7 @@ def _failure_runs(events):
     return runs
 
 
-def test_outages_deliver_everything_in_order_with_visible_backoff(tmp_path):
+def test_outages_deliver_everything_in_order_with_visible_backoff(tmp_path, record_property):
     emulator = new_emulator()
     with FrontServer(emulator) as front:
         cfg = {
@@ -94,6 +97,10 @@ def test_outages_deliver_everything_in_order_with_visible_backoff(tmp_path):
     assert [v for v, _ in got] == list(range(READINGS))
     assert [t for _, t in got] == [T0 + i for i in range(READINGS)]
     assert events[-1] == ["D", "0", "0", "0"]
+    stored = Delivered(emulator)
+    assert sorted(stored.seqs()) == list(range(READINGS))
+    assert stored.duplicates == 0
+    duplicate_figure("outbox outage test", stored.duplicates, READINGS, record_property)
 
     runs = [r for r in _failure_runs(events) if len(r) >= 5]
     statuses = [set(f[2] for f in r) for r in runs]

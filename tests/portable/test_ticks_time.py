@@ -107,3 +107,61 @@ def test_readings_of_an_earlier_boot_stay_without_a_time():
     finally:
         compat.ticks_ms = saved
         _cleanup(where)
+
+
+class _AnswerLost:
+    status = None
+    outcome = "retry"
+    downlink = []
+    error = "connection closed before any response"
+
+
+class LosesFirstAnswer(AcceptingKpn):
+    """KPN stores every pack; the device hears nothing of the first."""
+
+    def send(self, body):
+        accepted = AcceptingKpn.send(self, body)
+        return _AnswerLost() if len(self.packs) == 1 else accepted
+
+
+def test_a_pack_sent_again_gives_its_readings_the_same_times():
+    # The duplicate of a reading dated from ticks must carry the time KPN stored first, or it
+    # cannot be told from a new reading. The RTC's second and ticks_ms are out of phase (here by
+    # 0.5 s), and the two sends are 0.3 and 0.7 s into a second: a time worked out afresh for
+    # each pack came out one second apart.
+    ticks = Ticks()
+    saved = compat.ticks_ms
+    compat.ticks_ms = ticks
+    where = "/tmp/kpn-test-ticks-again-%d" % saved()
+    clock = {"set": False}
+    try:
+        box = Outbox(where, max_bytes=65536)
+        dev = Device(
+            {"dvnuuid": UUID, "interval_s": 60},
+            Board(),
+            LosesFirstAnswer(),
+            None,
+            outbox=box,
+            now=lambda: NOW + (ticks.elapsed + 500) / 1000 - 600 if clock["set"] else None,
+            log=lambda line: None,
+            clock_trusted=lambda: clock["set"],
+            sleep_ms=lambda ms: None,
+        )
+        dev.link_ready = lambda: False
+        for _ in range(4):
+            dev.cycle()
+            ticks.elapsed += 60000
+        ticks.elapsed += 300
+        clock["set"] = True
+        dev.link_ready = None
+        dev.cycle()  # stored by KPN, the answer lost: kept, and backing off
+        assert len(box) == 5
+        ticks.elapsed += 60400  # past the backoff
+        dev.cycle()
+        assert len(box) == 0
+        first, again = (times(pack) for pack in dev.transport.packs)
+        assert len(first) == 5 and None not in first, first
+        assert again[:5] == first, (first, again)
+    finally:
+        compat.ticks_ms = saved
+        _cleanup(where)

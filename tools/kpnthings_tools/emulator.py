@@ -59,8 +59,9 @@ A message is ``{"id", "received_at", "dvnuuid", "status", "outcome", "reason", "
   without padding;
 - ``duplicates``: how many of an accepted message's records this device had sent before with
   the same name and time (delivery is at least once: a pack goes again when its answer was
-  lost); records without a time of their own (they take the arrival time) never count. Each
-  such message is also logged, and the dashboard marks it.
+  lost); records without a time of their own (no ``bt`` or ``t`` in the pack, or a time
+  relative to "now": they take the arrival time) never count. Each such message is also
+  logged, and the dashboard marks it.
 
 Secrets are kept in memory only, never written to the database, and every line this module
 logs and every API answer is scrubbed of them, so not even a device that sends its own secret as
@@ -261,6 +262,16 @@ def parse_uplink(body, now):
     return dvnuuid, records
 
 
+def device_dated(body):
+    """Per record of an accepted body: True when the pack gives it a time of its own (bt + t
+    at least 2**28, RFC 8428 4.5.3). A record without one takes the arrival time, and one with
+    a time relative to "now" is dated by its arrival too: a resend of either arrives at another
+    time, so neither can be told from a new reading. Read from the pack, not by comparing the
+    record's time with the arrival second: a reading sent, and sent again, in the second it
+    was taken is dated by the device all the same."""
+    return [rec.get("t", 0) >= 268435456 for rec in senml.decode(body, now=0)]
+
+
 def _scrub(text, secrets):
     for secret in secrets:
         if secret and secret in text:
@@ -386,7 +397,16 @@ class Emulator:
             )
             return e.status, reply, message
         message, response = self._record(
-            now, dvnuuid, 200, ACCEPTED, "", verdict, body, records, deliver=True
+            now,
+            dvnuuid,
+            200,
+            ACCEPTED,
+            "",
+            verdict,
+            body,
+            records,
+            deliver=True,
+            dated=device_dated(body),
         )
         if message["duplicates"]:
             self.log(
@@ -416,8 +436,10 @@ class Emulator:
         records,
         deliver=False,
         reply=b"",
+        dated=(),
     ):
-        """Store one request with the body answered (``reply``, or the downlink delivered)."""
+        """Store one request with the body answered (``reply``, or the downlink delivered).
+        ``dated`` says, per record, whether the device gave it its own time (device_dated)."""
         records_json = None if records is None else json.dumps(jsonable_records(records))
         with self._lock:
             cur = self._db.cursor()
@@ -452,12 +474,12 @@ class Emulator:
                 )
                 message_id = cur.lastrowid
                 if outcome == ACCEPTED and records:
-                    # A record the device timed itself (its t is not the arrival second) that
-                    # was stored before, same name and time: a duplicate, counted and shown.
+                    # A record the device timed itself that was stored before, same name and
+                    # time: a duplicate, counted and shown.
                     dups = 0
-                    for rec in records:
+                    for rec, own in zip(records, dated, strict=True):
                         t = rec.get("t")
-                        if t is None or int(t) == int(now):
+                        if t is None or not own:
                             continue
                         cur.execute(
                             "INSERT OR IGNORE INTO seen (dvnuuid, name, t) VALUES (?, ?, ?)",

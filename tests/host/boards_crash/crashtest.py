@@ -12,7 +12,16 @@ What the board changes, and why (all of it set up at import, before wiring build
   "flash", exactly as in the outbox driver's crash test.
 - kpnthings.compat.sleep_ms sleeps KPN_CRASHTEST_MS_PER_S real ms per configured second
   (config's interval_s is at least 1 s): the idle wait between cycles shrinks, nothing else does
-  (backoff waits are measured in ticks and stay real).
+  (backoff waits are measured in ticks and stay real). KPN_CRASHTEST_GAPS_MS ("500,6000"),
+  if set, replaces it: each sleep call sleeps the next of these ms in turn, whatever it was
+  asked; with interval_s 1 that is one idle wait between two cycles each.
+- With KPN_CRASHTEST_T0 set, Device.read dates reading n at T0 + n seconds instead of the
+  clock's second: a real sensor is read once a cycle, and cycles are at least a second apart,
+  so name and time identify a reading (how KPN and the emulator tell a duplicate); here many
+  cycles run in one second, and the emulator would take readings of one second for duplicates.
+- With KPN_CRASHTEST_MAX_IDLE_MS set, every kpnthings.http_client.Connection reuses a kept-alive
+  connection idle up to that many ms (1000000000: the idle rule off; the device's own default
+  is http_client.MAX_IDLE_MS), for the test that measures what the rule is worth.
 
 Lines on stdout, one print each (a SIGKILL may cut only the last one):
   R <first> <count>          numbers first..first+count-1 handed out (state file already updated)
@@ -28,7 +37,9 @@ Lines on stdout, one print each (a SIGKILL may cut only the last one):
 
 Environment: KPN_CRASHTEST_STATE (state file; unset: count from 0 in RAM),
 KPN_CRASHTEST_PER_CYCLE (readings per cycle, default 1), KPN_CRASHTEST_HEAP_EVERY (0: never),
-KPN_CRASHTEST_MS_PER_S (default 1), KPN_CRASHTEST_MEM_INFO (set: mem_info() after each H line).
+KPN_CRASHTEST_MS_PER_S (default 1), KPN_CRASHTEST_GAPS_MS, KPN_CRASHTEST_MEM_INFO (set:
+mem_info() after each H line), KPN_CRASHTEST_T0 and KPN_CRASHTEST_MAX_IDLE_MS (unset: the
+firmware's own).
 """
 
 import gc
@@ -41,18 +52,25 @@ HAS_WIFI = False
 CLOCK_TRUSTED = True
 
 
-def _env_int(name, default):
+def _env(name):
     getenv = getattr(os, "getenv", None)
-    v = getenv(name) if getenv is not None else None
+    return getenv(name) if getenv is not None else None
+
+
+def _env_int(name, default):
+    v = _env(name)
     return int(v) if v else default
 
 
-_STATE = (getattr(os, "getenv", lambda name: None))("KPN_CRASHTEST_STATE")
+_STATE = _env("KPN_CRASHTEST_STATE")
 _PER_CYCLE = _env_int("KPN_CRASHTEST_PER_CYCLE", 1)
 _HEAP_EVERY = _env_int("KPN_CRASHTEST_HEAP_EVERY", 0)
 _MS_PER_S = _env_int("KPN_CRASHTEST_MS_PER_S", 1)
+_GAPS_MS = [int(x) for x in (_env("KPN_CRASHTEST_GAPS_MS") or "").split(",") if x]
 _MEM_INFO = _env_int("KPN_CRASHTEST_MEM_INFO", 0)
-_counter = [0, 0]  # next number, cycles
+_T0 = _env_int("KPN_CRASHTEST_T0", 0)
+_MAX_IDLE_MS = _env_int("KPN_CRASHTEST_MAX_IDLE_MS", 0)
+_counter = [0, 0, 0]  # next number, cycles, sleep calls
 _outbox = [None]  # the device's Outbox, once it appended
 
 
@@ -126,12 +144,41 @@ def _install():
         return refused
 
     def sleep_ms(ms):
-        ms = ms * _MS_PER_S // 1000
+        if _GAPS_MS:
+            ms = _GAPS_MS[_counter[2] % len(_GAPS_MS)]
+            _counter[2] += 1
+        else:
+            ms = ms * _MS_PER_S // 1000
         if ms > 0:
             real_sleep(ms)
 
     Outbox.extend = extend
     compat.sleep_ms = sleep_ms
+    if _T0:
+        from kpnthings.device import Device
+
+        real_read = Device.read
+
+        def read(self):
+            out = real_read(self)
+            for record in out:
+                if record.get("n") == "seq":
+                    record["t"] = _T0 + record["v"]
+            return out
+
+        Device.read = read
+    if _MAX_IDLE_MS:
+        # The board is imported before the uplink makes its client, and http_client stays
+        # loaded while the device does not rest (interval_s below idle_close_s).
+        from kpnthings import http_client
+
+        real_init = http_client.Connection.__init__
+
+        def init(self, *args, **kw):
+            kw["max_idle_ms"] = _MAX_IDLE_MS
+            real_init(self, *args, **kw)
+
+        http_client.Connection.__init__ = init
 
 
 _counter[0] = _load()
