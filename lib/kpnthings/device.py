@@ -66,6 +66,21 @@ def reading_record(name, value, unit=None, t=None):
     return rec
 
 
+def led_signal(board, led):
+    """The board's signal(outcome) bound to the config's `led` actuator entry (or None), so a
+    refused device blinks the pin the config gave the LED, never a pin a sensor has now. Here,
+    in a module the loop keeps, because a closure keeps its whole module's globals alive: made
+    in kpnthings.wiring, it would hold all of wiring's code through the loop."""
+    show = getattr(board, "signal", None)
+    if show is None:
+        return None
+
+    def signal(outcome):
+        show(outcome, led)
+
+    return signal
+
+
 class Device:
     """One device: board + transport + actuators (+ optional outbox), driven by cycle()/run().
 
@@ -216,7 +231,7 @@ class Device:
 
     def rest(self):
         """Before a long idle wait: the transport closes its connection and drops its code
-        (if it can: app.Uplink.rest), the outbox its read-back code, and the pack writer and
+        (if it can: uplink.Uplink.rest), the outbox its read-back code, and the pack writer and
         its buffer go too. The next send loads them again, into a heap that the wait left
         collected and unfragmented."""
         for part in (self.transport, self.outbox):  # the outbox drops its read-back code

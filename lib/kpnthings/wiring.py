@@ -101,7 +101,7 @@ def make_transport(cfg):
             from kpnthings import mqtt_transport
 
             return mqtt_transport.MQTTTransport(cfg, cadata=cadata)
-        from kpnthings.app import Uplink
+        from kpnthings.uplink import Uplink
 
         return Uplink(cfg, cadata)
     except ValueError as e:
@@ -245,7 +245,7 @@ def _scrubbed(msg, path):
 def boot(log):
     """Everything the loop needs, as (Device, transport); BootFailed after logging a bad config."""
     from kpnthings import __version__
-    from kpnthings.app import clock_checker, led_signal
+    from kpnthings.app import clock_checker
 
     path = _config_path()
     try:
@@ -278,7 +278,7 @@ def boot(log):
     )
     clock_trusted()
 
-    from kpnthings.device import Device
+    from kpnthings.device import Device, led_signal
 
     device = Device(
         cfg,

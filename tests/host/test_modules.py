@@ -73,8 +73,8 @@ def test_https_without_sensors_brings_no_mqtt_sensor_or_deepsleep_module():
         assert "kpnthings/%s.py" % rel in chosen, rel
     assert chosen["kpnthings/app.py"] == "imported by firmware/main.py"
     assert (
-        chosen["kpnthings/client.py"] == "transport https (imported by kpnthings.app)"
-    )  # app.Uplink makes the Client
+        chosen["kpnthings/client.py"] == "transport https (imported by kpnthings.uplink)"
+    )  # uplink.Uplink makes the Client
     # Plain http to a local emulator needs the very same modules.
     assert _set(dict(HTTPS, url="http://127.0.0.1:8080", ca_file=None)).keys() == chosen.keys()
     left = dict(modules.left_out(HTTPS))

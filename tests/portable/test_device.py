@@ -597,7 +597,7 @@ def test_a_refused_device_blinks_the_configured_led_and_never_a_sensor_pin():
     # a sensor on GPIO2. The blink now follows the config's `led` actuator, or does nothing.
     machine = _fake_machine()
     from kpnthings import status_led
-    from kpnthings.app import led_signal
+    from kpnthings.device import led_signal
     from kpnthings.downlink import Actuators
 
     status_led.ON_MS = status_led.OFF_MS = 0
