@@ -59,10 +59,20 @@ CHOICES = {
     "transport": ("http", "mqtt"),
 }
 # Other keys the firmware reads: paths (ca_files: a list of them), and keys checked on their own
-# (sensors and wdt_ms below, every mqtt_* key by kpnthings.mqtt_config); and "name", the device's
-# label from `kpnthings new-device --name`, which the host tools show and the board carries
-# unread. Any key not named here or above is reported at boot as a likely typo.
-OTHER_KEYS = ("ca_file", "outbox_dir", "sensors", "wdt_ms", "name", "ca_files")
+# (sensors and wdt_ms below, every mqtt_* key by kpnthings.mqtt_config, previous_identities:
+# the identities the board had before, whose queued readings go out under them, see
+# kpnthings.wiring); and "name", the device's label from `kpnthings new-device --name`, which
+# the host tools show and the board carries unread. Any key not named here or above is
+# reported at boot as a likely typo.
+OTHER_KEYS = (
+    "ca_file",
+    "outbox_dir",
+    "sensors",
+    "wdt_ms",
+    "name",
+    "ca_files",
+    "previous_identities",
+)
 SECRET_KEYS = ("secret", "wifi_password", "mqtt_password")
 
 
@@ -197,6 +207,23 @@ def _check(cfg, board, rules):
         "ca_files",
         "a list of paths, or null",
     )
+    key = "previous_identities"
+    x = cfg.get(key)
+    if x is not None:
+        olds = []  # a copy, as the host's check makes it: the raw config stays as written
+        for old in x if type(x) is list and x else [None]:
+            if type(old) is not dict:
+                raise ConfigError(key + ': must be a list of {"dvnuuid": ..., "secret": ...}')
+            try:
+                olds.append(
+                    {
+                        "dvnuuid": auth.check_dvnuuid(old.get("dvnuuid")),
+                        "secret": auth.check_secret(old.get("secret")),
+                    }
+                )
+            except ValueError as e:  # auth's "secret must be ...": never the value
+                raise ConfigError("previous_identities[%d]: %s" % (len(olds), e)) from None
+        cfg[key] = olds
 
     x = cfg["actuators"]
     if x is not None:
@@ -228,8 +255,10 @@ def _check(cfg, board, rules):
 
 def scrub(msg, cfg):
     """Belt and braces: whatever a check wrote (an extension's, a board's), no secret leaves."""
-    for key in SECRET_KEYS:
-        x = cfg.get(key)
+    olds = cfg.get("previous_identities")
+    for x in [cfg.get(key) for key in SECRET_KEYS] + (olds if type(olds) is list else []):
+        if type(x) is dict:  # an earlier identity's
+            x = x.get("secret")
         if type(x) is str and len(x) > 3:
             msg = msg.replace(x, "***")
     return msg

@@ -133,6 +133,47 @@ def test_new_device_never_overwrites_without_force(capsys, tmp_path):
     assert SECRET_RE.match(json.loads(path.read_text())["secret"])
 
 
+def test_new_device_previous_keeps_the_old_identity_for_the_readings_it_queued(capsys, tmp_path):
+    # Issue 19: a board re-provisioned over its own config keeps the old identity (and those
+    # it kept) in previous_identities, read before the file is replaced; no old secret printed.
+    path = tmp_path / "device.json"
+    base = ("new-device", "--board", "unix", "--url", "http://127.0.0.1:1")
+    assert run_cli(capsys, *base, "--config-out", str(path))[0] == 0
+    first = json.loads(path.read_text())
+    again = base + ("--config-out", str(path), "--force", "--previous", str(path))
+    code, out, err = run_cli(capsys, *again)
+    assert code == 0, err
+    second = json.loads(path.read_text())
+    assert second["dvnuuid"] != first["dvnuuid"] and fields(out)["secret"] == second["secret"]
+    assert first["secret"] not in out + err
+    keep = {k: first[k] for k in ("dvnuuid", "secret")}
+    assert second["previous_identities"] == [keep]
+    assert run_cli(capsys, *again)[0] == 0
+    third = json.loads(path.read_text())
+    assert [p["dvnuuid"] for p in third["previous_identities"]] == [
+        second["dvnuuid"],
+        first["dvnuuid"],
+    ]
+    assert run_cli(capsys, "check-config", str(path))[:2] == (0, "ok\n")
+    # At most config_check's limit: the oldest go.
+    for _ in range(4):
+        assert run_cli(capsys, *again)[0] == 0
+    olds = json.loads(path.read_text())["previous_identities"]
+    assert len(olds) == 4 and first["dvnuuid"] not in [p["dvnuuid"] for p in olds]
+    # Errors name the file and the entry, never a secret.
+    code, out, err = run_cli(capsys, *base, "--previous", str(tmp_path / "none.json"))
+    assert code == 2 and "--previous: cannot read" in err and "none.json" in err
+    broken = dict(third, previous_identities=[dict(keep, secret=keep["secret"][:10])])
+    (tmp_path / "broken.json").write_text(json.dumps(broken))
+    code, out, err = run_cli(capsys, *base, "--previous", str(tmp_path / "broken.json"))
+    assert code == 2 and "broken.json: previous_identities[0]: secret must be 30-100" in err, err
+    assert keep["secret"][:10] not in err and third["secret"] not in out + err
+    code, out, err = run_cli(
+        capsys, *base, "--count", "2", "--out", str(tmp_path / "f"), "--previous", str(path)
+    )
+    assert code == 2 and "not with --count" in err
+
+
 def test_identity_repr_hides_the_secret():
     ident = provision.new_identity("x")
     assert ident.secret not in repr(ident) and ident.dvnuuid in repr(ident)

@@ -495,3 +495,45 @@ def test_a_device_name_is_checked_as_text_for_people_and_read_alike_on_the_board
     assert unknown_keys(with_(name="x")) == []
     for bad in ("", "x" * 65, "two\nlines", 7, ["a"]):
         assert error(with_(name=bad)).startswith("name: must be"), bad
+
+
+OLD = "1C8F9D4F-6B3E-4D2F-8A7B-3E4F5A6B7C8D"
+OLD_SECRET = "Yw72kQm3NpR8sTz1VbX5cLd9Hf4Gj6Ae0Ku"
+
+
+def _olds(*entries):
+    return with_(previous_identities=list(entries))
+
+
+def test_previous_identities_are_checked_in_full_and_read_alike_on_the_board():
+    # Issue 19: an earlier identity's readings go out under it, over HTTP(S) only.
+    old = {"dvnuuid": OLD, "secret": OLD_SECRET}
+    cfg = validate(_olds(old))
+    assert cfg["previous_identities"] == [{"dvnuuid": OLD.lower(), "secret": OLD_SECRET}]
+    assert unknown_keys(_olds(old)) == []
+    cases = [
+        ([], "must be a list of the identities"),
+        ([OLD], "must be a list of the identities"),
+        ([old] * 5, "at most 4 identities"),
+        ([dict(old, name="x")], "[0]: unknown field 'name'"),
+        ([{"dvnuuid": OLD}], "[0]: secret missing"),
+        ([{"secret": OLD_SECRET}], "[0]: dvnuuid missing"),
+        ([dict(old, secret="short1")], "[0]: secret must be 30-100"),
+        ([dict(old, secret=OLD_SECRET + "-")], "[0]: secret may hold only letters and digits"),
+        ([dict(old, dvnuuid="nope")], "[0]: dvnuuid must be a UUID"),
+        ([dict(old, dvnuuid=GOOD["dvnuuid"].lower())], "[0]: dvnuuid is this config's own"),
+        ([old, dict(old, dvnuuid=OLD.lower())], "[1]: dvnuuid is named twice"),
+    ]
+    for entries, what in cases:
+        msg = error(_olds(*entries))
+        assert msg.startswith("previous_identities") and what in msg, (what, msg)
+        assert OLD_SECRET not in msg, msg
+    msg = error(
+        dict(
+            _olds(old),
+            transport="mqtt",
+            mqtt_host="broker.example",
+            mqtt_uplink_topic="kpn/{dvnuuid}/up",
+        )
+    )
+    assert msg.startswith("previous_identities: only the http transport") and "MQTT" in msg, msg

@@ -649,6 +649,77 @@ def test_firmware_starts_from_the_deployed_files(tmp_path, board_standin):
         server.shutdown()
 
 
+def test_a_new_identity_deployed_over_a_board_sends_the_old_ones_readings_under_it(
+    tmp_path, board_standin
+):
+    """Issue 19: a board that queued readings as device A (KPN out of reach) is re-provisioned
+    over its own config (`new-device --force --previous`) and deployed again as device B: the
+    module that sends them goes to the board with that config only, and at the next boot A's
+    readings go out under A, B's under B."""
+    from kpnthings.outbox import Outbox
+
+    folder, port = board_standin
+    cfg = tmp_path / "device.json"
+    dead = "http://127.0.0.1:%d" % _free_port()
+    new_device = ("new-device", "--board", "unix", "--interval", "1", "--cycles", "2")
+    proc = _cli(*new_device, "--url", dead, "--config-out", str(cfg))
+    assert proc.returncode == 0, proc.stderr
+    old = json.loads(cfg.read_text())
+    deploy_args = ("deploy", "--board", "unix", "--port", port, "--resume", "--config", str(cfg))
+    deploy_args += ("--build-dir", str(tmp_path / "b"))
+    proc = _cli(*deploy_args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    handover = folder / "lib" / "kpnthings" / "outbox_handover.mpy"
+    assert not handover.exists()  # nothing in this config needs it
+    env = {k: v for k, v in os.environ.items() if k != "KPN_CONFIG"}
+    env["MICROPYPATH"] = "%s:%s:.frozen" % (ROOT / "tests" / "fakes", folder / "lib")
+    run = subprocess.run(
+        [MICROPYTHON, "main.py"], cwd=folder, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    queued = Outbox(str(folder / "outbox")).peek(100)
+    assert len(queued) == 6, run.stdout  # 2 cycles of 3 readings, none sent
+
+    emu = emulator.Emulator(":memory:", [(old["dvnuuid"], old["secret"])], log=lambda line: None)
+    server = emu.serve("127.0.0.1", 0)
+    try:
+        again = (*new_device, "--url", server.url, "--config-out", str(cfg), "--force")
+        proc = _cli(*again, "--previous", str(cfg))
+        assert proc.returncode == 0, proc.stderr
+        new = json.loads(cfg.read_text())
+        assert new["previous_identities"] == [{"dvnuuid": old["dvnuuid"], "secret": old["secret"]}]
+        emu.add_device(new["dvnuuid"], new["secret"])
+        proc = _cli(*deploy_args)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert old["secret"] not in proc.stdout + proc.stderr
+        assert (
+            handover.read_bytes()
+            == (tmp_path / "b" / "lib/kpnthings/outbox_handover.mpy").read_bytes()
+        )
+        run = subprocess.run(
+            [MICROPYTHON, "main.py"],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        sent_old, sent_new = emu.messages(old["dvnuuid"]), emu.messages(new["dvnuuid"])
+    finally:
+        server.shutdown()
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    assert [m["outcome"] for m in sent_old] == ["accepted"], out
+    base = "urn:dev:DVNUUID:%s:" % old["dvnuuid"]
+    assert [(r["n"], r["v"]) for r in sent_old[0]["records"]] == [
+        (base + r["n"], r["v"]) for r in queued
+    ]
+    assert [m["outcome"] for m in sent_new] == ["accepted", "accepted"], out
+    assert "every reading of device %s sent; folder removed" % old["dvnuuid"] in out
+    assert not (folder / ("outbox-" + old["dvnuuid"][:8])).exists()
+    assert old["secret"] not in out and new["secret"] not in out
+
+
 def _fake_tool(tmp_path, body):
     """A stand-in for mpremote/ampy that logs its argv, one JSON line per call."""
     script = tmp_path / "fake_tool.py"

@@ -111,6 +111,20 @@ def test_mqtt_brings_its_modules_and_http_code_only_where_mqtt_imports_it():
             assert importer in chosen and _imports_of(importer, name), chosen[rel]
 
 
+def test_the_handover_of_earlier_identities_goes_only_with_previous_identities_over_http():
+    # Issue 19: kpnthings.wiring loads it by a name it spells only in an __import__ (so that
+    # wiring interns no name for it); the analysis follows that import all the same.
+    rel = "kpnthings/outbox_handover.py"
+    olds = [{"dvnuuid": "a", "secret": "b"}]
+    assert _set(dict(HTTPS, previous_identities=olds))[rel] == (
+        "config lists previous_identities (imported by kpnthings.wiring)"
+    )
+    left = dict(modules.left_out(HTTPS))
+    assert left[rel] == "config lists no previous_identities"
+    left = dict(modules.left_out(dict(MQTT, previous_identities=olds)))
+    assert left[rel] == "transport is mqtt, not http"
+
+
 def test_each_sensor_type_brings_its_driver_and_no_other():
     from kpnthings import sensors  # the firmware's own dispatch, run on CPython
 

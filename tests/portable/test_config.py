@@ -294,3 +294,36 @@ def test_a_device_name_is_a_known_key_the_board_carries_unread():
     cfg = with_(name="kitchen sensor")
     assert unknown_keys(cfg) == []
     assert validate(cfg)["name"] == "kitchen sensor"
+
+
+OLD = "1C8F9D4F-6B3E-4D2F-8A7B-3E4F5A6B7C8D"
+OLD_SECRET = "Yw72kQm3NpR8sTz1VbX5cLd9Hf4Gj6Ae0Ku"
+
+
+def test_previous_identities_are_checked_and_never_shown():
+    # Issue 19: the identities this board had before, whose queued readings still go out
+    # under them (kpnthings.wiring); a copy, lowercased, as the host's check makes it.
+    raw = with_(previous_identities=[{"dvnuuid": OLD, "secret": OLD_SECRET}])
+    cfg = validate(raw)
+    assert cfg["previous_identities"] == [{"dvnuuid": OLD.lower(), "secret": OLD_SECRET}]
+    assert raw["previous_identities"][0]["dvnuuid"] == OLD  # what was read stays as written
+    assert "previous_identities" not in validate(GOOD)  # no default
+    assert unknown_keys(raw) == []
+    for bad in ([], {}, "x", [OLD], [None]):
+        msg = error(with_(previous_identities=bad))
+        assert msg.startswith("previous_identities: must be a list of"), (bad, msg)
+    cases = [
+        ({"secret": OLD_SECRET}, "dvnuuid must be a UUID"),
+        ({"dvnuuid": "x", "secret": OLD_SECRET}, "dvnuuid must be a UUID"),
+        ({"dvnuuid": OLD}, "secret must be a string"),
+        ({"dvnuuid": OLD, "secret": OLD_SECRET[:12]}, "got 12 characters"),
+        ({"dvnuuid": OLD, "secret": OLD_SECRET + "!"}, "character 36 is not"),
+    ]
+    for entry, what in cases:
+        old = {"dvnuuid": OLD, "secret": OLD_SECRET}
+        msg = error(with_(previous_identities=[old, entry]))
+        assert msg.startswith("previous_identities[1]: ") and what in msg, msg
+        assert OLD_SECRET not in msg and OLD_SECRET[:12] not in msg, msg
+    # A secret pasted where it does not belong is scrubbed, an earlier identity's as well.
+    msg = scrub("a %s b %s" % (SECRET, OLD_SECRET), cfg)
+    assert msg == "a *** b ***", msg

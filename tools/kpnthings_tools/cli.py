@@ -1,6 +1,6 @@
 """The `kpnthings` command: new device identities, tokens, one-off sends, and the local emulator.
 
-    kpnthings new-device [--name N] [--url URL] [--config-out PATH]
+    kpnthings new-device [--name N] [--url URL] [--config-out PATH] [--previous OLD.json]
     kpnthings new-device --count N --out DIR [--name PREFIX] ...   (fleet: configs + Portal CSV)
     kpnthings token --secret S FILE|-
     kpnthings send --config config.json [name=value ...]
@@ -75,6 +75,13 @@ def _add_new_device(sub):
     )
     p.add_argument("--config-out", help="write the identity as a config.json here")
     p.add_argument("--force", action="store_true", help="replace an existing --config-out file")
+    p.add_argument(
+        "--previous",
+        metavar="OLD.json",
+        help="the config the board ran before: its identity (and the earlier ones it kept) go"
+        " into previous_identities, so the readings the board queued as that device still go"
+        " out under it (read before --config-out is written: it may be the same file)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of lines")
     fleet.add_arguments(p)
     p.set_defaults(run=_cmd_new_device)
@@ -98,6 +105,7 @@ def config_from_args(identity, args):
         ca_file=args.ca_file,
         tls_insecure=args.tls_insecure,
         cycles=args.cycles,
+        previous_identities=_previous(args, identity),
     )
     try:
         config_check.validate(config, config_check.board_module(config.get("board")))
@@ -106,10 +114,31 @@ def config_from_args(identity, args):
     return config
 
 
+def _previous(args, identity):
+    """previous_identities from --previous OLD.json, or None."""
+    path = getattr(args, "previous", None)
+    if not path:
+        return None
+    try:
+        old = provision.load_config(path)  # its errors name the file, never the secret
+    except OSError as e:
+        raise CommandError("--previous: cannot read %s: %s" % (path, e.strerror)) from None
+    except ValueError as e:
+        raise CommandError("--previous: %s" % e) from None
+    try:
+        return provision.previous_identities(
+            old, identity.dvnuuid, config_check.MAX_PREVIOUS_IDENTITIES
+        )
+    except ValueError as e:
+        raise CommandError("--previous: %s: %s" % (path, e)) from None
+
+
 def _cmd_new_device(args):
     if args.count is not None or args.out is not None:
         if args.count is None:
             raise CommandError("--out is for fleet mode: add --count N")
+        if args.previous:
+            raise CommandError("--previous gives one board a new identity: not with --count")
         try:
             return fleet.run(args, lambda identity: config_from_args(identity, args))
         except fleet.FleetError as e:

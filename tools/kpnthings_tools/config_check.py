@@ -35,6 +35,9 @@ MAX_NAME = 64
 # The current root, the next one and a spare: each is parsed into mbedTLS's heap at every TLS
 # connection (docs/tls.md).
 MAX_CA_FILES = 3
+# Earlier identities whose queued readings the board still sends under them (each one's outbox
+# folder waits on the board's flash until it is sent).
+MAX_PREVIOUS_IDENTITIES = 4
 __all__ = (
     "ConfigError",
     "check_file",
@@ -116,6 +119,7 @@ def _check_core(cfg, board, rules):
     if ca is not None and (not isinstance(ca, str) or not ca):
         raise ConfigError("ca_file: must be the path of a DER certificate file, or null")
     _check_ca_files(cfg.get("ca_files"), ca)
+    _check_previous_identities(cfg)
     if not isinstance(cfg["tls_insecure"], bool):
         raise ConfigError("tls_insecure: must be true or false")
     if cfg["log_level"] not in LOG_LEVELS:
@@ -161,6 +165,54 @@ def _check_ca_files(paths, ca_file):
             "ca_files: at most %d CA files with ca_file: each one takes the board's memory while"
             " a TLS connection is made (docs/tls.md)" % MAX_CA_FILES
         )
+
+
+def _check_previous_identities(cfg):
+    """previous_identities: the identities this board had before (kpnthings new-device
+    --previous), normalised as the board's check makes them."""
+    from kpnthings import auth
+
+    key = "previous_identities"
+    olds = cfg.get(key)
+    if olds is None:
+        return
+    if not isinstance(olds, list) or not olds or not all(isinstance(p, dict) for p in olds):
+        raise ConfigError(
+            '%s: must be a list of the identities this board had before, such as [{"dvnuuid":'
+            ' "...", "secret": "..."}] (`kpnthings new-device --previous OLD.json` writes it), or'
+            " left out" % key
+        )
+    if len(olds) > MAX_PREVIOUS_IDENTITIES:
+        raise ConfigError(
+            "%s: at most %d identities: drop the oldest, whose readings are sent by now"
+            % (key, MAX_PREVIOUS_IDENTITIES)
+        )
+    if cfg["transport"] == "mqtt":
+        raise ConfigError(
+            "%s: only the http transport sends readings under an earlier identity; over MQTT"
+            " they are moved aside and counted in droppedReadings (docs/resilience.md): remove"
+            " the key" % key
+        )
+    out = []
+    for i, old in enumerate(olds):
+        where = "%s[%d]" % (key, i)
+        extra = sorted(k for k in old if k not in ("dvnuuid", "secret"))
+        if extra:
+            raise ConfigError("%s: unknown field %r (only dvnuuid and secret)" % (where, extra[0]))
+        for field in ("dvnuuid", "secret"):
+            if field not in old:
+                raise ConfigError("%s: %s missing" % (where, field))
+        try:
+            uuid = auth.check_dvnuuid(old["dvnuuid"])
+            auth.check_secret(old["secret"])
+        except ValueError as e:  # "secret must be ...": says what, never the value
+            raise ConfigError("%s: %s" % (where, e)) from None
+        if uuid == cfg["dvnuuid"]:
+            raise ConfigError("%s: dvnuuid is this config's own dvnuuid" % where)
+        if uuid in [p["dvnuuid"] for p in out]:
+            raise ConfigError("%s: dvnuuid is named twice" % where)
+        out.append({"dvnuuid": uuid, "secret": old["secret"]})
+    cfg[key] = out
 
 
 def _is_identifier(name):

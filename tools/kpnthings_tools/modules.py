@@ -69,8 +69,19 @@ def _has_sensors(config):
     return False, "config lists no sensors"
 
 
+def _previous_identities(config):
+    # kpnthings.wiring sends an earlier identity's readings only over HTTP(S).
+    if not config.get("previous_identities"):
+        return False, "config lists no previous_identities"
+    holds, why = _http_transport(config)
+    if not holds:
+        return False, why
+    return True, "config lists previous_identities"
+
+
 # (module name patterns, condition) -> the condition returns (holds, why) for a config.
 OPTIONAL = (
+    ((PACKAGE + ".outbox_handover",), _previous_identities),
     ((PACKAGE + ".client", PACKAGE + ".http_client"), _http_transport),
     ((PACKAGE + ".mqtt", PACKAGE + ".mqtt_*"), _mqtt_transport),
     ((SENSORS_PACKAGE, SENSORS_PACKAGE + ".*"), _has_sensors),

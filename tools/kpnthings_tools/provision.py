@@ -2,7 +2,9 @@
 
 The config file holds the device's secret, so it is written with owner-only permissions,
 atomically (a half-written file never replaces a good one), and never over an existing file
-unless asked.
+unless asked. A board given a new identity can keep the old one's secret in
+previous_identities (`kpnthings new-device --previous OLD.json`), so that the readings it queued
+as the old device still go out under it.
 """
 
 import json
@@ -61,6 +63,7 @@ def build_config(
     ca_file=None,
     tls_insecure=False,
     cycles=None,
+    previous_identities=None,
 ):
     """The config.json dict the firmware reads.
 
@@ -87,7 +90,31 @@ def build_config(
             config["ca_file"] = ca_file or DEFAULT_CA_FILE
     if cycles is not None:
         config["cycles"] = int(cycles)
+    if previous_identities:
+        config["previous_identities"] = list(previous_identities)
     return config
+
+
+def previous_identities(old_config, new_dvnuuid, limit):
+    """previous_identities for a new identity replacing the one in `old_config` (a dict from
+    load_config): that identity first, then the earlier ones it still held, at most `limit`,
+    the new identity never among them. The board sends each one's queued readings under it.
+    ValueError names a bad entry, never its secret."""
+    out = [{"dvnuuid": old_config["dvnuuid"], "secret": old_config["secret"]}]
+    olds = old_config.get("previous_identities") or []
+    if not isinstance(olds, list):
+        raise ValueError("previous_identities: must be a list")
+    for i, entry in enumerate(olds):
+        try:
+            if not isinstance(entry, dict):
+                raise ValueError("must be an object with dvnuuid and secret")
+            uuid = auth.check_dvnuuid(entry.get("dvnuuid"))
+            secret = auth.check_secret(entry.get("secret"))
+        except ValueError as e:
+            raise ValueError("previous_identities[%d]: %s" % (i, e)) from None
+        if uuid not in [p["dvnuuid"] for p in out]:
+            out.append({"dvnuuid": uuid, "secret": secret})
+    return [p for p in out if p["dvnuuid"] != new_dvnuuid][:limit]
 
 
 def write_config(path, config, force=False):
