@@ -47,6 +47,9 @@ _HDR_LEN = const(7)
 _MAX_PAYLOAD = const(1100)  # a frame claiming more is corrupt, whatever the instance's own limit
 _COMMIT_FMT = "<4sIIIII"
 _COMMIT_MAGIC = b"KOB1"
+# Bounds of the queue and of the dead letters on flash (config outbox_max_bytes, dead_max_bytes)
+_DEFAULT_MAX_BYTES = const(32768)
+_DEFAULT_DEAD_BYTES = const(8192)
 
 
 def crc32_py(data):
@@ -99,7 +102,12 @@ def _remove(path):
 class Outbox:
     """A bounded, crash-consistent FIFO of readings on the flash filesystem."""
 
-    def __init__(self, dir_path, max_bytes=32768, dead_max_bytes=8192):
+    def __init__(self, dir_path, max_bytes=None, dead_max_bytes=None):
+        # None: the defaults, as when config.json leaves outbox_max_bytes or dead_max_bytes out
+        if max_bytes is None:
+            max_bytes = _DEFAULT_MAX_BYTES
+        if dead_max_bytes is None:
+            dead_max_bytes = _DEFAULT_DEAD_BYTES
         if max_bytes < 2048:
             raise OutboxError("max_bytes must be at least 2048, got %d" % max_bytes)
         if dead_max_bytes < 0:

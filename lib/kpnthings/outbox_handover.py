@@ -25,7 +25,7 @@ def send(cfg, entries, log, transport=None, feed=None, link_ready=None, timeout_
     secret from cfg["previous_identities"]), within `timeout_ms` for them all."""
     import os
 
-    from kpnthings import flush, wiring
+    from kpnthings import flush
     from kpnthings.compat import ticks_diff, ticks_ms
     from kpnthings.device import ACCEPTED, MALFORMED, Device
     from kpnthings.outbox import Outbox
@@ -35,11 +35,7 @@ def send(cfg, entries, log, transport=None, feed=None, link_ready=None, timeout_
     for old in cfg["previous_identities"]:
         secrets[old["dvnuuid"]] = old["secret"]
     for where, uuid in entries:
-        box = Outbox(
-            where,
-            max_bytes=cfg.get("outbox_max_bytes") or wiring.DEFAULT_OUTBOX_BYTES,
-            dead_max_bytes=cfg.get("dead_max_bytes") or wiring.DEFAULT_DEAD_BYTES,
-        )
+        box = Outbox(where, cfg.get("outbox_max_bytes"), cfg.get("dead_max_bytes"))
         why = None
         if len(box) or box.dropped:
             if link_ready is not None and not link_ready():

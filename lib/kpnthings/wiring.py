@@ -14,8 +14,6 @@ CONFIG_PATH = "config.json"
 # Total time to wait for a trusted Wi-Fi link at boot; each step inside is far shorter, and
 # the loop keeps going (readings queue up) if the network is not there yet.
 _WIFI_BOOT_WAIT_MS = const(20000)
-_DEFAULT_OUTBOX_BYTES = const(32768)
-_DEFAULT_DEAD_BYTES = const(8192)
 
 
 class BootFailed(Exception):
@@ -192,11 +190,7 @@ def make_outbox(cfg, log, transport=None, feed=None, link_ready=None):
                     " never sends them, and counts them in droppedReadings"
                     % (n, owner, aside, uuid)
                 )
-        box = Outbox(
-            where,
-            max_bytes=cfg.get("outbox_max_bytes") or _DEFAULT_OUTBOX_BYTES,
-            dead_max_bytes=cfg.get("dead_max_bytes") or _DEFAULT_DEAD_BYTES,
-        )
+        box = Outbox(where, cfg.get("outbox_max_bytes"), cfg.get("dead_max_bytes"))
         if lost:  # persisted, and reported once: in the next uplink KPN accepts
             box.dropped += lost
             box._commit(box._head_seg, box._head_off)

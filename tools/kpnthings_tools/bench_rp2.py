@@ -217,13 +217,13 @@ def _write_config(work, name, identity, cycles):
 
 def run_firmware(image, config_path, preload, script="firmware_run.py"):
     """The firmware (or the boot fallback) on the chip booted from `image` with this config."""
-    from kpnthings import wiring
+    from kpnthings import outbox
 
     code = _params(
         PRELOAD=list(preload),
         OUTBOX_DIR="outbox",
-        OUTBOX_MAX=wiring._DEFAULT_OUTBOX_BYTES,
-        DEAD_MAX=wiring._DEFAULT_DEAD_BYTES,
+        OUTBOX_MAX=outbox._DEFAULT_MAX_BYTES,
+        DEAD_MAX=outbox._DEFAULT_DEAD_BYTES,
     )
     return rp2emu.run(
         SCRIPTS / script, code=code, puts=[(config_path, "/config.json")], fs_in=image
