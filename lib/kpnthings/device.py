@@ -170,8 +170,10 @@ class Device:
     # -- one cycle ---------------------------------------------------------------------------
 
     def _trusted(self):
+        # As the clock says it: false, true, or 2 (an RTC kept through the reset, not yet
+        # set by NTP: clock.Clock).
         t = self.clock_trusted
-        return bool(t() if callable(t) else t)
+        return t() if callable(t) else t
 
     def read(self):
         """The board's readings as records; a failing sensor costs its readings, not the loop."""
@@ -180,18 +182,22 @@ class Device:
         except Exception as e:  # one broken sensor must not stop the device
             self._warn("[kpn] sensors failed: %s: %s" % (type(e).__name__, e))
             return []
-        t = self.now() if self._trusted() else None
+        trusted = self._trusted()
+        t = self.now() if trusted else None
+        tick = None
         if t is not None:  # clock.Clock.now() itself says None while untrusted
             t = int(t)
-        else:
+        if t is None or trusted == 2:
             from kpnthings.compat import ticks_ms
 
-            tick = ticks_ms()  # dated from this once the clock is set in this boot
+            # Dated from this once the clock is set in this boot (kpnthings.outbox_read); a
+            # time from an RTC kept through the reset is marked by it too.
+            tick = ticks_ms()
         out = []
         for reading in readings:
             try:
                 out.append(reading_record(reading[0], reading[1], reading[2], t))
-                if t is None:
+                if tick is not None:
                     out[-1]["k"] = tick
                     out[-1]["b"] = self._boot
             except (ValueError, IndexError, TypeError) as e:
