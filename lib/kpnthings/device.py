@@ -148,6 +148,15 @@ class Device:
         self._auth_wait = FixedBackoff(int(config.get("auth_retry_s") or AUTH_RETRY_S) * 1000)
         self._hold_until = None  # ticks_ms before which nothing is sent (backing off)
         self._held_by = None
+        # Readings taken before the clock is set wait, stored but not sent, for
+        # undated_wait_s (120) from the first cycle that finds the network up, so that an NTP
+        # answer a little late still dates them (kpnthings.outbox_read); then they go without
+        # a time, counted (undatedReadings). 0 sends them at once. Without an outbox to wait
+        # in they go at once too.
+        # _held_by says "no clock yet" then (a literal, not a constant: each module-level
+        # name would be interned on the board for good).
+        if config.get("undated_wait_s") != 0 and outbox is not None and not self._trusted():
+            self._held_by = "no clock yet"
         # The answer to the last downlink ("led=applied"), until a pack carrying it is
         # answered (kpnthings.flush); in RAM only, so a reset loses one not yet sent.
         self._answer = None
@@ -263,7 +272,8 @@ class Device:
             if self.feed is not None:
                 self.feed()
             return None
-        wait_ms = self._holding()
+        # (the wait for NTP is kpnthings.flush's: its code is not kept at rest)
+        wait_ms = self._holding() if self._held_by != "no clock yet" else 0
         if wait_ms:
             kept = 0
             if self.outbox is not None:
@@ -292,8 +302,9 @@ class Device:
             return False
 
     def retry_now(self):
-        """Forget the current backoff wait: the next cycle sends (e.g. after a config fix)."""
-        self._hold_until = None
+        """Forget the current backoff wait (or the wait for NTP): the next cycle sends (e.g.
+        after a config fix)."""
+        self._hold_until = self._held_by = None
 
     def _holding(self):
         """ms left before the next send may be tried (0: send now)."""
@@ -303,7 +314,7 @@ class Device:
 
         left = ticks_diff(self._hold_until, ticks_ms())
         if left <= 0:
-            self._hold_until = None
+            self._hold_until = self._held_by = None  # the wait for NTP too: it never restarts
             return 0
         return left
 

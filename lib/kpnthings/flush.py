@@ -22,7 +22,26 @@ RESET_AFTER_DROPS = 5
 
 def send(dev, n, readings):
     """Send the cycle's readings, through the outbox if the device has one: the last
-    transport Result, or None when there was nothing to send."""
+    transport Result, or None when there was nothing to send, or while they wait for NTP."""
+    if dev._held_by == "no clock yet":
+        # Readings taken before the clock is set wait for NTP (Device.__init__, config
+        # undated_wait_s) from the first cycle that finds the network up, when NTP can answer.
+        if dev._trusted():  # set: they go now, dated
+            dev._hold_until = dev._held_by = None
+        else:
+            if dev._hold_until is None:
+                from kpnthings.compat import ticks_add, ticks_ms
+
+                wait = dev.config.get("undated_wait_s") or 120
+                dev._hold_until = ticks_add(ticks_ms(), wait * 1000)
+            wait = dev._holding()  # at the end, no longer "no clock yet": they go undated
+            if wait:
+                dev._store(readings)
+                dev._info(
+                    "[kpn] uplink %d: waiting for NTP to date the readings, at most %d s more;"
+                    " %d readings queued" % (n, (wait + 999) // 1000, len(dev.outbox))
+                )
+                return None
     if dev.outbox is None:
         result = _send_direct(dev, n, readings)
     else:

@@ -236,3 +236,98 @@ def test_every_pack_says_exactly_what_it_holds_at_every_max_body():
                         want = notes(pack)
                 assert notes(pack) == want, (max_body, pack)
             assert seen == list(range(len(board.taken))), (max_body, seen)
+
+
+# -- the wait for NTP (config undated_wait_s) -------------------------------------------------
+
+
+def _held_device(run, wait=None, outbox=True, link_up=True):
+    w = run.world
+    cfg = {"dvnuuid": UUID, "interval_s": 30}
+    if wait is not None:
+        cfg["undated_wait_s"] = wait
+    logs = []
+    dev = Device(
+        cfg,
+        Board(w),
+        AcceptingKpn(),
+        None,
+        outbox=Outbox(run.where, max_bytes=65536) if outbox else None,
+        now=w.now,
+        log=logs.append,
+        clock_trusted=w.trusted,
+        sleep_ms=lambda ms: None,
+    )
+    dev.link_ready = None if link_up else (lambda: False)
+    return dev, logs
+
+
+def _every_30_s(dev, w, n):
+    for _ in range(n):
+        dev.cycle()
+        w.ms += 30000
+
+
+def test_readings_wait_for_a_late_ntp_answer_and_go_dated():
+    with Run("hold") as run:
+        w = run.world
+        dev, logs = _held_device(run)  # undated_wait_s: 120 by default
+        _every_30_s(dev, w, 3)  # 0, 30, 60 s: NTP silent, nothing sent
+        assert dev.transport.packs == [] and len(dev.outbox) == 3
+        assert "waiting for NTP to date the readings, at most 120 s more" in logs[0], logs
+        assert "at most 60 s more; 3 readings queued" in logs[2], logs
+        w.clock = "ntp"  # at 90 s NTP answers: the wait ends at once
+        _every_30_s(dev, w, 1)
+        (pack,) = dev.transport.packs
+        assert notes(pack) == [("timeQuality", 1)], pack
+        assert [n for n, t in readings(pack)] == [0, 1, 2, 3]
+        assert all(abs(t - dev.board.taken[n]) <= 1 for n, t in readings(pack)), pack
+
+
+def test_after_the_wait_they_go_without_a_time_and_are_counted():
+    with Run("expired") as run:
+        w = run.world
+        dev, _ = _held_device(run, wait=60)
+        _every_30_s(dev, w, 2)  # 0 and 30 s: held
+        assert dev.transport.packs == []
+        _every_30_s(dev, w, 1)  # 60 s: the wait is over, NTP never answered
+        (pack,) = dev.transport.packs
+        assert "bt" not in pack[0] and notes(pack) == [("undatedReadings", 3)], pack
+        _every_30_s(dev, w, 1)  # and from now on each cycle sends, counted
+        assert notes(dev.transport.packs[-1]) == [("undatedReadings", 1)]
+        w.clock = "ntp"
+        _every_30_s(dev, w, 1)
+        assert notes(dev.transport.packs[-1]) == [] and "bt" in dev.transport.packs[-1][0]
+
+
+def test_the_wait_starts_when_the_network_is_first_up():
+    # NTP cannot answer before there is a network: a board that boots into a Wi-Fi outage
+    # still waits undated_wait_s for NTP once the link is back.
+    with Run("linkup") as run:
+        w = run.world
+        dev, _ = _held_device(run, wait=60, link_up=False)
+        _every_30_s(dev, w, 20)  # ten minutes without a network
+        dev.link_ready = None
+        _every_30_s(dev, w, 2)  # the link is back: 60 s more for NTP
+        assert dev.transport.packs == [] and len(dev.outbox) == 22
+        w.clock = "ntp"
+        _every_30_s(dev, w, 1)
+        packs = dev.transport.packs
+        assert sum(len(readings(p)) for p in packs) == 23
+        assert all(notes(p) == [("timeQuality", 1)] for p in packs), packs
+        assert all(t is not None for p in packs for _, t in readings(p))
+
+
+def test_no_wait_when_turned_off_without_an_outbox_or_with_a_clock():
+    for wait, outbox, clock in ((0, True, "none"), (None, False, "none"), (None, True, "rtc")):
+        with Run("nohold") as run:
+            run.world.clock = clock
+            dev, _ = _held_device(run, wait=wait, outbox=outbox)
+            _every_30_s(dev, run.world, 1)
+            (pack,) = dev.transport.packs
+            if clock == "rtc":
+                assert notes(pack) == [("timeQuality", 2)], pack
+            elif outbox:
+                assert notes(pack) == [("undatedReadings", 1)], pack
+            else:  # sent as taken, without an outbox (its flash failed): no notes
+                assert "bt" not in pack[0] and notes(pack) == [], pack
