@@ -59,9 +59,12 @@ class Board:
         return out
 
 
-def _device(world, board, where, max_body=1024, transport=None):
+def _device(world, board, where, max_body=1024, transport=None, wait=None):
+    cfg = {"dvnuuid": UUID, "interval_s": 60, "max_body": max_body}
+    if wait is not None:
+        cfg["undated_wait_s"] = wait
     return Device(
-        {"dvnuuid": UUID, "interval_s": 60, "max_body": max_body},
+        cfg,
         board,
         transport or AcceptingKpn(),
         None,
@@ -331,3 +334,46 @@ def test_no_wait_when_turned_off_without_an_outbox_or_with_a_clock():
                 assert notes(pack) == [("undatedReadings", 1)], pack
             else:  # sent as taken, without an outbox (its flash failed): no notes
                 assert "bt" not in pack[0] and notes(pack) == [], pack
+
+
+class _Counting(AcceptingKpn):
+    """Also notes how many readings the board had taken at each send."""
+
+    def __init__(self, board):
+        AcceptingKpn.__init__(self)
+        self.board = board
+        self.taken_at_send = []
+
+    def send(self, body):
+        self.taken_at_send.append(len(self.board.taken))
+        return AcceptingKpn.send(self, body)
+
+
+def test_states_still_ride_only_the_pack_with_the_newest_readings():
+    # The record may leave room for fewer readings than the pack had: then the pack is no
+    # longer the one with the newest readings, and the actuator's state waits for that one.
+    # Readings that never get a time (undatedReadings), and readings dated from ticks.
+    from kpnthings.downlink import Actuators
+
+    for clock in ("none", "ntp"):
+        for max_body in range(256, 520, 11):
+            with Run("states") as run:
+                w = run.world
+                board = Board(w, per_call=3)
+                dev = _device(w, board, run.where, max_body, _Counting(board), wait=0)
+                acts = Actuators(
+                    {"led": {"type": "digital", "pin": 2}}, pin_factory=lambda k, p, e: None
+                )
+                acts._state["led"] = True
+                dev.actuators = acts
+                _cycles(dev, w, 4, link_up=False)  # 12 readings before the clock is set
+                w.clock = clock
+                _drain(dev, w)
+                sent = dev.transport
+                for i, pack in enumerate(sent.packs):
+                    if "led" in [r["n"] for r in pack]:
+                        numbers = [n for n, _ in readings(pack)]
+                        newest = sent.taken_at_send[i] - 1
+                        assert numbers and numbers[-1] == newest, (clock, max_body, pack)
+                # (A state left out of a pack waits for the next cycle's, as before.)
+                assert notes(sent.packs[0]), (clock, max_body, sent.packs)
