@@ -10,8 +10,22 @@ ADC_PINS = set(range(32, 40))  # ADC1 only: ADC2 cannot be read while Wi-Fi is o
 ACTUATORS = {"led": {"type": "digital", "pin": 2, "active_low": False}}
 
 HAS_WIFI = True
-# The RTC starts at 2000-01-01 after a power cut: only NTP makes the time worth sending.
+# The RTC starts at 2000-01-01 after a power cut: only NTP makes the time worth sending, unless
+# the RTC kept running through the reset that started this boot (rtc_kept).
 CLOCK_TRUSTED = False
+
+
+def rtc_kept():
+    """True when this boot's reset kept the RTC running: a wake-up from deep sleep, the
+    watchdog, or machine.reset() (a soft reset to the chip). A power-on or the EN pin restarts
+    it at 2000; kpnthings.wiring also checks the time against the build's day."""
+    import machine
+
+    return machine.reset_cause() in (
+        machine.DEEPSLEEP_RESET,
+        machine.WDT_RESET,
+        machine.SOFT_RESET,
+    )
 
 
 def pin_rules():

@@ -9,7 +9,8 @@ ACTUATORS = {"led": {"type": "digital", "pin": "LED", "active_low": False}}
 
 HAS_WIFI = True
 WDT_MAX_MS = 8300  # the RP2040's watchdog counter cannot wait longer (kpnthings.watchdog caps it)
-# The RP2040 RTC starts at 2021-01-01 after power-up: only NTP makes the time worth sending.
+# The RP2040 RTC starts at 2021-01-01 at every boot (machine.deepsleep() is a light sleep and a
+# reset): only NTP makes the time worth sending, and this board has no rtc_kept().
 CLOCK_TRUSTED = False
 
 

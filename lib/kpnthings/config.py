@@ -51,6 +51,8 @@ INTS = {
     # requests a flush may spend finding the records KPN refuses (kpnthings.flush_refused)
     "split_requests": (1, 1000),
     "ntp_resync_h": (0, 144),  # hours between NTP syncs once the clock is set; 0: never
+    # seconds readings without a time wait for NTP to date them; 0: they go at once
+    "undated_wait_s": (0, 86400),
 }
 # Keys with a few allowed values (true/false, never 0/1, though they compare equal).
 CHOICES = {

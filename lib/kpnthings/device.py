@@ -162,6 +162,15 @@ class Device:
         self._auth_wait = FixedBackoff(int(config.get("auth_retry_s") or _AUTH_RETRY_S) * 1000)
         self._hold_until = None  # ticks_ms before which nothing is sent (backing off)
         self._held_by = None
+        # Readings taken before the clock is set wait, stored but not sent, for
+        # undated_wait_s (120) from the first cycle that finds the network up, so that an NTP
+        # answer a little late still dates them (kpnthings.outbox_read); then they go without
+        # a time, counted (undatedReadings). 0 sends them at once. Without an outbox to wait
+        # in they go at once too.
+        # _held_by says "no clock yet" then (a literal, not a constant: each module-level
+        # name would be interned on the board for good).
+        if config.get("undated_wait_s") != 0 and outbox is not None and not self._trusted():
+            self._held_by = "no clock yet"
         # The answer to the last downlink ("led=applied"), until a pack carrying it is
         # answered (kpnthings.flush); in RAM only, so a reset loses one not yet sent.
         self._answer = None
@@ -184,8 +193,10 @@ class Device:
     # -- one cycle ---------------------------------------------------------------------------
 
     def _trusted(self):
+        # As the clock says it: false, true, or 2 (an RTC kept through the reset, not yet
+        # set by NTP: clock.Clock).
         t = self.clock_trusted
-        return bool(t() if callable(t) else t)
+        return t() if callable(t) else t
 
     def read(self):
         """The board's readings as records; a failing sensor costs its readings, not the loop."""
@@ -194,18 +205,22 @@ class Device:
         except Exception as e:  # one broken sensor must not stop the device
             self._warn("[kpn] sensors failed: %s: %s" % (type(e).__name__, e))
             return []
-        t = self.now() if self._trusted() else None
+        trusted = self._trusted()
+        t = self.now() if trusted else None
+        tick = None
         if t is not None:  # clock.Clock.now() itself says None while untrusted
             t = int(t)
-        else:
+        if t is None or trusted == 2:
             from kpnthings.compat import ticks_ms
 
-            tick = ticks_ms()  # dated from this once the clock is set in this boot
+            # Dated from this once the clock is set in this boot (kpnthings.outbox_read); a
+            # time from an RTC kept through the reset is marked by it too.
+            tick = ticks_ms()
         out = []
         for reading in readings:
             try:
                 out.append(reading_record(reading[0], reading[1], reading[2], t))
-                if t is None:
+                if tick is not None:
                     out[-1]["k"] = tick
                     out[-1]["b"] = self._boot
             except (ValueError, IndexError, TypeError) as e:
@@ -271,7 +286,8 @@ class Device:
             if self.feed is not None:
                 self.feed()
             return None
-        wait_ms = self._holding()
+        # (the wait for NTP is kpnthings.flush's: its code is not kept at rest)
+        wait_ms = self._holding() if self._held_by != "no clock yet" else 0
         if wait_ms:
             kept = 0
             if self.outbox is not None:
@@ -300,8 +316,9 @@ class Device:
             return False
 
     def retry_now(self):
-        """Forget the current backoff wait: the next cycle sends (e.g. after a config fix)."""
-        self._hold_until = None
+        """Forget the current backoff wait (or the wait for NTP): the next cycle sends (e.g.
+        after a config fix)."""
+        self._hold_until = self._held_by = None
 
     def _holding(self):
         """ms left before the next send may be tried (0: send now)."""
@@ -311,7 +328,7 @@ class Device:
 
         left = ticks_diff(self._hold_until, ticks_ms())
         if left <= 0:
-            self._hold_until = None
+            self._hold_until = self._held_by = None  # the wait for NTP too: it never restarts
             return 0
         return left
 

@@ -26,7 +26,26 @@ _RESET_AFTER_DROPS = const(5)
 
 def send(dev, n, readings):
     """Send the cycle's readings, through the outbox if the device has one: the last
-    transport Result, or None when there was nothing to send."""
+    transport Result, or None when there was nothing to send, or while they wait for NTP."""
+    if dev._held_by == "no clock yet":
+        # Readings taken before the clock is set wait for NTP (Device.__init__, config
+        # undated_wait_s) from the first cycle that finds the network up, when NTP can answer.
+        if dev._trusted():  # set: they go now, dated
+            dev._hold_until = dev._held_by = None
+        else:
+            if dev._hold_until is None:
+                from kpnthings.compat import ticks_add, ticks_ms
+
+                wait = dev.config.get("undated_wait_s") or 120
+                dev._hold_until = ticks_add(ticks_ms(), wait * 1000)
+            wait = dev._holding()  # at the end, no longer "no clock yet": they go undated
+            if wait:
+                dev._store(readings)
+                dev._info(
+                    "[kpn] uplink %d: waiting for NTP to date the readings, at most %d s more;"
+                    " %d readings queued" % (n, (wait + 999) // 1000, len(dev.outbox))
+                )
+                return None
     if dev.outbox is None:
         result = _send_direct(dev, n, readings)
     else:
@@ -164,15 +183,18 @@ def _send_outbox(dev, n, readings):
         return None
     unsaved = dev._store(readings)
     result = None
-    now = dev.now() if dev._trusted() else None
+    trusted = dev._trusted()
+    now = dev.now() if trusted else None
     now = None if now is None else int(now)
-    if now is not None and getattr(box, "dating", None) is None:
+    anchor = getattr(box, "dating", None)
+    if now is not None and (anchor is None or (anchor[3] == 2 and trusted != 2)):
         # Readings taken before the clock was set get their true time, from one anchor kept
         # for the boot: worked out afresh for each pack, the clock's whole seconds and the
-        # ticks' rounding gave a pack sent again times a second off its first copy's.
+        # ticks' rounding gave a pack sent again times a second off its first copy's. An
+        # anchor an RTC gave (2) gives way once, to NTP's (1), when it answers.
         from kpnthings.compat import ticks_ms
 
-        box.dating = (dev._boot, now, ticks_ms())
+        box.dating = (dev._boot, now, ticks_ms(), 2 if trusted == 2 else 1)
     for _ in range(_MAX_PACKS_PER_CYCLE):
         states = dev.state_records()
         dropped = box.dropped
@@ -189,6 +211,7 @@ def _send_outbox(dev, n, readings):
         # thousands costs the heap of one pack.
         queued = box.queued()
         try:
+            whole = True  # the pack is written from the head of the queue as it is
             try:
                 body, used = build(dev, queued, extra)
             except ValueError as e:  # a stored reading the writer refuses: never a wedge
@@ -200,6 +223,7 @@ def _send_outbox(dev, n, readings):
                     unload("flush_refused")  # rare: loaded for this pack only
                 if body is None:
                     continue
+                whole = False
             if said and not len(body):  # not even the extra records fit: the answer goes
                 dev._answer = None
                 dev._warn("[kpn] downlink answer dropped: no room in max_body")
@@ -216,14 +240,23 @@ def _send_outbox(dev, n, readings):
                     dev._warn("[kpn] reading %s larger than max_body: dead-lettered" % oldest["n"])
                     continue
                 body, used = build(dev, queued, extra)  # the pack the probe overwrote
-            if states and used and used < len(box):
-                # State records and counters describe now: they go only in the pack with the
-                # newest readings, whose time they take (batch.write_pack), never an older one.
-                extra = extra[: len(extra) - len(states)]
-                states = ()
-                dropped = 0
-                said = None  # the answer waits too
-                body, used = build(dev, queued, extra)
+            for again in (False, True):
+                if states and used and used < len(box):
+                    # State records and counters describe now: they go only in the pack with
+                    # the newest readings, whose time they take (batch.write_pack), never an
+                    # older one.
+                    extra = extra[: len(extra) - len(states)]
+                    states = ()
+                    dropped = 0
+                    said = None  # the answer waits too
+                    body, used = build(dev, queued, extra)
+                elif again:
+                    break
+                if not whole or not used:
+                    break
+                # How the pack's times were obtained, in one more record. It may leave room
+                # for fewer readings, and then the states wait for the next pack (again).
+                body, used = _describe(dev, queued, extra, body, used)
         finally:
             queued.close()
         if not len(body) or _watchdog_too_close(dev, used):
@@ -257,6 +290,47 @@ def _send_outbox(dev, n, readings):
         if dev.feed is not None:
             dev.feed()  # a pack handled is progress; the next one gets a whole timeout
     return result
+
+
+def _describe(dev, queued, extra, body, num):
+    """(body, num): the pack written for the first `num` readings of `queued` and `extra`,
+    with one more record, last, if its readings' times did not all come from a clock NTP had
+    set (docs/resilience.md, "Time quality"): `{"n":"undatedReadings","v":N}` in a pack without
+    times (KPN stamps its N readings with their arrival), else `{"n":"timeQuality","v":Q}`,
+    the weakest of its times: 2 an RTC's (kept through a reset, not set by NTP in that boot),
+    1 dated from ticks (taken before NTP set the clock). Fewer readings may fit beside it."""
+    # The first index of a reading without a time, dated from ticks, with an RTC's time (an
+    # outbox whose view keeps none, as a test's, gets no notes).
+    d = getattr(queued, "dating", None)
+    if d is None:
+        return body, num
+    if d[0]:
+        q = 2 if d[2] < num else 1 if d[1] < num else 0
+        if not q:
+            return body, num
+        note = {"n": "timeQuality", "v": q}
+    else:
+        note = {"n": "undatedReadings", "v": num}  # a pack never mixes: all of them are
+    body, more = build(dev, queued, extra + [note])
+    if not more:  # a max_body too small for a reading beside it: the pack goes without it
+        return build(dev, queued, extra)
+    if d[0]:
+        # Q has one digit whatever it says, so the same readings fit if it changes: the one
+        # that made it 2 may not fit beside it (0: those that did are all NTP's).
+        q = 2 if d[2] < more else 1 if d[1] < more else 0
+        if q == note["v"]:
+            return body, more
+        note["v"] = q
+        return build(dev, queued, extra + [note])
+    # The count says `num`, and `more` readings fit beside it: `more` goes over the end of
+    # the pack ('..."v":<num>}]'), no longer, so the pack still fits and says what it holds.
+    # The note has no unit (the pack has no bu) and no time (the pack has none): the end is
+    # exactly that.
+    tail = b"%d}]" % more
+    end = len(body) - len(b"%d}]" % num)
+    buf = dev._body
+    buf[end : end + len(tail)] = tail
+    return memoryview(buf)[: end + len(tail)], more
 
 
 def _watchdog_too_close(dev, readings):

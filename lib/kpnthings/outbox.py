@@ -10,11 +10,12 @@ On-flash format (all integers little-endian), in `dir_path`:
   crc, cut short) is skipped by scanning forward for the next valid frame, so a torn tail or a
   flipped bit costs that reading only and never stops the boot. Appends go to the newest segment;
   a segment with a torn tail is sealed and appends start a new one.
-- payload: `flags:u8 | len:u8 name | [len:u8 unit] | [t:i64 | k:i64 b:u32] | value`; flags
+- payload: `flags:u8 | len:u8 name | [len:u8 unit] | [t:i64] | [k:i64 b:u32] | value`; flags
   bits 0-3 give the value kind (0 v float f64, 1 v int i64, 2 vb false, 3 vb true, 4 vs, 5 vd;
   vs and vd as `len:u16 bytes`, vs in utf-8), bit 4 a unit, bit 5 an absolute time `t`, bit 6
-  (without a time) the ticks_ms `k` and boot identity `b` it was taken at, so that it can be
-  dated once the clock is set in that boot (kpnthings.outbox_read).
+  the ticks_ms `k` and boot identity `b` it was taken at: without a time, so that it can be
+  dated once the clock is set in that boot (kpnthings.outbox_read); with one, to say that the
+  time came from an RTC kept through a reset, not from NTP (docs/resilience.md).
 - `commit`: `b"KOB1" | gen | head_seg | head_off | dropped | dead | crc32` (u32 each): the
   position of the oldest undelivered frame and two counters. Written to `commit.tmp`, then
   renamed over `commit`; at open the valid copy with the highest `gen` wins, which also covers
@@ -117,7 +118,9 @@ class Outbox:
         self._seg_max = max(512, min(4096, max_bytes // 8))
         self._dead_max = dead_max_bytes
         self._lost_since_peek = 0
-        self.dating = None  # (boot, unix now, ticks_ms now) once the clock is set (outbox_read)
+        # (boot, unix now, ticks_ms now, 1 or 2: the clock set by NTP or kept by the RTC)
+        # while a flush reads (outbox_read)
+        self.dating = None
         # The state outbox_open.load() reads from flash: the commit record's fields, and
         # parallel lists, oldest first, of segment number, valid end offset and frame count.
         self._gen = self._head_seg = self._head_off = self._head_idx = self._next = 0

@@ -56,7 +56,7 @@ def encode_record(record):
         if type(t) is bool or not isinstance(t, int) or not 0 <= t < 2**62:
             raise OutboxError("record %s field t must be an integer time in seconds" % name)
         flags |= 0x20
-    elif "k" in record:
+    if "k" in record:  # untimed, or timed by an RTC kept through a reset
         flags |= 0x40
     raw_name = name.encode()
     if len(raw_name) > 255:
@@ -71,7 +71,7 @@ def encode_record(record):
         parts.append(raw_unit)
     if t is not None:
         parts.append(struct.pack("<q", t))
-    elif flags & 0x40:  # untimed: the ticks_ms and boot it was taken at, to date it later
+    if flags & 0x40:  # the ticks_ms and boot it was taken at, to date it in that boot
         parts.append(struct.pack("<qI", record["k"], record["b"] & 0xFFFFFFFF))
     parts.append(tail)
     return b"".join(parts)

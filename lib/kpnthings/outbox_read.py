@@ -34,7 +34,7 @@ def decode_record(payload):
     if flags & 0x20:
         rec["t"] = struct.unpack("<q", payload[pos : pos + 8])[0]
         pos += 8
-    elif flags & 0x40:
+    if flags & 0x40:
         rec["k"], rec["b"] = struct.unpack("<qI", payload[pos : pos + 12])
         pos += 12
     if kind == 0:
@@ -106,13 +106,19 @@ def _reading(payload, dating=None):
         return {"n": "corruptRecord", "vb": True}
     k = rec.pop("k", None)
     b = rec.pop("b", None)
-    if k is not None and dating is not None and b == dating[0]:
-        # Taken before the clock was set, in this boot: its true time is the clock's less the
-        # ticks since (ticks_diff handles the wrap: on the boards' ports its period is 2**30 ms,
-        # so up to 6 days; older than that, a reading cannot be dated).
+    if k is None:
+        return rec  # timed by NTP, or never to be timed
+    if dating is not None and b == dating[0]:
+        # Taken in this boot before NTP set the clock (or an RTC's time): its true time is the
+        # clock's less the ticks since (ticks_diff handles the wrap: on the boards' ports its
+        # period is 2**30 ms, so up to 6 days; older than that, a reading cannot be dated).
         age = ticks_diff(dating[2], k)
         if 0 <= age < 1 << 29:
             rec["t"] = dating[1] - age // 1000
+            rec["q"] = dating[3]  # 1: from ticks and NTP's time, 2: and an RTC's
+            return rec
+    if "t" in rec:
+        rec["q"] = 2  # an RTC's time, from an earlier boot: nothing to date it by now
     return rec
 
 
@@ -120,11 +126,19 @@ class Queued:
     """The undelivered readings, oldest first, read from flash one at a time as they are asked
     for: queued[i] in rising i (asking for an earlier one reads again from the head), IndexError
     past the last; len() is the outbox's. A flush that walks a backlog of thousands holds one
-    decoded reading at a time; close() when done."""
+    decoded reading at a time; close() when done.
+
+    A reading whose time did not come from a clock NTP had set says so in "q": 1 when it was
+    dated from its ticks once NTP set the clock, 2 when its time is an RTC's (kept through a
+    reset); one with no time has no "t". `dating` keeps, for no time, 1 and 2, the index of the
+    first reading read so far of that kind (len + 1 if none): a flush knows from it how the
+    times of the readings in its pack were obtained (kpnthings.flush)."""
 
     def __init__(self, box):
         self._box = box
         self._f = None
+        n = len(box) + 1
+        self.dating = [n, n, n]
         self._rewind()
 
     def _rewind(self):
@@ -159,8 +173,13 @@ class Queued:
             self._off = fr[1]
             self._next += 1
             if self._next - 1 == i:
-                self._last = (i, _reading(fr[2], box.dating))
-                return self._last[1]
+                rec = _reading(fr[2], box.dating)
+                # 0: no time, 1: dated from ticks, 2: an RTC's time; 3, NTP's, is not kept
+                q = rec.get("q", 0 if "t" not in rec else 3)
+                if q < 3 and i < self.dating[q]:
+                    self.dating[q] = i
+                self._last = (i, rec)
+                return rec
         raise IndexError(i)
 
     def close(self):

@@ -294,8 +294,7 @@ def _scrubbed(msg, path):
 
 def boot(log):
     """Everything the loop needs, as (Device, transport); BootFailed after logging a bad config."""
-    from kpnthings import __version__
-    from kpnthings.app import clock_checker
+    from kpnthings import __version__, app
 
     path = _config_path()
     try:
@@ -320,11 +319,22 @@ def boot(log):
 
     # The board knows best (a simulated Wi-Fi board on the host says False); else Clock decides.
     clock = Clock(trusted=getattr(board, "CLOCK_TRUSTED", None))
+    # An RTC that kept its time through the reset (the board says which resets keep it: an
+    # ESP32's deep sleep, watchdog or soft reset; an rp2 restarts it at every boot) is believed
+    # until NTP answers, if it shows a time at or after the build's day (clock.MIN_VALID).
+    kept = getattr(board, "rtc_kept", None)
+    if kept is not None and not clock.trusted and kept() and clock.trust_rtc():
+        log("[clock] the RTC kept its time through the reset: %d" % clock.unix_time())
     if getattr(board, "HAS_WIFI", False):
         link = connect_wifi(cfg, feed, log)
     hours = cfg.get("ntp_resync_h")
-    clock_trusted = clock_checker(
-        clock, link, feed, resync_ms=None if hours is None else hours * 3600000
+    # app's constant is read now, after the board module: a host test's board may shorten it.
+    clock_trusted = app.clock_checker(
+        clock,
+        link,
+        feed,
+        retry_ms=app.NTP_RETRY_MS,
+        resync_ms=None if hours is None else hours * 3600000,
     )
     clock_trusted()
 

@@ -545,6 +545,49 @@ def test_dashboard_marks_a_message_that_holds_duplicates(server, tmp_path):
             context.close()
 
 
+def test_dashboard_shows_how_the_times_were_obtained(server, tmp_path):
+    # Issue 18, item 5: a pack whose times are not all NTP's says how they were obtained
+    # (timeQuality), a pack without times how many readings it holds (undatedReadings): the
+    # log marks each such message, the device card the last one and the readings so sent.
+    reason = _browser_missing()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    dvnuuid, secret = server.devices[0]
+    head = '[{"bn":"urn:dev:DVNUUID:%s:",' % dvnuuid
+    bodies = [
+        head + '"n":"t","v":1},{"n":"t","v":2},{"n":"undatedReadings","v":2}]',
+        head + '"bt":1800000000,"n":"t","v":3},{"n":"timeQuality","v":1}]',
+        head + '"bt":1800000060,"n":"t","v":4},{"n":"timeQuality","v":2}]',
+        head + '"bt":1800000120,"n":"t","v":5}]',
+    ]
+    for body in bodies:
+        data = body.encode()
+        assert _uplink(server.url, data, auth.message_token(data, secret)) == 200
+    with sync_playwright() as pw:
+        context = _launch(pw, tmp_path / "chromium-profile")
+        try:
+            page = context.new_page()
+            page.goto(server.url + "/#" + dvnuuid)
+            marks = {}
+            for source in ("none", "ticks", "rtc"):
+                marks[source] = _shown(page, '#log [data-time-source="%s"]' % source).inner_text()
+            assert marks == {
+                "none": "no times: arrival (2 undated)",
+                "ticks": "times dated from ticks",
+                "rtc": "times from the RTC",
+            }, marks
+            assert len(page.query_selector_all("#log [data-time-source]")) == 3  # NTP: none
+            card = _shown(page, '.device[data-dvnuuid="%s"] .times' % dvnuuid)
+            assert card.get_attribute("data-time-source") == "ntp"
+            assert card.inner_text() == "times from NTP · 2 readings sent without a time"
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "dashboard-times.png"))
+        finally:
+            context.close()
+
+
 def test_dashboard_takes_the_api_token_from_its_address(tmp_path):
     """An emulator with an API token (mock-server --host 0.0.0.0): the page shows nothing and
     says why without the token, and everything with /#token=..., which leaves the address bar

@@ -207,6 +207,44 @@ def test_compiled_files_load_on_micropython(tmp_path):
     assert b"kpnthings.config" in mpy and b"kpnthings/config.py" not in mpy
 
 
+def _min_valid_of(tree):
+    code = "import kpnthings.clock as c; print(c.MIN_VALID)"
+    env = dict(os.environ, MICROPYPATH="%s:.frozen" % tree)
+    proc = subprocess.run(
+        [MICROPYTHON, "-c", code], capture_output=True, text=True, env=env, timeout=30
+    )
+    assert proc.returncode == 0, proc.stderr
+    return int(proc.stdout)
+
+
+def test_the_compiled_clock_believes_no_time_before_the_build_day(tmp_path, monkeypatch):
+    """Issue 18, item 1: an RTC (or an NTP answer) before the day the firmware was built is
+    never believed. The build writes that day into the compiled clock module: the day of the
+    last commit, or SOURCE_DATE_EPOCH's (a reproducible build); never below the source's."""
+    if not MICROPYTHON:
+        pytest.skip("micropython (unix port) not found in the venv")
+    source = int(
+        re.search(r"^MIN_VALID = (\d+)", (ROOT / "lib/kpnthings/clock.py").read_text(), re.M)[1]
+    )
+    only_clock = ["kpnthings/__init__.py", "kpnthings/clock.py"]
+    later = source + 40 * 86400 + 3600  # an hour into a day 40 days after the source's floor
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(later))
+    build.compile_lib("armv6m", tmp_path / "a", modules=only_clock)
+    assert _min_valid_of(tmp_path / "a") == source + 40 * 86400  # midnight UTC of that day
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(source - 86400))  # older than the source
+    build.compile_lib("armv6m", tmp_path / "b", modules=only_clock)
+    assert _min_valid_of(tmp_path / "b") == source
+    monkeypatch.delenv("SOURCE_DATE_EPOCH")
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "log", "-1", "--format=%ct"], capture_output=True, text=True
+    ).stdout.strip()
+    build.compile_lib("xtensawin", tmp_path / "c", modules=only_clock)
+    expected = max(source, int(commit) // 86400 * 86400) if commit.isdigit() else source
+    assert _min_valid_of(tmp_path / "c") == expected
+    with pytest.raises(build.BuildError, match="MIN_VALID"):
+        build.stamp_build_day("MIN_VALIDITY = 5\n", later)
+
+
 def test_stale_mpy_from_an_earlier_build_is_removed(tmp_path):
     out = tmp_path / "b"
     stale = out / "kpnthings" / "gone.mpy"

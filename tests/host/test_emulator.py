@@ -734,6 +734,40 @@ def test_a_duplicate_sent_in_the_second_its_reading_was_taken_is_counted(tmp_pat
     assert emu_mod.device_dated(rel) == [False, False]
 
 
+def test_how_each_messages_times_were_obtained_is_listed_per_message_and_device(api, tmp_path):
+    # Issue 18, item 5: the firmware ends a pack whose times are not all NTP's with
+    # timeQuality (1: dated from ticks, 2: an RTC's) and a pack without times with
+    # undatedReadings N. The emulator says so per message and per device.
+    untimed = '[{"bn":"urn:dev:DVNUUID:%s:","n":"t","v":1},{"n":"t","v":2},%s]'
+    sent = [
+        (pack(records='{"n":"t","v":1}'), "ntp", 0),
+        (pack(records='{"n":"t","v":1},{"n":"timeQuality","v":1}'), "ticks", 0),
+        (pack(records='{"n":"t","v":1,"t":9},{"n":"timeQuality","v":2,"t":9}'), "rtc", 0),
+        ((untimed % (UUID, '{"n":"undatedReadings","v":2}')).encode(), "none", 2),
+        ((untimed % (UUID, '{"n":"undatedReadings","v":2}')).encode(), "none", 2),
+    ]
+    for body, source, undated in sent:
+        assert api.uplink(body)[0] == 200
+        message = last_message(api, UUID)
+        assert (message["time_source"], message["undated"]) == (source, undated), message
+        device = api.get("/api/devices/" + UUID)
+        assert device["time_source"] == source
+    assert api.get("/api/devices/" + UUID)["undated_readings"] == 4
+    assert api.uplink(pack(), token="0" * 64)[0] == 401  # refused: nothing to say
+    assert last_message(api, UUID)["time_source"] is None
+    other = api.get("/api/devices/" + OTHER_UUID)
+    assert other["time_source"] is None and other["undated_readings"] == 0
+    # Read from the pack as sent: its own bn, an unknown quality, a note of another device.
+    bn = "urn:dev:DVNUUID:x:"
+    notes = emu_mod.time_notes
+    assert notes(bn, b'[{"bn":"urn:dev:DVNUUID:x:","n":"a","v":1}]') == ("none", 0)
+    assert notes(bn, b'[{"bn":"urn:dev:DVNUUID:x:","bt":5,"n":"timeQuality","v":7}]') == (
+        "unknown",
+        0,
+    )
+    assert notes(bn, b'[{"bn":"urn:dev:DVNUUID:y:","bt":5,"n":"timeQuality","v":2}]')[0] == "ntp"
+
+
 # -- the API token (issue 19, item 6: an emulator on the LAN) ----------------------------------
 
 

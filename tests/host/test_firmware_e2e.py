@@ -209,7 +209,8 @@ def test_tls_insecure_warns_at_boot_and_unknown_keys_are_named(tmp_path, device)
 def test_wifi_board_connects_first_and_sends_no_bt_without_ntp(tmp_path, device):
     # A board like the ESP32 (Wi-Fi, clock not trusted until NTP) built from the unix board's
     # simulated sensors and pins. The unix port has no ntptime, so the clock stays unset and
-    # every pack must go without bt.
+    # every pack must go without bt, and say how many readings it holds (undated_wait_s 0:
+    # they go at once; tests/host/test_firmware_time.py has the wait).
     boards = tmp_path / "extra"
     boards.mkdir()
     (boards / "wifiboard.py").write_text(
@@ -223,6 +224,7 @@ def test_wifi_board_connects_first_and_sends_no_bt_without_ntp(tmp_path, device)
         wifi_ssid="home",
         wifi_password="pw-secret-123",
         cycles=2,
+        undated_wait_s=0,
     )
     env = demo.firmware_env(path, extra_path=[boards])
     proc = run_firmware(path, env)
@@ -236,6 +238,9 @@ def test_wifi_board_connects_first_and_sends_no_bt_without_ntp(tmp_path, device)
     assert len(bodies) == 2
     assert all(rec.get("bn") == device["bn"] for rec in bodies[0][:1])
     assert all("bt" not in rec and "t" not in rec for body in bodies for rec in body)
+    for body in bodies:
+        readings = [r for r in body if r["n"] in ("temperature", "humidity", "batteryVoltage")]
+        assert body[-1] == {"n": "undatedReadings", "v": len(readings)} and readings, body
 
 
 def test_wifi_board_without_ssid_is_a_config_error(tmp_path, device):

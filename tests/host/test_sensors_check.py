@@ -285,6 +285,9 @@ def test_duplicate_and_reserved_names():
     # The answer to a downlink (issue 19) is the loop's record too.
     assert "device loop" in _error([{"type": "digital", "pin": 14, "name": "downlink"}])
     assert "device loop" in _error([{"type": "digital", "pin": 14, "name": "droppedReadings"}])
+    # So are the records that say how a pack's times were obtained (issue 18, item 5).
+    for name in ("timeQuality", "undatedReadings"):
+        assert "device loop" in _error([{"type": "analog", "pin": 34, "name": name}])
     # Defaults step around actuator names too.
     out = validate([{"type": "counter", "pin": 14}], ESP32_PINS, reserved_names=["counter"])
     assert out[0]["names"] == ["counter2"]

@@ -119,11 +119,14 @@ class _Accepted:
 
 
 class AcceptingKpn:
-    """A transport that accepts every pack and keeps each, decoded, in `packs`."""
+    """A transport that accepts every pack and keeps each, decoded, in `packs` (and as sent,
+    in `bodies`)."""
 
     def __init__(self):
         self.packs = []
+        self.bodies = []
 
     def send(self, body):
-        self.packs.append(json.loads(bytes(body)))
+        self.bodies.append(bytes(body))
+        self.packs.append(json.loads(self.bodies[-1]))
         return _Accepted()

@@ -19,7 +19,7 @@ class Clock:
         ok = self.answers.pop(0) if self.answers else False
         if ok:
             self.syncs += 1
-        self.trusted = self.trusted or ok
+            self.trusted = True  # NTP's word, also over an RTC's (trusted == 2)
         return self.trusted
 
 
@@ -71,6 +71,59 @@ def test_clock_checker_syncs_again_after_resync_ms_and_a_failure_keeps_the_clock
         assert trusted() is True and clock.calls == 3 and clock.syncs == 2
         now[0] += 600000
         assert trusted() is True and clock.calls == 3  # set again: resync_ms from here
+    finally:
+        compat.ticks_ms = saved
+
+
+def _driven_ticks():
+    from kpnthings import compat
+
+    now = [0]
+    saved = compat.ticks_ms
+    compat.ticks_ms = lambda: now[0]
+    return now, saved
+
+
+def test_clock_checker_retries_sooner_while_the_clock_is_not_set():
+    # Issue 18, item 1: readings are held for undated_wait_s (120 s) after boot so that a
+    # short NTP delay still dates them; an NTP attempt only every 10 minutes never would.
+    from kpnthings import compat
+
+    now, saved = _driven_ticks()
+    try:
+        clock, link = Clock([False] * 9 + [True]), Link()
+        trusted = app.clock_checker(clock, link, None, retry_ms=600000)
+        attempts = []
+        for _ in range(3000):  # one call a second for 50 minutes
+            calls = getattr(clock, "calls", 0)
+            trusted()
+            if getattr(clock, "calls", 0) != calls:
+                attempts.append(now[0] // 1000)
+            now[0] += 1000
+        gaps = [attempts[i + 1] - attempts[i] for i in range(len(attempts) - 1)]
+        assert gaps[:7] == [10, 20, 40, 80, 160, 320, 600], gaps  # then retry_ms, 600 s
+        assert len(attempts) == 10 and trusted() is True  # the 10th attempt set the clock
+    finally:
+        compat.ticks_ms = saved
+
+
+def test_clock_checker_asks_ntp_at_once_over_an_rtc_clock():
+    # A clock an RTC kept through the reset (trusted == 2) is believed, and NTP sets it at
+    # the first chance, whatever resync_ms says; a failure keeps it and waits retry_ms.
+    from kpnthings import compat
+
+    now, saved = _driven_ticks()
+    try:
+        clock, link = Clock([False, True]), Link()
+        clock.trusted = 2
+        trusted = app.clock_checker(clock, link, None, retry_ms=600000, resync_ms=0)
+        assert trusted() == 2 and clock.calls == 1  # asked at once; failed: the RTC goes on
+        now[0] += 599000
+        assert trusted() == 2 and clock.calls == 1
+        now[0] += 1000
+        assert trusted() is True and clock.calls == 2 and clock.syncs == 1
+        now[0] += 86400000
+        assert trusted() is True and clock.calls == 2  # resync_ms 0: never again
     finally:
         compat.ticks_ms = saved
 

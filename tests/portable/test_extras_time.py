@@ -63,7 +63,8 @@ def _device(trusted):
     acts = Actuators({"led": {"type": "digital", "pin": 2}}, pin_factory=lambda k, p, e: None)
     acts._state["led"] = True  # switched by a downlink just now
     box = Box({"n": "old", "v": i, "t": HOURS_AGO + i} for i in range(40))
-    cfg = {"dvnuuid": UUID, "interval_s": 60, "max_body": 600}
+    # undated_wait_s 0: without a clock the readings go at once, not after a wait for NTP.
+    cfg = {"dvnuuid": UUID, "interval_s": 60, "max_body": 600, "undated_wait_s": 0}
     dev = Device(
         cfg,
         Board(),

@@ -34,9 +34,10 @@ class Board:
         return [("temperature", 21.5, "Cel")]
 
 
-def times(pack):
+def times(pack, name="temperature"):
+    """The resolved time of each record named `name` (None without one)."""
     bt = pack[0].get("bt")
-    return [None if bt is None else bt + r.get("t", 0) for r in pack if r.get("n")]
+    return [None if bt is None else bt + r.get("t", 0) for r in pack if r.get("n") == name]
 
 
 def _cleanup(where):

@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 # Board name -> mpy-cross -march value. `unix` is the host stand-in (the MicroPython unix port):
@@ -36,6 +37,13 @@ OPTIMIZE = "-O3"
 
 # mpy-cross must not hang a deploy; compiling one module takes milliseconds.
 _COMPILE_TIMEOUT_S = 60
+
+# No clock before the build's day is believed on the board, neither an NTP answer nor an RTC
+# kept through a reset (kpnthings.clock.MIN_VALID). The compiled clock module gets that day;
+# its source keeps a floor for boards that run the sources (mip, a frozen build).
+STAMPED_MODULE = "kpnthings/clock.py"
+_MIN_VALID_LINE = re.compile(r"^MIN_VALID = (\d+)", re.M)
+_DAY_S = 86400
 
 
 class BuildError(Exception):
@@ -122,6 +130,39 @@ def compile_file(src, dst, arch=None, source_name=None, keep_lines=False) -> int
     return Path(dst).stat().st_size
 
 
+def build_day(root=None):
+    """Midnight UTC of the build's day, in Unix seconds: SOURCE_DATE_EPOCH when it is set (a
+    reproducible build), else the day of the checkout's last commit; None without either. A
+    commit's time, unlike this machine's clock, is the same for everyone who builds it."""
+    root = Path(root) if root else repo_root()
+    when = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not when.isdigit():
+        try:
+            proc = subprocess.run(
+                ["git", "-C", str(root), "log", "-1", "--format=%ct"],
+                capture_output=True,
+                text=True,
+                timeout=_COMPILE_TIMEOUT_S,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        when = proc.stdout.strip() if proc.returncode == 0 else ""
+        if not when.isdigit():
+            return None
+    return int(when) // _DAY_S * _DAY_S
+
+
+def stamp_build_day(text, day):
+    """clock.py's text with MIN_VALID raised to `day` (never lowered below the source's own
+    floor); BuildError if the line is missing, so that a rename cannot drop the stamp."""
+    m = _MIN_VALID_LINE.search(text)
+    if m is None:
+        raise BuildError("%s has no 'MIN_VALID = <seconds>' line to stamp" % STAMPED_MODULE)
+    if day is None or day <= int(m.group(1)):
+        return text
+    return text[: m.start(1)] + str(day) + text[m.end(1) :]
+
+
 def compile_lib(arch, out_dir, root=None, keep_lines=False, modules=None) -> list:
     """Compile lib/kpnthings/*.py for `arch` (xtensawin, armv6m, or None for bytecode only).
 
@@ -143,7 +184,13 @@ def compile_lib(arch, out_dir, root=None, keep_lines=False, modules=None) -> lis
     for rel in sources:
         src = root / "lib" / rel
         mpy = out / (rel[: -len(".py")] + ".mpy")
-        size = compile_file(src, mpy, arch, source_name=rel, keep_lines=keep_lines)
+        if rel == STAMPED_MODULE:
+            with tempfile.TemporaryDirectory() as tmp:
+                stamped = Path(tmp) / "clock.py"
+                stamped.write_text(stamp_build_day(src.read_text(), build_day(root)))
+                size = compile_file(stamped, mpy, arch, source_name=rel, keep_lines=keep_lines)
+        else:
+            size = compile_file(src, mpy, arch, source_name=rel, keep_lines=keep_lines)
         wanted.add(mpy.resolve())
         results.append((src, mpy, size))
     pkg_out = out / PACKAGE_NAME

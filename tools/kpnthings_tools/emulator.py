@@ -62,6 +62,13 @@ A message is ``{"id", "received_at", "dvnuuid", "status", "outcome", "reason", "
   lost); records without a time of their own (no ``bt`` or ``t`` in the pack, or a time
   relative to "now": they take the arrival time) never count. Each such message is also
   logged, and the dashboard marks it.
+- ``time_source`` and ``undated``: how an accepted message's times were obtained, from the
+  records the firmware ends a pack with (docs/resilience.md, "Time quality"): ``ntp`` (times,
+  and no ``timeQuality`` record), ``ticks`` (``timeQuality`` 1: dated from ticks once NTP
+  answered), ``rtc`` (2: an RTC kept through a reset), ``none`` (no times: the arrival time);
+  ``undated`` the value of its ``undatedReadings`` record (0 without one). None for a message
+  not accepted. A device (``/api/devices``) has the ``time_source`` of its last accepted message
+  and ``undated_readings``, the sum of ``undated`` over all of them; the dashboard shows both.
 
 Secrets are kept in memory only, never written to the database, and every line this module
 logs and every API answer is scrubbed of them, so not even a device that sends its own secret as
@@ -140,7 +147,50 @@ CREATE TABLE IF NOT EXISTS duplicates (
     message_id INTEGER PRIMARY KEY,
     count INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS times (
+    message_id INTEGER PRIMARY KEY,
+    dvnuuid TEXT NOT NULL,
+    source TEXT NOT NULL,
+    undated INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS times_by_device ON times (dvnuuid, message_id);
 """
+
+# How a pack's times were obtained (docs/resilience.md, "Time quality"): the firmware ends a
+# pack whose times are not all NTP's with a record saying so, and a pack without times with
+# the count of its readings (KPN stamps them with their arrival).
+QUALITY_RECORD = "timeQuality"
+UNDATED_RECORD = "undatedReadings"
+TIME_SOURCES = {0: "ntp", 1: "ticks", 2: "rtc"}
+
+
+def time_notes(base_name, body):
+    """(source, undated) of an accepted pack, from its body as sent: source "ntp", "ticks" or
+    "rtc" for a pack with times (its timeQuality record; none: NTP's), "none" without (KPN
+    takes the arrival time); undated the value of its undatedReadings record (0 without)."""
+    try:
+        pack = json.loads(bytes(body))
+    except ValueError:
+        return "none", 0
+    quality = undated = None
+    timed = False
+    bn = ""
+    for rec in pack if isinstance(pack, list) else ():
+        if not isinstance(rec, dict):
+            continue
+        timed = timed or "bt" in rec or "t" in rec
+        bn = rec.get("bn", bn)
+        value = rec.get("v")
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        name = "%s%s" % (bn, rec.get("n", ""))
+        if name == base_name + QUALITY_RECORD:
+            quality = int(value)
+        elif name == base_name + UNDATED_RECORD:
+            undated = int(value)
+    if not timed:
+        return "none", undated or 0
+    return TIME_SOURCES.get(quality or 0, "unknown"), undated or 0
 
 
 # The record a device answers a downlink with, and how many accepted uplinks after a delivery
@@ -491,6 +541,12 @@ class Emulator:
                             "INSERT INTO duplicates (message_id, count) VALUES (?, ?)",
                             (message_id, dups),
                         )
+                    source, undated = time_notes(auth.base_name(dvnuuid), body)
+                    cur.execute(
+                        "INSERT INTO times (message_id, dvnuuid, source, undated)"
+                        " VALUES (?, ?, ?, ?)",
+                        (message_id, dvnuuid, source, undated),
+                    )
                 if downlink_id is not None:
                     cur.execute(
                         "UPDATE downlinks SET delivered_at = ?, message_id = ? WHERE id = ?",
@@ -713,6 +769,13 @@ class Emulator:
                 "SELECT COUNT(*) FROM downlinks WHERE dvnuuid = ? AND delivered_at IS NULL",
                 (registered,),
             ).fetchone()[0]
+            source = self._db.execute(
+                "SELECT source FROM times WHERE dvnuuid = ? ORDER BY message_id DESC LIMIT 1",
+                (registered,),
+            ).fetchone()
+            undated = self._db.execute(
+                "SELECT COALESCE(SUM(undated), 0) FROM times WHERE dvnuuid = ?", (registered,)
+            ).fetchone()[0]
         info = {
             "dvnuuid": registered,
             "name": self.device_name(registered),
@@ -724,6 +787,10 @@ class Emulator:
             "last_outcome": None,
             "last_reason": None,
             "last_token_check": None,
+            # how the times of its last accepted message were obtained, and how many readings
+            # all its accepted messages carried without a time (time_notes)
+            "time_source": source[0] if source else None,
+            "undated_readings": undated,
         }
         if last is not None:
             info["last_seen"] = iso_time(last[0])
@@ -798,7 +865,9 @@ _PAGE_POLICY = (
 _MESSAGE_SELECT = (
     "SELECT id, received_at, dvnuuid, status, outcome, reason, token_check, body, records,"
     " response_body, downlink_id,"
-    " COALESCE((SELECT count FROM duplicates WHERE message_id = messages.id), 0) FROM messages"
+    " COALESCE((SELECT count FROM duplicates WHERE message_id = messages.id), 0),"
+    " (SELECT source FROM times WHERE message_id = messages.id),"
+    " COALESCE((SELECT undated FROM times WHERE message_id = messages.id), 0) FROM messages"
 )
 _DOWNLINK_SELECT = "SELECT id, dvnuuid, body, queued_at, delivered_at, message_id FROM downlinks"
 
@@ -839,6 +908,9 @@ def _message_dict(row):
         "downlink_id": row[10],
         # records the device had sent before, same name and time (at-least-once delivery)
         "duplicates": row[11],
+        # how its times were obtained (time_notes), for an accepted message; else None
+        "time_source": row[12],
+        "undated": row[13],
     }
     if body_b64 is not None:
         message["body_base64"] = body_b64

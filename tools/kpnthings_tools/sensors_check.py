@@ -34,8 +34,9 @@ _FIELDS = {
 
 # Names the device loop itself sends; a sensor must not shadow them. "downlink" is the answer
 # to a downlink (kpnthings.flush, docs/downlinks.md); "droppedReadings" the count of readings
-# the outbox's bound dropped.
-_LOOP_NAMES = ("sensorErrors", "downlink", "droppedReadings")
+# the outbox's bound dropped; "timeQuality" and "undatedReadings" how a pack's times were
+# obtained (docs/resilience.md, "Time quality").
+_LOOP_NAMES = ("sensorErrors", "downlink", "droppedReadings", "timeQuality", "undatedReadings")
 
 _I2C_ADDRESSES = (0x76, 0x77)  # SDO to GND / SDO to VDD
 _ATTEN_DB = (0, 2.5, 6, 11)  # ESP32 ADC attenuations

@@ -29,6 +29,15 @@ const RESULTS = {
   "never answered": "warn",
 };
 
+// How a message's times were obtained (the emulator's time_source, from the timeQuality and
+// undatedReadings records the firmware ends a pack with): [label, badge class].
+const TIME_SOURCES = {
+  ntp: ["times from NTP", "ok"],
+  ticks: ["times dated from ticks", "none"],
+  rtc: ["times from the RTC", "warn"],
+  none: ["no times: arrival", "warn"],
+};
+
 const state = {
   devices: [], // GET /api/devices
   registered: new Set(),
@@ -114,6 +123,14 @@ function valueText(value) {
 function badge(outcome, extra) {
   const [label, cls] = OUTCOMES[outcome] || ["no uplink yet", "none"];
   return el("span", { class: "badge " + cls, "data-outcome": outcome || "" }, extra ? extra + " " + label : label);
+}
+
+function timeBadge(source, undated) {
+  // NTP's times are the rule: only the others get a badge (null for NTP or no source).
+  if (!source || source === "ntp") return null;
+  const [label, cls] = TIME_SOURCES[source] || ["times: " + source, "warn"];
+  const text = undated ? label + " (" + undated + " undated)" : label;
+  return el("span", { class: "badge " + cls, "data-time-source": source, "data-undated": undated || 0 }, text);
 }
 
 function tokenText(check) {
@@ -281,6 +298,14 @@ function renderDevices() {
         "token " + tokenText(d.last_token_check) + " · " + d.messages + " messages · " +
           d.queued_downlinks + " queued",
       ),
+      d.time_source
+        ? el(
+          "span",
+          { class: "line small times", "data-time-source": d.time_source, "data-undated": d.undated_readings },
+          (TIME_SOURCES[d.time_source] || ["times: " + d.time_source])[0] +
+            (d.undated_readings ? " · " + d.undated_readings + " readings sent without a time" : ""),
+        )
+        : null,
       d.last_reason ? el("span", { class: "line small reason" }, d.last_reason) : null,
     );
     card.addEventListener("click", () => select(d.dvnuuid));
@@ -527,6 +552,7 @@ function renderLog() {
           m.duplicates
             ? el("span", { class: "badge warn", "data-duplicates": m.duplicates }, m.duplicates + " duplicate" + (m.duplicates > 1 ? "s" : ""))
             : null,
+          timeBadge(m.time_source, m.undated),
         ),
         el("td", { class: "small" }, tokenText(m.token_check)),
         el("td", {}, el("pre", {}, m.body_base64 ? "(not UTF-8, base64) " + m.body_base64 : m.body)),
