@@ -294,7 +294,7 @@ def _scrubbed(msg, path):
 
 def boot(log):
     """Everything the loop needs, as (Device, transport); BootFailed after logging a bad config."""
-    from kpnthings import __version__, app
+    from kpnthings import __version__
 
     path = _config_path()
     try:
@@ -315,7 +315,7 @@ def boot(log):
     feed = watchdog if watchdog.enabled else None  # callable: it feeds; ms_left() for the flush
 
     link = None
-    from kpnthings.clock import Clock
+    from kpnthings.clock import Clock, clock_checker
 
     # The board knows best (a simulated Wi-Fi board on the host says False); else Clock decides.
     clock = Clock(trusted=getattr(board, "CLOCK_TRUSTED", None))
@@ -328,13 +328,12 @@ def boot(log):
     if getattr(board, "HAS_WIFI", False):
         link = connect_wifi(cfg, feed, log)
     hours = cfg.get("ntp_resync_h")
-    # app's constant is read now, after the board module: a host test's board may shorten it.
-    clock_trusted = app.clock_checker(
+    clock_trusted = clock_checker(
         clock,
         link,
         feed,
-        retry_ms=app.NTP_RETRY_MS,
         resync_ms=None if hours is None else hours * 3600000,
+        log=log,
     )
     clock_trusted()
 

@@ -37,11 +37,11 @@ def settime():
 # 20 s, 40 s ... after boot): kpnthings.app's retry interval, read at boot after the board.
 BOARD = """from boards.unix import PINS, OUTPUT_PINS, ACTUATORS
 import time
-from kpnthings import app
+from kpnthings import clock
 
 HAS_WIFI = True
 CLOCK_TRUSTED = False
-app.NTP_RETRY_MS = 500
+clock.NTP_RETRY_MS = 500
 _n = [0]
 
 

@@ -2,7 +2,7 @@
 drives (issue 17, finding 1).
 
 A board's watchdog resets it when two feeds are further apart than its timeout (at most about
-8.3 s on the RP2040). These tests run the real Device, flush, outbox and app.clock_checker on a
+8.3 s on the RP2040). These tests run the real Device, flush, outbox and clock.clock_checker on a
 fake clock: NTP and every POST advance it by what a slow network costs, and a fake WDT notes the
 clock at each feed. Every module reads the time through kpnthings.compat, so the clock is
 swapped there.
@@ -11,7 +11,7 @@ swapped there.
 import os
 
 from kpnthings import compat
-from kpnthings.app import clock_checker
+from kpnthings.clock import clock_checker
 from kpnthings.device import Device
 from kpnthings.outbox import Outbox
 from kpnthings.watchdog import Watchdog
@@ -88,7 +88,7 @@ class Link:
 
 
 class NtpClock:
-    """app.clock_checker's clock: sync() takes NTP_MS of the test's time."""
+    """clock.clock_checker's clock: sync() takes NTP_MS of the test's time."""
 
     def __init__(self, time):
         self.time = time

@@ -1,9 +1,7 @@
-"""kpnthings.app: what the firmware keeps after boot (readings merge, NTP retry, unloading)."""
+"""kpnthings.clock.clock_checker: NTP asked while the link is up, again after a failure (sooner
+while the clock is not set), and again every resync_ms once it is."""
 
-import sys
-
-import kpnthings
-from kpnthings import app
+from kpnthings.clock import clock_checker
 
 
 class Clock:
@@ -29,7 +27,7 @@ class Link:
 
 def test_clock_checker_tries_ntp_while_the_link_is_up_then_trusts_it():
     clock, link, fed = Clock([False, True]), Link(), []
-    trusted = app.clock_checker(clock, link, lambda: fed.append(1), retry_ms=0)
+    trusted = clock_checker(clock, link, lambda: fed.append(1), retry_ms=0)
     assert trusted() is False
     assert trusted() is True
     assert trusted() is True
@@ -39,15 +37,15 @@ def test_clock_checker_tries_ntp_while_the_link_is_up_then_trusts_it():
 
 def test_clock_checker_waits_retry_ms_between_attempts_and_skips_a_down_link():
     clock, link = Clock([False, True]), Link()
-    trusted = app.clock_checker(clock, link, None, retry_ms=3600000)
+    trusted = clock_checker(clock, link, None, retry_ms=3600000)
     assert trusted() is False
     assert trusted() is False  # within retry_ms: no second attempt
     assert clock.calls == 1
     link.state = "down"
     clock2 = Clock([True])
-    assert app.clock_checker(clock2, link, None, retry_ms=0)() is False
+    assert clock_checker(clock2, link, None, retry_ms=0)() is False
     assert clock2.syncs == 0
-    assert app.clock_checker(clock2, None, None)() is False  # no Wi-Fi at all (unix board)
+    assert clock_checker(clock2, None, None)() is False  # no Wi-Fi at all (unix board)
 
 
 def test_clock_checker_syncs_again_after_resync_ms_and_a_failure_keeps_the_clock():
@@ -60,7 +58,7 @@ def test_clock_checker_syncs_again_after_resync_ms_and_a_failure_keeps_the_clock
     compat.ticks_ms = lambda: now[0]
     try:
         clock, link = Clock([True, False, True]), Link()
-        trusted = app.clock_checker(clock, link, None, retry_ms=600000, resync_ms=12 * 3600000)
+        trusted = clock_checker(clock, link, None, retry_ms=600000, resync_ms=12 * 3600000)
         assert trusted() is True and clock.calls == 1
         now[0] += 12 * 3600000 - 1
         assert trusted() is True and clock.calls == 1  # not yet
@@ -92,7 +90,7 @@ def test_clock_checker_retries_sooner_while_the_clock_is_not_set():
     now, saved = _driven_ticks()
     try:
         clock, link = Clock([False] * 9 + [True]), Link()
-        trusted = app.clock_checker(clock, link, None, retry_ms=600000)
+        trusted = clock_checker(clock, link, None, retry_ms=600000)
         attempts = []
         for _ in range(3000):  # one call a second for 50 minutes
             calls = getattr(clock, "calls", 0)
@@ -116,7 +114,7 @@ def test_clock_checker_asks_ntp_at_once_over_an_rtc_clock():
     try:
         clock, link = Clock([False, True]), Link()
         clock.trusted = 2
-        trusted = app.clock_checker(clock, link, None, retry_ms=600000, resync_ms=0)
+        trusted = clock_checker(clock, link, None, retry_ms=600000, resync_ms=0)
         assert trusted() == 2 and clock.calls == 1  # asked at once; failed: the RTC goes on
         now[0] += 599000
         assert trusted() == 2 and clock.calls == 1
@@ -126,52 +124,3 @@ def test_clock_checker_asks_ntp_at_once_over_an_rtc_clock():
         assert trusted() is True and clock.calls == 2  # resync_ms 0: never again
     finally:
         compat.ticks_ms = saved
-
-
-class Board:
-    CLOCK_TRUSTED = True
-
-    def __init__(self, fail=False):
-        self.fail = fail
-
-    def read_sensors(self):
-        if self.fail:
-            raise OSError("bus")
-        return [("temperature", 20.0, "Cel"), ("led", 1, None)]
-
-
-class Sensor:
-    def __init__(self, readings, error=None):
-        self.readings = readings
-        self.error = error
-
-    def read(self):
-        if self.error:
-            raise OSError(self.error)
-        return list(self.readings)
-
-
-def test_readings_merge_board_and_sensors_and_count_errors():
-    from kpnthings.sensors import Readings
-
-    logged = []
-    r = Readings(Board(), [Sensor([("temperature", 21.5, "Cel")])], logged.append)
-    assert r.CLOCK_TRUSTED is True
-    assert r.read_sensors() == [("led", 1, None), ("temperature", 21.5, "Cel")]
-    dht = Sensor([], "timeout")
-    dht.label = "sensors[0] (dht)"
-    r = Readings(Board(fail=True), [Sensor([("humidity", 40, "%RH")]), dht], logged.append)
-    out = r.read_sensors()
-    assert out == [("humidity", 40, "%RH"), ("sensorErrors", 2, None)]
-    failed = [x for x in logged if x.startswith("[kpn] sensor failed: sensors[0] (dht): ")]
-    assert len(failed) == 1 and failed[0].endswith("timeout"), logged
-    assert any(line.startswith("[kpn] board sensors failed") for line in logged)
-
-
-def test_unload_drops_the_module_and_the_package_attribute():
-    probe = Link()  # stands in for a module object (MicroPython cannot make one by hand)
-    sys.modules["kpnthings._unload_probe"] = probe
-    setattr(kpnthings, "_unload_probe", probe)  # noqa: B010 - as an import binds it
-    kpnthings.unload("_unload_probe", "not_loaded")
-    assert "kpnthings._unload_probe" not in sys.modules
-    assert not hasattr(kpnthings, "_unload_probe")
