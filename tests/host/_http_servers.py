@@ -2,7 +2,8 @@
 
 Each server runs `behaviour(conn, server)` per accepted connection in its own thread, records
 every request it parsed, and is stopped (sockets closed, threads joined) by its context manager.
-Also the runner that sends through kpnthings.client under the MicroPython unix port.
+Also the runner that sends through kpnthings.client under the MicroPython unix port, and
+`kpnthings mock-server` (the emulator) started in a subprocess.
 """
 
 import json
@@ -10,6 +11,7 @@ import os
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -257,3 +259,30 @@ def send_micropython(args, timeout=60):
 
 
 RUNNERS = {"cpython": send_cpython, "micropython": send_micropython}
+
+
+def start_mock_server(tmp_path, *extra, env=None):
+    """`kpnthings mock-server` in a subprocess on a free port, its database and working folder
+    in tmp_path, with the `extra` options. KPNTHINGS_API_TOKEN is left out of its environment
+    unless `env` sets it. It prints its URL as the first line on stdout."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "kpnthings_tools.cli",
+        "mock-server",
+        "--port",
+        "0",
+        "--db",
+        str(tmp_path / "emu.sqlite3"),
+        *extra,
+    ]
+    environ = {k: v for k, v in os.environ.items() if k != "KPNTHINGS_API_TOKEN"}
+    environ.update(env or {})
+    return subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=str(tmp_path),
+        env=environ,
+    )

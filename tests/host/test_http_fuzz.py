@@ -21,12 +21,12 @@ from hypothesis import strategies as st
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "portable"))
 
-from _http_fake import FakeNetwork, FakeTransport  # noqa: E402
+import _fuzz_corpus  # noqa: E402
+from _http_fake import SECRET, UUID, FakeNetwork, FakeTransport  # noqa: E402
+from _http_fuzz_responses import DOWNLINK, deliveries  # noqa: E402
 
 from kpnthings import client, http_client  # noqa: E402
 
-UUID = "5e3a0f7c-1b2d-4c6e-9f80-1234567890ab"
-SECRET = "72J3wD2bd49jnMI8S31j2L3vZldH3rSS"
 CORPUS = HERE.parent / "data" / "http_corpus.json"
 OUTCOMES = {
     client.ACCEPTED,
@@ -40,139 +40,6 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     database=None,
 )
-
-_DOWN = b'[{"bn":"urn:dev:DVNUUID:%s:","n":"led","vb":true}]' % UUID.encode()
-
-# --- strategies -----------------------------------------------------------------------------
-
-_digits = st.integers(0, 99999).map(lambda i: str(i).encode())
-_versions = st.sampled_from(
-    [b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2", b"HTTP/1.x", b"HTTP/1.1 ", b"http/1.1"]
-)
-_codes = st.one_of(
-    st.sampled_from(
-        [b"200", b"201", b"204", b"304", b"100", b"101", b"400", b"401", b"404", b"503"]
-    ),
-    st.integers(0, 1000).map(lambda i: str(i).encode()),
-    st.binary(max_size=4),
-)
-_status_line = st.one_of(
-    st.builds(
-        lambda v, c, r: v + b" " + c + r,
-        _versions,
-        _codes,
-        st.sampled_from([b"", b" OK", b" \xff"]),
-    ),
-    st.binary(max_size=40),
-)
-_names = st.sampled_from(
-    [
-        b"Content-Length",
-        b"content-length",
-        b"CONTENT-LENGTH",
-        b"Transfer-Encoding",
-        b"Connection",
-        b"X-Other",
-        b"Content-Length ",
-        b" Content-Length",
-        b"",
-        b"Set-Cookie",
-    ]
-)
-_values = st.one_of(
-    _digits,
-    st.sampled_from(
-        [
-            b"chunked",
-            b"gzip, chunked",
-            b"chunked, gzip",
-            b"close",
-            b"keep-alive",
-            b"-1",
-            b"+5",
-            b"1_0",
-            b"0x10",
-            b" 12 ",
-            b"99999999999",
-            b"\t3",
-        ]
-    ),
-    st.binary(max_size=20),
-)
-_header = st.one_of(
-    st.builds(
-        lambda n, sep, v: n + sep + v, _names, st.sampled_from([b":", b": ", b" : ", b""]), _values
-    ),
-    st.binary(max_size=60),
-)
-_eol = st.sampled_from([b"\r\n", b"\r\n", b"\n", b"\r"])
-
-
-@st.composite
-def _chunked_body(draw):
-    parts = []
-    for data in draw(st.lists(st.binary(max_size=300), max_size=6)):
-        size = draw(st.sampled_from(["exact", "exact", "more", "less", "junk"]))
-        n = {"exact": len(data), "more": len(data) + 5, "less": max(0, len(data) - 3)}.get(size)
-        head = b"zz" if n is None else (b"%x" % n)
-        if draw(st.booleans()):
-            head += b";ext=1"
-        parts.append(head + b"\r\n" + data + draw(_eol))
-    if draw(st.booleans()):
-        parts.append(b"0\r\n" + draw(st.sampled_from([b"", b"Trailer: x\r\n"])) + b"\r\n")
-    return b"".join(parts)
-
-
-@st.composite
-def responses(draw):
-    """One response's bytes: mostly HTTP-shaped, then perhaps truncated or mutated."""
-    if draw(st.integers(0, 9)) == 0:
-        return draw(st.binary(max_size=2000))
-    eol = draw(_eol)
-    lines = [draw(_status_line)] + draw(st.lists(_header, max_size=8))
-    framing = draw(st.sampled_from(["length", "chunked", "none", "random"]))
-    if framing == "chunked":
-        body = draw(_chunked_body())
-        lines.insert(draw(st.integers(1, len(lines))), b"Transfer-Encoding: chunked")
-    else:
-        body = draw(
-            st.one_of(
-                st.binary(max_size=600),
-                st.sampled_from([b"", b"[]", _DOWN]),
-                st.integers(4000, 9000).map(lambda n: b"x" * n),
-            )
-        )
-        if framing == "length":  # a Content-Length that fits the body, as real servers send
-            lines.insert(draw(st.integers(1, len(lines))), b"Content-Length: %d" % len(body))
-        elif framing == "random":
-            body = draw(_chunked_body()) if draw(st.booleans()) else body
-    data = eol.join(lines) + eol + eol + body
-    mutation = draw(st.sampled_from(["none", "none", "truncate", "flip", "insert", "repeat"]))
-    if mutation == "truncate" and data:
-        data = data[: draw(st.integers(0, len(data)))]
-    elif mutation == "flip" and data:
-        i = draw(st.integers(0, len(data) - 1))
-        data = data[:i] + bytes([data[i] ^ draw(st.integers(1, 255))]) + data[i + 1 :]
-    elif mutation == "insert":
-        i = draw(st.integers(0, len(data)))
-        data = data[:i] + draw(st.binary(min_size=1, max_size=20)) + data[i:]
-    elif mutation == "repeat":
-        data = data * draw(st.integers(2, 3))  # pipelined extra answers
-    return data
-
-
-@st.composite
-def deliveries(draw):
-    """(chunks, hang, cap): the response split where the network might split it."""
-    data = draw(responses())
-    cuts = sorted(set(draw(st.lists(st.integers(0, len(data)), max_size=12))))
-    chunks, last = [], 0
-    for c in [*cuts, len(data)]:
-        if c > last:
-            chunks.append(data[last:c])
-            last = c
-    return chunks, draw(st.booleans()), draw(st.sampled_from([4096, 4096, 64, 0, 1000]))
-
 
 # --- running one case -----------------------------------------------------------------------
 
@@ -298,7 +165,10 @@ def test_endless_streams_use_bounded_memory():
 
 _SEEDS = [
     ("200 empty", [b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"]),
-    ("200 downlink", [b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(_DOWN), _DOWN)]),
+    (
+        "200 downlink",
+        [b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(DOWNLINK), DOWNLINK)],
+    ),
     ("200 bad downlink", [b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n<html"]),
     ("204", [b"HTTP/1.1 204 No Content\r\n\r\n"]),
     ("400", [b"HTTP/1.1 400 Bad\r\nContent-Length: 3\r\n\r\nbad"]),
@@ -366,29 +236,17 @@ def _case_dict(name, chunks, hang=False, cap=4096):
 def build_corpus(per_signature=2, examples=4000):
     """Seeds plus generated cases: a couple for every distinct (outcome, error) signature."""
     cases = [_case_dict(*seed) for seed in _SEEDS]
-    seen = {}
 
-    @settings(
-        max_examples=examples,
-        database=None,
-        deadline=None,
-        derandomize=True,  # the same corpus on every regeneration
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(deliveries())
-    def explore(case):
+    def entry(case):
         chunks, hang, cap = case
         if sum(len(c) for c in chunks) > 6000:
-            return
-        d = _case_dict("generated", chunks, hang, cap)
-        e = d["expect"]
-        sig = (e["kind"], e.get("error", "")[:30], e["outcome"], e["status"] is None)
-        if seen.get(sig, 0) < per_signature:
-            seen[sig] = seen.get(sig, 0) + 1
-            d["name"] = "generated %d" % len(cases)
-            cases.append(d)
+            return None
+        return _case_dict("generated", chunks, hang, cap)
 
-    explore()
+    def signature(e):
+        return (e["kind"], e.get("error", "")[:30], e["outcome"], e["status"] is None)
+
+    _fuzz_corpus.add_generated(cases, deliveries(), entry, signature, per_signature, examples)
     return {
         "about": "HTTP responses and what kpnthings.http_client/client make of them; "
         "written by tests/host/test_http_fuzz.py --write-corpus",
@@ -408,9 +266,4 @@ def test_corpus_matches_cpython_behaviour():
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--write-corpus"]:
-        corpus = build_corpus()
-        CORPUS.write_text(json.dumps(corpus, indent=1, sort_keys=True) + "\n")
-        print("wrote %d cases to %s" % (len(corpus["cases"]), CORPUS))
-    else:
-        print(__doc__)
+    _fuzz_corpus.main(sys.argv[1:], build_corpus, CORPUS, __doc__)

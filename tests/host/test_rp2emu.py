@@ -26,7 +26,7 @@ PORTABLE = ROOT / "tests" / "portable"
 # its files changes (rp2emu.build_image), which saves the upload (about 10 s).
 WORK = ROOT / "build" / "rp2emu-tests"
 # Portable test modules run on the chip, and tests expected to fail there (none today).
-ON_CHIP = ("test_senml_encode",)
+ON_CHIP = ("test_senml_encode", "test_senml_numbers")
 KNOWN_CHIP_FAILURES = {}
 
 needs_emulator = pytest.mark.skipif(

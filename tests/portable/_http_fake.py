@@ -1,9 +1,18 @@
 """A fake transport for kpnthings.http_client: records what is sent, replays canned replies.
 
-Shared by the portable HTTP tests (request bytes, response parsing, the fuzz corpus replay).
+Shared by the portable HTTP tests (request bytes, response parsing, the fuzz corpus replay),
+with the device they send as (UUID, SECRET) and helpers that build a client and an answer.
 """
 
-from kpnthings import http_client
+from kpnthings import client, http_client
+
+UUID = "5e3a0f7c-1b2d-4c6e-9f80-1234567890ab"
+SECRET = "72J3wD2bd49jnMI8S31j2L3vZldH3rSS"
+# A one-reading pack from UUID, as a device sends it.
+BODY = (
+    b'[{"bn":"urn:dev:DVNUUID:5e3a0f7c-1b2d-4c6e-9f80-1234567890ab:","bt":1700000000},'
+    b'{"n":"temperature","u":"Cel","v":21.5}]'
+)
 
 
 class FakeTransport:
@@ -75,3 +84,24 @@ class FakeNetwork:
             raise t
         self.opened.append((host, port, t))
         return t
+
+
+def http_reply(status, body=b"", extra=b""):
+    """An HTTP/1.1 answer with this status, its Content-Length and `body`; `extra` adds header
+    lines (each ending in CRLF)."""
+    head = "HTTP/1.1 %d X\r\nContent-Length: %d\r\n" % (status, len(body))
+    return head.encode() + extra + b"\r\n" + body
+
+
+def fake_client(*transports, url="http://127.0.0.1:8080", **kw):
+    """(a client.Client for UUID over FakeNetwork(*transports), that network)."""
+    net = FakeNetwork(*transports)
+    return client.Client(UUID, SECRET, url=url, connect=net, **kw), net
+
+
+def send_once(reply_bytes, body=BODY, **kw):
+    """(the Result of sending `body` once when the server answers reply_bytes, the transport);
+    `kw` goes to FakeTransport."""
+    t = FakeTransport([reply_bytes], **kw)
+    c, _ = fake_client(t)
+    return c.send(body), t

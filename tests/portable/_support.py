@@ -30,6 +30,11 @@ def raises(exc_class, fn, *args, **kwargs):
     raise AssertionError("expected %s from %r" % (exc_class.__name__, fn))
 
 
+def message(exc):
+    """The text an exception was raised with, or "" (MicroPython's str(exc) differs for some)."""
+    return str(exc.args[0]) if exc.args else ""
+
+
 def is_micropython():
     import sys
 

@@ -1,21 +1,25 @@
-"""client + http_client over a fake transport: the exact request bytes, and every answer class."""
+"""client + http_client over a fake transport: the exact request bytes, connection reuse, and the
+arguments and secret a client is made with. How every answer is read: test_http_answers.py."""
 
 import binascii
 import hashlib
 
-from _http_fake import FakeNetwork, FakeTransport
+from _http_fake import (
+    BODY,
+    SECRET,
+    UUID,
+    FakeNetwork,
+    FakeTransport,
+    fake_client,
+    http_reply,
+    send_once,
+)
 
 from _support import raises
 from kpnthings import client, http_client
 
-UUID = "5e3a0f7c-1b2d-4c6e-9f80-1234567890ab"
-SECRET = "72J3wD2bd49jnMI8S31j2L3vZldH3rSS"
 # Token vector from PROTOCOL.md: body "[]" with this secret.
 EMPTY_TOKEN = b"4a09ce37e32046ef2e91053f6b826e69b6d63977d0c9555385b1b33106a3b8e5"
-BODY = (
-    b'[{"bn":"urn:dev:DVNUUID:5e3a0f7c-1b2d-4c6e-9f80-1234567890ab:","bt":1700000000},'
-    b'{"n":"temperature","u":"Cel","v":21.5}]'
-)
 
 
 def _token(body, secret):
@@ -23,25 +27,9 @@ def _token(body, secret):
     return binascii.hexlify(hashlib.sha256(body + secret.encode()).digest())
 
 
-def _answer(status, body=b"", extra=b""):
-    head = "HTTP/1.1 %d X\r\nContent-Length: %d\r\n" % (status, len(body))
-    return head.encode() + extra + b"\r\n" + body
-
-
-def _client(*transports, url="http://127.0.0.1:8080", **kw):
-    net = FakeNetwork(*transports)
-    return client.Client(UUID, SECRET, url=url, connect=net, **kw), net
-
-
-def _send(reply_bytes, body=BODY, **kw):
-    t = FakeTransport([reply_bytes], **kw)
-    c, _ = _client(t)
-    return c.send(body), t
-
-
 def test_request_bytes_exact_http():
-    t = FakeTransport([_answer(200)])
-    c, net = _client(t)
+    t = FakeTransport([http_reply(200)])
+    c, net = fake_client(t)
     r = c.send(b"[]")
     assert r.outcome == client.ACCEPTED
     expected = (
@@ -61,8 +49,8 @@ def test_request_bytes_exact_http():
 
 
 def test_request_bytes_exact_https_default_port():
-    t = FakeTransport([_answer(200)])
-    c, net = _client(t, url="https://prod.dm.kpnthings.com", insecure=True)
+    t = FakeTransport([http_reply(200)])
+    c, net = fake_client(t, url="https://prod.dm.kpnthings.com", insecure=True)
     c.send(BODY)
     sent = t.sent_bytes()
     head, body = sent.split(b"\r\n\r\n", 1)
@@ -81,8 +69,8 @@ def test_request_bytes_exact_https_default_port():
 
 
 def test_url_path_prefix_kept():
-    t = FakeTransport([_answer(200)])
-    c, _ = _client(t, url="http://example.test/kpn/")
+    t = FakeTransport([http_reply(200)])
+    c, _ = fake_client(t, url="http://example.test/kpn/")
     c.send(b"[]")
     assert t.sent_bytes().startswith(
         b"POST /kpn/ingestion/ip/senml/v1 HTTP/1.1\r\nHost: example.test\r\n"
@@ -95,8 +83,8 @@ class _Pack:
 
 
 def test_pack_object_is_encoded_once_and_signed_over_sent_bytes():
-    t = FakeTransport([_answer(200)])
-    c, _ = _client(t)
+    t = FakeTransport([http_reply(200)])
+    c, _ = fake_client(t)
     c.send(_Pack())
     sent = t.sent_bytes()
     assert sent.endswith(b"\r\n\r\n" + BODY)
@@ -105,183 +93,17 @@ def test_pack_object_is_encoded_once_and_signed_over_sent_bytes():
 
 
 def test_str_body_is_utf8():
-    t = FakeTransport([_answer(200)])
-    c, _ = _client(t)
+    t = FakeTransport([http_reply(200)])
+    c, _ = fake_client(t)
     c.send('[{"n":"caf\u00e9","vs":"x"}]')
     body = '[{"n":"caf\u00e9","vs":"x"}]'.encode()
     assert t.sent_bytes().endswith(b"\r\n\r\n" + body)
     assert b"Things-Message-Token: " + _token(body, SECRET) in t.sent_bytes()
 
 
-def test_200_without_downlink():
-    r, _t = _send(_answer(200))
-    assert (r.status, r.outcome, r.downlink, r.error) == (200, client.ACCEPTED, [], None)
-
-
-def test_204_and_blank_body_mean_no_downlink():
-    r, _ = _send(b"HTTP/1.1 204 No Content\r\n\r\n")
-    assert (r.status, r.outcome, r.downlink, r.error) == (204, client.ACCEPTED, [], None)
-    r, _ = _send(_answer(200, b" \r\n"))
-    assert (r.outcome, r.downlink, r.error) == (client.ACCEPTED, [], None)
-
-
-def test_200_with_downlink():
-    down = ('[{"bn":"urn:dev:DVNUUID:%s:","n":"led","vb":true}]' % UUID).encode()
-    r, _ = _send(_answer(200, down))
-    assert r.status == 200
-    assert r.outcome == client.ACCEPTED
-    assert r.error is None
-    assert len(r.downlink) == 1
-
-
-def test_malformed_downlink_is_reported_not_raised():
-    for bad in (b"<html>captive</html>", b"[{", b'[{"n":"x","v":1,"vs":"y"}]', b"\xff\xfe"):
-        r, _ = _send(_answer(200, bad))
-        assert r.outcome == client.ACCEPTED
-        assert r.status == 200
-        assert r.downlink == []
-        assert r.error.startswith("downlink refused"), r.error
-
-
-def test_status_classes():
-    table = (
-        (201, client.ACCEPTED),
-        (299, client.ACCEPTED),
-        (400, client.MALFORMED),
-        (413, client.MALFORMED),
-        (418, client.MALFORMED),
-        (401, client.UNAUTHORIZED),
-        (403, client.UNAUTHORIZED),
-        (404, client.UNKNOWN_DEVICE),
-        (408, client.RETRY),
-        (429, client.RETRY),
-        (500, client.RETRY),
-        (503, client.RETRY),
-        (599, client.RETRY),
-        (301, client.RETRY),
-    )
-    for status, outcome in table:
-        r, _ = _send(_answer(status, b"nope"))
-        assert r.status == status, status
-        assert r.outcome == outcome, (status, r.outcome)
-        assert r.downlink == []
-        if outcome != client.ACCEPTED:
-            assert r.error == "HTTP %d" % status
-
-
-def test_error_status_with_oversized_body_still_classified():
-    # A 4xx page larger than the cap: the status decides, the body is not needed.
-    r, t = _send(_answer(400, b"x" * 10000))
-    assert (r.status, r.outcome) == (400, client.MALFORMED)
-    assert t.closed
-
-
-def test_truncated_reply_is_retry():
-    r, t = _send(b'HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n[{"n":')
-    assert r.outcome == client.RETRY
-    assert r.status == 200
-    assert "truncated" in r.error
-    assert t.closed
-    r, _ = _send(b"HTTP/1.1 200 OK\r\nContent-Le")
-    assert (r.outcome, r.status) == (client.RETRY, 200)
-    r, _ = _send(b"HTTP/1.1 20")
-    assert (r.outcome, r.status) == (client.RETRY, None)
-
-
-def test_no_reply_is_retry():
-    r, t = _send(b"")
-    assert (r.outcome, r.status) == (client.RETRY, None)
-    assert "closed" in r.error
-    assert t.closed
-
-
-def test_oversized_reply_is_retry():
-    r, _ = _send(_answer(200, b"[" * 4097))
-    assert r.outcome == client.RETRY
-    assert "4096" in r.error
-    r, _ = _send(b"HTTP/1.1 200 OK\r\n\r\n" + b"a" * 5000)  # read until close
-    assert r.outcome == client.RETRY
-    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"800\r\n" + b"a" * 2048
-    r, _ = _send(chunked + b"\r\n800\r\n" + b"a" * 2048 + b"\r\n800\r\n")
-    assert r.outcome == client.RETRY
-    assert "4096" in r.error
-
-
-def test_smaller_cap_is_honoured():
-    t = FakeTransport([_answer(200, b"[]" * 40)])
-    c, _ = _client(t, max_response=64)
-    r = c.send(b"[]")
-    assert r.outcome == client.RETRY
-    assert "64" in r.error
-
-
-def test_header_flood_is_refused():
-    r, _ = _send(b"HTTP/1.1 200 OK\r\n" + b"X-A: b\r\n" * 100 + b"Content-Length: 0\r\n\r\n")
-    assert r.outcome == client.RETRY
-    r, _ = _send(b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 5000 + b"\r\n\r\n")
-    assert r.outcome == client.RETRY
-    assert "longer" in r.error
-
-
-def test_garbage_reply_is_retry():
-    for junk in (
-        b"SSH-2.0-OpenSSH_9.6\r\n",
-        b"HTTP/2 200\r\n\r\n",
-        b"HTTP/1.1 2OO OK\r\n\r\n",
-        b"HTTP/1.1 999 Huh\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nContent-Length: 1_0\r\n\r\n0123456789",
-        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc",
-        b"HTTP/1.1 200 OK\r\n folded: x\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-        b"\x00\xff" * 50,
-    ):
-        r, t = _send(junk)
-        assert r.outcome == client.RETRY, junk
-        assert r.downlink == []
-        assert r.error
-        assert t.closed, junk
-
-
-def test_chunked_reply_is_decoded():
-    down = ('[{"bn":"urn:dev:DVNUUID:%s:","n":"led","vb":false}]' % UUID).encode()
-    framed = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-    framed += ("%x;ext=1\r\n" % 10).encode() + down[:10] + b"\r\n"
-    framed += ("%X\r\n" % (len(down) - 10)).encode() + down[10:] + b"\r\n0\r\nTrailer: x\r\n\r\n"
-    r, _ = _send(framed, chunk=7)
-    assert (r.outcome, r.error, len(r.downlink)) == (client.ACCEPTED, None, 1)
-
-
-def test_interim_100_is_skipped():
-    r, _ = _send(b"HTTP/1.1 100 Continue\r\n\r\n" + _answer(404))
-    assert (r.status, r.outcome) == (404, client.UNKNOWN_DEVICE)
-
-
-def test_one_byte_at_a_time():
-    r, _ = _send(_answer(200, b" "), chunk=1)
-    assert (r.status, r.outcome, r.error) == (200, client.ACCEPTED, None)
-
-
-def test_timeout_is_retry():
-    r, t = _send(b"HTTP/1.1 200 OK\r\n", hang=True)
-    assert (r.status, r.outcome) == (200, client.RETRY)
-    assert "timed out" in r.error
-    assert t.closed
-    r, t = _send(b"", hang=True)
-    assert (r.status, r.outcome) == (None, client.RETRY)
-
-
-def test_connect_failure_is_retry():
-    c, _ = _client(http_client.HTTPError("connect to 127.0.0.1:8080 refused"))
-    r = c.send(b"[]")
-    assert (r.status, r.outcome, r.downlink) == (None, client.RETRY, [])
-    assert "refused" in r.error
-
-
 def test_keep_alive_reuses_connection():
-    t = FakeTransport([_answer(200), _answer(200)])
-    c, net = _client(t)
+    t = FakeTransport([http_reply(200), http_reply(200)])
+    c, net = fake_client(t)
     assert c.send(b"[]").outcome == client.ACCEPTED
     assert c.send(b"[1]").outcome == client.ACCEPTED
     assert len(net.opened) == 1
@@ -299,8 +121,8 @@ def test_answers_that_never_have_a_body_keep_the_connection():
         b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\nServer: x\r\n\r\n",
         b"HTTP/1.1 304 Not Modified\r\n\r\n",
     ):
-        t = FakeTransport([answer, _answer(200)])
-        c, net = _client(t)
+        t = FakeTransport([answer, http_reply(200)])
+        c, net = fake_client(t)
         first = c.send(b"[]")
         assert first.status in (204, 304) and first.downlink == [], answer
         assert not t.closed, answer
@@ -309,15 +131,15 @@ def test_answers_that_never_have_a_body_keep_the_connection():
         assert t.sent_bytes().count(b"POST ") == 2
     # A 200 without any length still reads to the close, and does not keep the connection.
     t = FakeTransport([b"HTTP/1.1 200 OK\r\n\r\n[]"])
-    c, net = _client(t, FakeTransport([_answer(200)]))
+    c, net = fake_client(t, FakeTransport([http_reply(200)]))
     assert c.send(b"[]").outcome == client.ACCEPTED and t.closed
     assert c.send(b"[]").outcome == client.ACCEPTED and len(net.opened) == 2
 
 
 def test_connection_close_is_honoured():
-    t1 = FakeTransport([_answer(200, extra=b"Connection: close\r\n")])
-    t2 = FakeTransport([_answer(200)])
-    c, net = _client(t1, t2)
+    t1 = FakeTransport([http_reply(200, extra=b"Connection: close\r\n")])
+    t2 = FakeTransport([http_reply(200)])
+    c, net = fake_client(t1, t2)
     assert c.send(b"[]").outcome == client.ACCEPTED
     assert t1.closed
     assert c.send(b"[]").outcome == client.ACCEPTED
@@ -326,15 +148,15 @@ def test_connection_close_is_honoured():
 
 def test_http10_reply_closes():
     t1 = FakeTransport([b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"])
-    c, _ = _client(t1, FakeTransport([_answer(200)]))
+    c, _ = fake_client(t1, FakeTransport([http_reply(200)]))
     assert c.send(b"[]").outcome == client.ACCEPTED
     assert t1.closed
 
 
 def test_dead_reused_connection_is_retried_once():
-    t1 = FakeTransport([_answer(200)])  # then end of stream: the server dropped it
-    t2 = FakeTransport([_answer(200)])
-    c, net = _client(t1, t2)
+    t1 = FakeTransport([http_reply(200)])  # then end of stream: the server dropped it
+    t2 = FakeTransport([http_reply(200)])
+    c, net = fake_client(t1, t2)
     assert c.send(b"[]").outcome == client.ACCEPTED
     r = c.send(b"[1]")
     assert (r.outcome, r.error) == (client.ACCEPTED, None)
@@ -344,9 +166,9 @@ def test_dead_reused_connection_is_retried_once():
 
 
 def test_idle_closed_connection_is_replaced_before_sending():
-    t1 = FakeTransport([_answer(200)])
-    t2 = FakeTransport([_answer(200)])
-    c, net = _client(t1, t2)
+    t1 = FakeTransport([http_reply(200)])
+    t2 = FakeTransport([http_reply(200)])
+    c, net = fake_client(t1, t2)
     c.send(b"[]")
     t1.dead_on_idle = True
     assert c.send(b"[1]").outcome == client.ACCEPTED
@@ -356,17 +178,17 @@ def test_idle_closed_connection_is_replaced_before_sending():
 
 def test_fresh_connection_closing_early_is_not_retried():
     t1 = FakeTransport([])
-    t2 = FakeTransport([_answer(200)])
-    c, net = _client(t1, t2)
+    t2 = FakeTransport([http_reply(200)])
+    c, net = fake_client(t1, t2)
     r = c.send(b"[]")
     assert r.outcome == client.RETRY
     assert len(net.opened) == 1
 
 
 def test_reused_connection_dying_mid_reply_is_not_resent():
-    t1 = FakeTransport([_answer(200), b"HTTP/1.1 20"])
-    t2 = FakeTransport([_answer(200)])
-    c, net = _client(t1, t2)
+    t1 = FakeTransport([http_reply(200), b"HTTP/1.1 20"])
+    t2 = FakeTransport([http_reply(200)])
+    c, net = fake_client(t1, t2)
     c.send(b"[]")
     r = c.send(b"[1]")
     assert r.outcome == client.RETRY
@@ -394,13 +216,13 @@ def test_bad_arguments_name_the_field():
 
 
 def test_secret_never_shown():
-    t = FakeTransport([_answer(401), _answer(200, b"garbage")])
-    c, _ = _client(t)
+    t = FakeTransport([http_reply(401), http_reply(200, b"garbage")])
+    c, _ = fake_client(t)
     assert SECRET not in repr(c)
     assert SECRET not in str(c)
     assert UUID in repr(c)
     results = [c.send(b"[]"), c.send(b"[]")]
-    r2, _ = _send(b"junk")
+    r2, _ = send_once(b"junk")
     results.append(r2)
     for r in results:
         assert SECRET not in repr(r)
@@ -420,7 +242,7 @@ def test_outcome_for_matches_table():
 
 
 def test_header_values_must_be_one_line():
-    conn = http_client.Connection("h", 80, connect=FakeNetwork(FakeTransport([_answer(200)])))
+    conn = http_client.Connection("h", 80, connect=FakeNetwork(FakeTransport([http_reply(200)])))
     raises(ValueError, conn.request, "POST", "/", (("X", "a\r\nEvil: 1"),), b"")
     raises(ValueError, conn.request, "POST", "/", (("X", b"a\nEvil: 1"),), b"")
     raises(ValueError, conn.request, "POST", "/", (("X\r\nEvil", "1"),), b"")
@@ -428,9 +250,9 @@ def test_header_values_must_be_one_line():
 
 def test_reset_mid_reply_on_reused_connection_is_not_resent():
     reset = http_client._DeadConnection("receive failed: [Errno 104] ECONNRESET")
-    t1 = FakeTransport([_answer(200), b"HTTP/1.1 20"], error=reset)
-    t2 = FakeTransport([_answer(200)])
-    c, net = _client(t1, t2)
+    t1 = FakeTransport([http_reply(200), b"HTTP/1.1 20"], error=reset)
+    t2 = FakeTransport([http_reply(200)])
+    c, net = fake_client(t1, t2)
     c.send(b"[]")
     r = c.send(b"[1]")
     assert (r.outcome, r.status) == (client.RETRY, None)
@@ -440,10 +262,10 @@ def test_reset_mid_reply_on_reused_connection_is_not_resent():
 
 def test_reset_before_reply_on_reused_connection_is_resent_once():
     reset = http_client._DeadConnection("receive failed: [Errno 104] ECONNRESET")
-    t1 = FakeTransport([_answer(200)], error=reset)
+    t1 = FakeTransport([http_reply(200)], error=reset)
     t2 = FakeTransport([], error=reset)
-    t3 = FakeTransport([_answer(200)])
-    c, net = _client(t1, t2, t3)
+    t3 = FakeTransport([http_reply(200)])
+    c, net = fake_client(t1, t2, t3)
     c.send(b"[]")
     r = c.send(b"[1]")
     assert r.outcome == client.RETRY  # resent once on t2, which failed too: no third try
@@ -458,8 +280,8 @@ def test_kpn_c_library_defects_do_not_recur_in_the_request():
 
     pack = Pack("urn:dev:DVNUUID:" + UUID + ":", 1700000000, "Cel")
     pack.add("temperature", 21.5).add("temperature", 21.6, time=60)
-    t = FakeTransport([_answer(200)])
-    c, _ = _client(t)
+    t = FakeTransport([http_reply(200)])
+    c, _ = fake_client(t)
     assert c.send(pack).outcome == client.ACCEPTED
     head, body = t.sent_bytes().split(b"\r\n\r\n", 1)
     assert body == pack.encode() and body.endswith(b"]")
@@ -475,8 +297,8 @@ def test_a_connection_idle_past_a_servers_keep_alive_is_not_reused():
     # twice. Past max_idle_ms (a server's usual keep-alive, 4 s by default) a new one is opened.
     from kpnthings.compat import sleep_ms
 
-    t1 = FakeTransport([_answer(200), _answer(200)])
-    t2 = FakeTransport([_answer(200)])
+    t1 = FakeTransport([http_reply(200), http_reply(200)])
+    t2 = FakeTransport([http_reply(200)])
     net = FakeNetwork(t1, t2)
     conn = http_client.Connection("127.0.0.1", 8080, connect=net, max_idle_ms=60)
     conn.request("POST", "/x", (), b"[]")

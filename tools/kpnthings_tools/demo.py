@@ -14,6 +14,8 @@ that the next uplink echoed the LED's state. Exit status 0 only if all of that h
 At the end the demo asks whether to leave the emulator and its dashboard running, only when
 stdin is a terminal: CI, tests and pipes are never asked, and never wait. `--keep` (`make demo
 KEEP=1`) leaves them running without asking, until Ctrl-C; `--no-keep` never asks.
+
+demo_checks reads the emulator's messages back and checks them; demo_console prints and asks.
 """
 
 import argparse
@@ -26,12 +28,15 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 from kpnthings import auth
 
 from . import emulator, provision
+
+# find_echo is not used here: the name the tests know.
+from .demo_checks import find_echo, get_messages, queue_downlink, summary  # noqa: F401
+from .demo_console import Transcript, ask_to_keep, stay
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware" / "main.py"
@@ -40,7 +45,6 @@ FIRMWARE = ROOT / "firmware" / "main.py"
 # .frozen, without which the port's frozen modules vanish.
 MICROPYPATH = [ROOT / "tests" / "fakes", ROOT / "lib", ROOT]
 IDENTITY_KEYS = ("dvnuuid", "secret", "url", "board")
-EXPECTED_PIN_LINE = "[pin] LED -> 1"
 
 
 class DemoError(Exception):
@@ -118,79 +122,6 @@ def load_extra(path):
         if isinstance(value, str) and value and not os.path.isabs(value):
             extra[key] = os.path.join(here, value)
     return extra
-
-
-def get_messages(base_url, dvnuuid):
-    """The emulator's stored messages for the device, read through its HTTP API."""
-    url = "%s/api/devices/%s/messages" % (base_url, dvnuuid)
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        data = json.loads(resp.read().decode("utf-8"))
-    if isinstance(data, dict):  # {"messages": [...]} or a bare list, whichever the API gives
-        data = data.get("messages", [])
-    return data
-
-
-def queue_downlink(base_url, dvnuuid, pack):
-    """POST a SenML downlink pack to the emulator's API; returns the parsed answer."""
-    req = urllib.request.Request(
-        "%s/api/devices/%s/downlinks" % (base_url, dvnuuid),
-        data=json.dumps(pack).encode("utf-8"),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(req, timeout=5) as resp:
-        return json.loads(resp.read().decode("utf-8") or "null")
-
-
-def _short_name(name, bn):
-    return name[len(bn) :] if name.startswith(bn) else name
-
-
-def describe_records(records, bn):
-    parts = []
-    for rec in records or ():
-        name = _short_name(rec.get("n", ""), bn)
-        for key in ("v", "vb", "vs", "vd"):
-            if key in rec:
-                value = json.dumps(rec[key]) if key == "vb" else str(rec[key])
-                unit = " " + rec["u"] if rec.get("u") else ""
-                parts.append("%s=%s%s" % (name, value, unit))
-    return ", ".join(parts)
-
-
-def find_echo(messages, bn, name="led", value=True):
-    """(index of the message whose answer carried the downlink, index of the first later
-    accepted message that reports `name` = value), each None if not found."""
-    delivered = None
-    for i, msg in enumerate(messages):
-        if delivered is None and msg.get("downlink_id") is not None:
-            delivered = i
-            continue
-        if delivered is not None and msg.get("outcome") == "accepted":
-            for rec in msg.get("records") or ():
-                if _short_name(rec.get("n", ""), bn) == name and rec.get("vb") is value:
-                    return delivered, i
-    return delivered, None
-
-
-class Transcript:
-    """Prints `source | line` rows from several threads without mixing them up."""
-
-    def __init__(self, out=None):
-        self._out = out or (lambda s: print(s, flush=True))
-        self._lock = threading.Lock()
-        self.lines = []
-
-    def __call__(self, source, line):
-        row = "%-8s | %s" % (source, line)
-        with self._lock:
-            self.lines.append(row)
-            self._out(row)
-
-    def text(self, line=""):
-        with self._lock:
-            self.lines.append(line)
-            self._out(line)
 
 
 def _pump(stream, q):
@@ -278,12 +209,12 @@ def run_demo(
             rc = proc.wait()
         messages = get_messages(server.url, dvnuuid)
         fetched.wait(5)  # its server thread logs it after answering: that line comes first
-        good = _summary(say, messages, bn, rc, cycles, device_lines)
+        good = summary(say, messages, bn, rc, cycles, device_lines)
         if keep is None:
             keep = ask_to_keep()
         if keep:
             kept.append(True)
-            _stay(say, server.url, dvnuuid, cfg_path)
+            stay(say, server.url, dvnuuid, cfg_path)
     finally:
         if proc is not None and proc.poll() is None:
             proc.kill()
@@ -291,109 +222,6 @@ def run_demo(
         server.shutdown()
         shutil.rmtree(workdir, ignore_errors=True)
     return (0 if good else 1), say
-
-
-def _summary(say, messages, bn, rc, cycles, device_lines):
-    """Print what the emulator stored and the checks; True if every check passed."""
-    say.text()
-    say.text("What the emulator stored (GET /api/devices/<uuid>/messages):")
-    delivered, echo = find_echo(messages, bn)
-    for i, msg in enumerate(messages):
-        note = ""
-        if i == delivered:
-            note = "   <- answered with the downlink"
-        elif i == echo:
-            note = "   <- the LED's new state, echoed"
-        say.text(
-            "  #%d %s %s: %s%s"
-            % (
-                i + 1,
-                msg.get("status"),
-                msg.get("outcome"),
-                describe_records(msg.get("records"), bn),
-                note,
-            )
-        )
-    accepted = sum(1 for m in messages if m.get("outcome") == "accepted")
-    checks = [
-        ("firmware exited cleanly (status %s)" % rc, rc == 0),
-        ("%d of %d uplinks accepted" % (accepted, cycles), accepted == cycles),
-        (
-            "downlink delivered with answer #%s"
-            % (delivered + 1 if delivered is not None else "-"),
-            delivered is not None,
-        ),
-        ("simulated pin switched: %s" % EXPECTED_PIN_LINE, EXPECTED_PIN_LINE in device_lines),
-        (
-            "state echoed in uplink #%s: led=true" % (echo + 1 if echo is not None else "-"),
-            echo is not None,
-        ),
-    ]
-    say.text()
-    for text, ok in checks:
-        say.text("  %s %s" % ("ok  " if ok else "FAIL", text))
-    good = all(ok for _, ok in checks)
-    say.text()
-    say.text("demo OK" if good else "demo FAILED")
-    return good
-
-
-# How long the question at the end waits for an answer before the demo ends as if told no.
-ASK_TIMEOUT_S = 60
-
-
-def ask_to_keep(stdin=None, stdout=None, timeout_s=ASK_TIMEOUT_S):
-    """At a terminal, ask whether to leave the emulator and its dashboard running; True on yes.
-    Never asks when stdin is not a terminal (CI, tests, a pipe), so nothing ever waits there,
-    and takes no answer within timeout_s as no."""
-    import select
-
-    stdin = stdin or sys.stdin
-    stdout = stdout or sys.stdout
-    try:
-        if not stdin.isatty():
-            return False
-    except (AttributeError, ValueError):  # replaced or closed stdin
-        return False
-    stdout.write("\nLeave the emulator and its dashboard running to look around? [y/N] ")
-    stdout.flush()
-    try:
-        ready, _, _ = select.select([stdin], [], [], timeout_s)
-        answer = stdin.readline() if ready else ""
-    except KeyboardInterrupt:  # Ctrl-C at the question is a no, not a traceback
-        answer = ""
-    if not answer.endswith("\n"):
-        stdout.write("\n")
-    return answer.strip().lower() in ("y", "yes")
-
-
-def _stay(say, url, dvnuuid, cfg_path):
-    """Serve until Ctrl-C (or SIGTERM), after saying where and what to do there."""
-    import signal
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
-    # Set before anything is said, so a SIGTERM sent once the URL is out stops cleanly.
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, stop) if main_thread else None
-    try:
-        python = sys.executable
-        if not os.path.relpath(python).startswith(".."):
-            python = os.path.relpath(python)
-        say.text()
-        say.text("The emulator and its dashboard are running: %s/" % url)
-        say.text("  device %s; run the firmware again against it with" % dvnuuid)
-        say.text("  %s -m kpnthings_tools.host_run %s" % (python, cfg_path))
-        say.text("Ctrl-C stops them (the dashboard's own polling is not logged).")
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        say.text()
-        say.text("emulator stopped")
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv=None):

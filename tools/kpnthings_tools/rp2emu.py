@@ -1,9 +1,7 @@
 """Run a Python file on the real MicroPython rp2 firmware (RPI_PICO_W) on an emulated RP2040.
 
-The emulator is not part of this project: the environment variable RP2EMU names its folder
-(run-pico.mjs, package.json, firmware/RPI_PICO_W-firmware.uf2; its README says how to build the
-firmware). That folder may be read-only (CI), so `prepare()` copies it into build/rp2emu/ and
-runs `npm ci` there, once: the copy is redone only when a file of the source changes.
+The emulator is not part of this project: the environment variable RP2EMU names its folder, and
+`prepare()` (kpnthings_tools.rp2emu_install) keeps a ready-to-run copy of it in build/rp2emu/.
 
 `run()` boots the chip, copies files onto its LittleFS, runs a script through the raw REPL and
 returns what it printed, its exit status, the runner's statistics (CPU cycles, flash erases) and
@@ -25,109 +23,25 @@ import time
 import zlib
 from pathlib import Path
 
-ENV = "RP2EMU"
-ROOT = Path(__file__).resolve().parents[2]
-BUILD = ROOT / "build" / "rp2emu"
-# The Pico W image and its filesystem region (the emulator's README).
-FIRMWARE = "firmware/RPI_PICO_W-firmware.uf2"
+# ENV, _STAMP and source_dir are not used here: the names the tests know.
+from .rp2emu_install import (  # noqa: F401
+    _STAMP,
+    ENV,
+    FIRMWARE,
+    RUNNER,
+    Unavailable,
+    prepare,
+    require_tool,
+    source_dir,
+)
+
+# The Pico W's filesystem region (the emulator's README).
 FS_OFFSET = 0x12C000
 FS_SIZE = 0xD4000
-RUNNER = "run-pico.mjs"
 # The runner's own exit statuses (README): 1 = the script raised, 2 = runner failure or timeout.
 SCRIPT_RAISED = 1
 RUNNER_FAILED = 2
 DEFAULT_TIMEOUT_S = 300
-_STAMP = ".kpnthings-source"
-# Copied from the source folder: everything but what npm makes and the runner's own results.
-_SKIP = ("node_modules", "results")
-
-
-class Unavailable(Exception):
-    """The emulator cannot be used here; the message says what to set or install."""
-
-
-def source_dir(environ=None):
-    """The emulator's folder, from $RP2EMU; Unavailable if unset or not an rp2emu folder."""
-    environ = os.environ if environ is None else environ
-    value = environ.get(ENV)
-    if not value:
-        raise Unavailable(
-            "%s is not set: point it at the rp2emu folder (run-pico.mjs, package.json and "
-            "%s, built with its build.sh)" % (ENV, FIRMWARE)
-        )
-    src = Path(value).expanduser()
-    for name in (RUNNER, "package.json", FIRMWARE):
-        if not (src / name).is_file():
-            raise Unavailable("%s=%s has no %s" % (ENV, src, name))
-    return src
-
-
-def _tool(name):
-    path = shutil.which(name)
-    if path is None:
-        raise Unavailable(
-            "%s not found on PATH: the RP2040 emulator runs under Node.js 18 or later "
-            "(Debian: apt-get install nodejs npm)" % name
-        )
-    return path
-
-
-def _source_files(src):
-    for dirpath, dirnames, filenames in os.walk(src):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP)
-        for name in sorted(filenames):
-            yield Path(dirpath) / name
-
-
-def _fingerprint(src):
-    """Changes when any file of the source folder changes (path, size, modification time)."""
-    h = hashlib.sha256()
-    for path in _source_files(src):
-        st = path.stat()
-        h.update(("%s %d %d\n" % (path.relative_to(src), st.st_size, st.st_mtime_ns)).encode())
-    return h.hexdigest()
-
-
-def _copy_tree(src, dest):
-    # Plain file copies with our own permissions: the source's read-only bits must not stop the
-    # next update of the copy (shutil.copytree would copy them onto the folders).
-    for path in _source_files(src):
-        target = dest / path.relative_to(src)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            target.chmod(0o644)
-        shutil.copyfile(path, target)
-        target.chmod(0o755 if os.access(path, os.X_OK) else 0o644)
-
-
-def prepare(src=None, dest=BUILD, log=None):
-    """The ready-to-run copy of the emulator in `dest` (build/rp2emu/): copied from $RP2EMU
-    and `npm ci` run there, unless the copy is already up to date. Returns `dest`."""
-    src = Path(src) if src is not None else source_dir()
-    _tool("node")
-    npm = _tool("npm")
-    dest = Path(dest)
-    stamp = dest / _STAMP
-    want = "%s\n%s\n" % (src.resolve(), _fingerprint(src))
-    installed = (dest / "node_modules" / "rp2040js" / "package.json").is_file()
-    if installed and stamp.is_file() and stamp.read_text() == want:
-        return dest
-    if log:
-        log("rp2emu: copying %s to %s and installing rp2040js" % (src, dest))
-    dest.mkdir(parents=True, exist_ok=True)
-    _copy_tree(src, dest)
-    # npm ci installs exactly the versions package-lock.json pins.
-    cmd = [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"]
-    if not (dest / "package-lock.json").is_file():
-        cmd[1] = "install"
-    proc = subprocess.run(cmd, cwd=dest, capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        raise Unavailable(
-            "npm could not install the emulator's packages in %s:\n%s"
-            % (dest, (proc.stderr or proc.stdout).strip()[-2000:])
-        )
-    stamp.write_text(want)
-    return dest
 
 
 class Result:
@@ -345,7 +259,7 @@ def _run_once(
     extra_args=(),
     stats_dir=None,
 ):
-    node = _tool("node")
+    node = require_tool("node")
     with tempfile.TemporaryDirectory(prefix="rp2emu-run-", dir=stats_dir) as tmp:
         stats_path = os.path.join(tmp, "stats.json")
         cmd = [

@@ -9,11 +9,14 @@ pins in the board's set, defaults, names, and the board's pin rules, whose messa
 share through schema.pin_problem); this one adds what the board trusts: unknown fields, pins
 shared by two sensors or with an actuator, I2C buses and addresses, DS18B20 family codes and
 shared one-wire pins, names that are not SenML names or are taken twice, a scale outside the raw
-range. config_check makes sure both agree on the normalised entries.
+range (the settings each type has beyond its pin: sensor_settings_check). config_check makes sure
+both agree on the normalised entries.
 """
 
 from kpnthings.sensors import SensorConfigError
 from kpnthings.sensors.schema import KINDS, pin_problem
+
+from .sensor_settings_check import CHECKS, check_pin, fail
 
 # type -> its readings' default names, in the order the driver returns them: KPN's names
 # (PROTOCOL.md), the board's own table; the drivers add RFC 8428 units. analog/digital/counter
@@ -37,9 +40,6 @@ _FIELDS = {
 # the outbox's bound dropped; "timeQuality" and "undatedReadings" how a pack's times were
 # obtained (docs/resilience.md, "Time quality").
 _LOOP_NAMES = ("sensorErrors", "downlink", "droppedReadings", "timeQuality", "undatedReadings")
-
-_I2C_ADDRESSES = (0x76, 0x77)  # SDO to GND / SDO to VDD
-_ATTEN_DB = (0, 2.5, 6, 11)  # ESP32 ADC attenuations
 _NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-:./_"
 _MAX_NAME = 63
 
@@ -79,77 +79,46 @@ def validate(
     return out
 
 
-def _fail(index, kind, field, message):
-    """The error to raise (callers write ``raise _fail(...)`` so every exit is visible)."""
-    where = "sensors[%d]" % index
-    if kind:
-        where += " (%s)" % kind
-    if field:
-        where += ': field "%s"' % field
-    return SensorConfigError(where + ": " + message)
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _check_pin(index, kind, field, pin, board_pins, rules=None):
-    if not (_is_int(pin) or isinstance(pin, str)) or pin == "":
-        raise _fail(
-            index, kind, field, "must be a GPIO number (or the board's pin name), got %r" % (pin,)
-        )
-    why = rules.AVOID.get(pin) if rules is not None else None
-    if why:
-        raise _fail(index, kind, field, "pin %r must stay free: %s" % (pin, why))
-    if board_pins is not None and pin not in board_pins:
-        raise _fail(index, kind, field, "this board has no pin %r" % (pin,))
-    return pin
-
-
 def _check_entry(index, entry, board_pins, adc_pins, rules):
     if not isinstance(entry, dict):
-        raise _fail(index, None, None, 'must be an object like {"type": "dht22", "pin": 4}')
+        raise fail(index, None, None, 'must be an object like {"type": "dht22", "pin": 4}')
     kind = entry.get("type")
     if not isinstance(kind, str) or kind not in _KINDS:
-        raise _fail(
+        raise fail(
             index, None, "type", "unknown sensor type %r; known: %s" % (kind, ", ".join(types()))
         )
     allowed = _FIELDS[kind]
     for key in sorted(entry):
         if key != "type" and key not in allowed:
-            raise _fail(
+            raise fail(
                 index, kind, key, "not a setting of %s (allowed: %s)" % (kind, ", ".join(allowed))
             )
     norm = {}  # the normalised entry: every field checked, every default filled in
     norm["type"] = kind
     if "pin" in allowed:
         if "pin" not in entry:
-            raise _fail(index, kind, "pin", "missing")
-        norm["pin"] = _check_pin(index, kind, "pin", entry["pin"], board_pins, rules)
-    check = _CHECKS.get(kind)
+            raise fail(index, kind, "pin", "missing")
+        norm["pin"] = check_pin(index, kind, "pin", entry["pin"], board_pins, rules)
+    check = CHECKS.get(kind)
     if check is not None:
         check(index, kind, entry, norm, board_pins, adc_pins, rules)
     if rules is not None:  # the board's rules, now that the pull is known
         for field, pin in pins_of(norm):
             why = pin_problem(rules, kind, pin, norm.get("pull"))
             if why:
-                raise _fail(index, kind, field, why)
+                raise fail(index, kind, field, why)
     if "name" in entry:
         name = entry["name"]
         if not _valid_name(name):
-            raise _fail(index, kind, "name", _name_rule(name))
+            raise fail(index, kind, "name", _name_rule(name))
         norm["name"] = name
     if "name" in entry and "names" in entry:
-        raise _fail(index, kind, "names", 'give "name" or "names", not both')
+        raise fail(index, kind, "names", 'give "name" or "names", not both')
     if "names" in entry:
         names = entry["names"]
         count = len(quantities(kind))
         if not isinstance(names, (list, tuple)) or len(names) != count:
-            raise _fail(
+            raise fail(
                 index,
                 kind,
                 "names",
@@ -157,7 +126,7 @@ def _check_entry(index, entry, board_pins, adc_pins, rules):
             )
         for name in names:
             if not _valid_name(name):
-                raise _fail(index, kind, "names", _name_rule(name))
+                raise fail(index, kind, "names", _name_rule(name))
         norm["names"] = list(names)
     return norm
 
@@ -168,155 +137,6 @@ def pins_of(norm):
     if bus is not None:
         return (("i2c.sda", bus["sda"]), ("i2c.scl", bus["scl"]))
     return (("pin", norm["pin"]),)
-
-
-def _check_ds18b20(index, kind, entry, norm, board_pins, adc_pins, rules):
-    rom = entry.get("rom")
-    if rom is not None:
-        text = rom.lower().replace(":", "").replace("-", "") if isinstance(rom, str) else ""
-        if len(text) != 16 or any(c not in "0123456789abcdef" for c in text):
-            raise _fail(index, kind, "rom", "must be the sensor's 64-bit ROM code as 16 hex digits")
-        if text[:2] not in ("28", "10", "22"):
-            raise _fail(
-                index, kind, "rom", "family code %s is not a DS18x20 (28, 10 or 22)" % text[:2]
-            )
-        rom = text
-    norm["rom"] = rom
-
-
-def _check_bme280(index, kind, entry, norm, board_pins, adc_pins, rules):
-    bus = entry.get("i2c")
-    if not isinstance(bus, dict) or "sda" not in bus or "scl" not in bus:
-        raise _fail(
-            index, kind, "i2c", 'must be {"sda": <pin>, "scl": <pin>} (optional "id", "freq")'
-        )
-    for key in sorted(bus):
-        if key not in ("sda", "scl", "id", "freq"):
-            raise _fail(index, kind, "i2c." + key, "not an I2C setting (sda, scl, id, freq)")
-    sda = _check_pin(index, kind, "i2c.sda", bus["sda"], board_pins, rules)
-    scl = _check_pin(index, kind, "i2c.scl", bus["scl"], board_pins, rules)
-    if sda == scl:
-        raise _fail(index, kind, "i2c", "sda and scl must be different pins")
-    bus_id = bus.get("id")
-    if bus_id is not None and not (_is_int(bus_id) and 0 <= bus_id <= 7):
-        raise _fail(
-            index,
-            kind,
-            "i2c.id",
-            "must be a hardware I2C bus number (0, 1); leave out for software I2C",
-        )
-    freq = bus.get("freq", 100000)
-    if not _is_int(freq) or not 10000 <= freq <= 1000000:
-        raise _fail(index, kind, "i2c.freq", "must be a frequency in Hz between 10000 and 1000000")
-    norm["i2c"] = {"sda": sda, "scl": scl, "id": bus_id, "freq": freq}
-    address = entry.get("address", 0x76)
-    if isinstance(address, str):
-        try:
-            address = int(address, 16) if address[:2].lower() == "0x" else int(address)
-        except ValueError:
-            raise _fail(
-                index, kind, "address", "must be 118 (0x76) or 119 (0x77), got %r" % (address,)
-            ) from None
-    if not _is_int(address) or address not in _I2C_ADDRESSES:
-        raise _fail(index, kind, "address", "must be 118 (0x76) or 119 (0x77), got %r" % (address,))
-    norm["address"] = address
-
-
-def _check_analog(index, kind, entry, norm, board_pins, adc_pins, rules):
-    if adc_pins is not None and norm["pin"] not in adc_pins:
-        raise _fail(
-            index,
-            kind,
-            "pin",
-            "pin %r cannot read analog values on this board (ADC pins: %s)"
-            % (norm["pin"], ", ".join(str(p) for p in sorted(adc_pins, key=str))),
-        )
-    unit = entry.get("unit")
-    if unit is not None and (
-        not isinstance(unit, str) or not unit or len(unit) > 16 or any(c in unit for c in '"\\')
-    ):
-        raise _fail(index, kind, "unit", 'must be a short SenML unit such as "V" or "%RH"')
-    norm["unit"] = unit
-    bits = entry.get("bits", 12)
-    if not _is_int(bits) or not 8 <= bits <= 16:
-        raise _fail(
-            index, kind, "bits", "must be a whole number from 8 to 16 (the raw reading's width)"
-        )
-    norm["bits"] = bits
-    scale = entry.get("scale")
-    if scale is not None:
-        if (
-            not isinstance(scale, (list, tuple))
-            or len(scale) != 4
-            or not all(_is_number(x) for x in scale)
-        ):
-            raise _fail(
-                index, kind, "scale", "must be [in_min, in_max, out_min, out_max], four numbers"
-            )
-        if scale[0] == scale[1]:
-            raise _fail(index, kind, "scale", "in_min and in_max must differ")
-        top = (1 << bits) - 1
-        if not (0 <= scale[0] <= top and 0 <= scale[1] <= top):
-            raise _fail(
-                index,
-                kind,
-                "scale",
-                "inputs must lie within the %d-bit raw range 0..%d" % (bits, top),
-            )
-        scale = list(scale)
-    norm["scale"] = scale
-    samples = entry.get("samples", 4)
-    if not _is_int(samples) or not 1 <= samples <= 64:
-        raise _fail(index, kind, "samples", "must be a whole number from 1 to 64")
-    norm["samples"] = samples
-    atten = entry.get("atten")
-    if atten is not None and (not _is_number(atten) or atten not in _ATTEN_DB):
-        raise _fail(index, kind, "atten", "must be an ESP32 attenuation in dB: 0, 2.5, 6 or 11")
-    norm["atten"] = atten
-    clamp = entry.get("clamp", False)
-    if not isinstance(clamp, bool):
-        raise _fail(index, kind, "clamp", "must be true or false")
-    norm["clamp"] = clamp
-
-
-def _check_pull(index, kind, entry, default):
-    pull = entry.get("pull", default)
-    if pull not in (None, "up", "down"):
-        raise _fail(index, kind, "pull", 'must be "up", "down" or null')
-    return pull
-
-
-def _check_digital(index, kind, entry, norm, board_pins, adc_pins, rules):
-    norm["pull"] = _check_pull(index, kind, entry, None)
-    invert = entry.get("invert", False)
-    if not isinstance(invert, bool):
-        raise _fail(index, kind, "invert", "must be true or false")
-    norm["invert"] = invert
-
-
-def _check_counter(index, kind, entry, norm, board_pins, adc_pins, rules):
-    # Meter pulse outputs are usually open collector: pulled up, pulse pulls low.
-    norm["pull"] = _check_pull(index, kind, entry, "up")
-    edge = entry.get("edge", "falling")
-    if edge not in ("rising", "falling", "both"):
-        raise _fail(index, kind, "edge", 'must be "rising", "falling" or "both"')
-    norm["edge"] = edge
-    debounce = entry.get("debounce_ms", 0)
-    if not _is_int(debounce) or not 0 <= debounce <= 1000:
-        raise _fail(
-            index, kind, "debounce_ms", "must be a whole number of milliseconds from 0 to 1000"
-        )
-    norm["debounce_ms"] = debounce
-
-
-_CHECKS = {
-    "ds18b20": _check_ds18b20,
-    "bme280": _check_bme280,
-    "bmp280": _check_bme280,
-    "analog": _check_analog,
-    "digital": _check_digital,
-    "counter": _check_counter,
-}
 
 
 def _claim_pins(index, norm, users, i2c_addresses, reserved_pins):
@@ -333,16 +153,16 @@ def _claim_pins(index, norm, users, i2c_addresses, reserved_pins):
         claims = (("pin", norm["pin"]),)
     for field, pin in claims:
         if reserved_pins is not None and pin in reserved_pins:
-            raise _fail(index, kind, field, "pin %r is already used by an actuator" % (pin,))
+            raise fail(index, kind, field, "pin %r is already used by an actuator" % (pin,))
         other = users.get(pin)
         if other is not None and (share is None or other[2] != share):
             why = "pin %r is already used by sensors[%d] (%s)" % (pin, other[0], other[1])
             if share is not None and other[2] is not None and other[2][0] == share[0] == "i2c":
                 why += "; sensors sharing an I2C bus need the same sda, scl, id and freq"
-            raise _fail(index, kind, field, why)
+            raise fail(index, kind, field, why)
         if other is not None and kind == "ds18b20":
             if not norm["rom"] or not other[3]:
-                raise _fail(
+                raise fail(
                     index,
                     kind,
                     "rom",
@@ -350,12 +170,12 @@ def _claim_pins(index, norm, users, i2c_addresses, reserved_pins):
                     % (pin, other[0]),
                 )
             if norm["rom"] == other[3]:
-                raise _fail(index, kind, "rom", "sensors[%d] already reads this rom" % other[0])
+                raise fail(index, kind, "rom", "sensors[%d] already reads this rom" % other[0])
         users[pin] = (index, kind, share, norm.get("rom"))
     if share is not None and share[0] == "i2c":
         key = (share, norm["address"])
         if key in i2c_addresses:
-            raise _fail(
+            raise fail(
                 index,
                 kind,
                 "address",
@@ -406,9 +226,9 @@ def _assign_names(entries, reserved_names):
             continue
         for name in names:
             if not _valid_name(name):
-                raise _fail(index, kind, field, _name_rule(name))
+                raise fail(index, kind, field, _name_rule(name))
             if name in taken:
-                raise _fail(
+                raise fail(
                     index, kind, field, "name %r is already used by %s" % (name, taken[name])
                 )
             taken[name] = "sensors[%d] (%s)" % (index, kind)
