@@ -94,7 +94,7 @@ class Device:
     no, nothing is sent and the readings wait in the outbox (without one, they are lost).
     `link_drop`, if given, forces a fresh association when uplinks get no answer while the link
     says it is up; `reset` restarts the board (machine.reset by default) when reconnects or
-    hours go by without an accepted uplink (kpnthings.flush, config link_drop_after,
+    hours go by without an accepted uplink (kpnthings.flush_failed, config link_drop_after,
     reset_after_drops, reset_after_h).
     """
 
@@ -136,7 +136,7 @@ class Device:
         self.link_ready = link_ready
         self.link_drop = link_drop
         self.reset = reset
-        self._silent = 0  # uplinks in a row that got no answer at all (kpnthings.flush)
+        self._silent = 0  # uplinks in a row that got no answer at all (kpnthings.flush_failed)
         from kpnthings.compat import ticks_ms
 
         self._accepted_at = ticks_ms()  # or boot: the clock of reset_after_h
