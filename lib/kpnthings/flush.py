@@ -322,50 +322,20 @@ def _report(dev, n, readings, states, size, result):
 
 def _apply(dev, result, carried=True):
     """After an uplink KPN accepted (or the direct path's every send): the answer that pack
-    carried (if `carried`) is gone, the downlink in the response is applied, and its answer is
-    kept for the next pack."""
+    carried (if `carried`) is gone, and a downlink in the response is applied, its answer kept
+    for the next pack (kpnthings.flush_answer, loaded only then)."""
     outcome = result.outcome
     if carried and (outcome == ACCEPTED or outcome == MALFORMED):
         dev._answer = None  # it was in the pack just answered
     if outcome != ACCEPTED:
         return
-    # "led=applied; fan=refused: <why>": whole answers only, the rest counted ("and 3 more"),
-    # in at most a quarter of max_body (and 200 characters), so that no flood of commands can
-    # crowd readings out of a pack or the answer out of the heap. 14: room for "and N more".
-    room = min(200, dev.max_body // 4) - 14
-    text = ""
-    more = 0
     error = result.error
-    if error and error.startswith("downlink refused: "):
-        text = "refused: %s; " % error[18 : room + 7]  # the whole downlink, nothing named
-    acts = dev.actuators
-    if result.downlink and acts is not None:
-        from kpnthings import unload
+    if (result.downlink and dev.actuators is not None) or (
+        error and error.startswith("downlink refused: ")
+    ):
+        from kpnthings import flush_answer, unload
 
         try:
-            outcomes = acts.apply(result.downlink, dev.base_name)
+            flush_answer.apply(dev, result)
         finally:
-            unload("downlink_apply")  # loaded for this downlink only
-        for name, ok, reason in outcomes:
-            if ok:
-                dev._info("[kpn] downlink %s = %r applied" % (name, acts.state(name)))
-                item = "%s=applied; " % name
-            else:
-                dev._warn("[kpn] downlink %s refused: %s" % (name, reason))
-                item = "%s=refused: %s; " % (name, reason[:60])
-            if more or len(text) + len(item) > room:
-                more += 1
-            else:
-                text += item
-    if more:
-        text += "and %d more; " % more
-    if not text:
-        return
-    try:
-        # Written alone into the body buffer once (the pack just sent is done with): a
-        # decoder's message may quote hostile text that no pack can hold (a lone surrogate),
-        # and such an answer would stop every later uplink. The log has the whole message.
-        build(dev, (), [{"n": "downlink", "vs": text}])
-    except ValueError:
-        text = "refused: unreadable (see the board's log); "
-    dev._answer = text[:-2]
+            unload("flush_answer")  # loaded for this downlink only
