@@ -30,18 +30,13 @@ def send(dev, n, readings):
         if dev._trusted():  # set: they go now, dated
             dev._hold_until = dev._held_by = None
         else:
-            if dev._hold_until is None:
-                from kpnthings.compat import ticks_add, ticks_ms
+            from kpnthings import flush_undated, unload
 
-                wait = dev.config.get("undated_wait_s") or 120
-                dev._hold_until = ticks_add(ticks_ms(), wait * 1000)
-            wait = dev._holding()  # at the end, no longer "no clock yet": they go undated
+            try:
+                wait = flush_undated._holding(dev, n, readings)
+            finally:
+                unload("flush_undated")  # loaded while the clock is not set only
             if wait:
-                dev._store(readings)
-                dev._info(
-                    "[kpn] uplink %d: waiting for NTP to date the readings, at most %d s more;"
-                    " %d readings queued" % (n, (wait + 999) // 1000, len(dev.outbox))
-                )
                 return None
     if dev.outbox is None:
         result = _send_direct(dev, n, readings)
@@ -250,42 +245,18 @@ def _send_outbox(dev, n, readings):
 def _describe(dev, queued, extra, body, num):
     """(body, num): the pack written for the first `num` readings of `queued` and `extra`,
     with one more record, last, if its readings' times did not all come from a clock NTP had
-    set (docs/resilience.md, "Time quality"): `{"n":"undatedReadings","v":N}` in a pack without
-    times (KPN stamps its N readings with their arrival), else `{"n":"timeQuality","v":Q}`,
-    the weakest of its times: 2 an RTC's (kept through a reset, not set by NTP in that boot),
-    1 dated from ticks (taken before NTP set the clock). Fewer readings may fit beside it."""
+    set (kpnthings.flush_undated, loaded only then)."""
     # The first index of a reading without a time, dated from ticks, with an RTC's time (an
     # outbox whose view keeps none, as a test's, gets no notes).
     d = getattr(queued, "dating", None)
-    if d is None:
+    if d is None or (d[0] and not (d[2] < num or d[1] < num)):
         return body, num
-    if d[0]:
-        q = 2 if d[2] < num else 1 if d[1] < num else 0
-        if not q:
-            return body, num
-        note = {"n": "timeQuality", "v": q}
-    else:
-        note = {"n": "undatedReadings", "v": num}  # a pack never mixes: all of them are
-    body, more = build(dev, queued, extra + [note])
-    if not more:  # a max_body too small for a reading beside it: the pack goes without it
-        return build(dev, queued, extra)
-    if d[0]:
-        # Q has one digit whatever it says, so the same readings fit if it changes: the one
-        # that made it 2 may not fit beside it (0: those that did are all NTP's).
-        q = 2 if d[2] < more else 1 if d[1] < more else 0
-        if q == note["v"]:
-            return body, more
-        note["v"] = q
-        return build(dev, queued, extra + [note])
-    # The count says `num`, and `more` readings fit beside it: `more` goes over the end of
-    # the pack ('..."v":<num>}]'), no longer, so the pack still fits and says what it holds.
-    # The note has no unit (the pack has no bu) and no time (the pack has none): the end is
-    # exactly that.
-    tail = b"%d}]" % more
-    end = len(body) - len(b"%d}]" % num)
-    buf = dev._body
-    buf[end : end + len(tail)] = tail
-    return memoryview(buf)[: end + len(tail)], more
+    from kpnthings import flush_undated, unload
+
+    try:
+        return flush_undated._describe(dev, queued, extra, body, num, d)
+    finally:
+        unload("flush_undated")
 
 
 def _watchdog_too_close(dev, readings):
