@@ -17,20 +17,13 @@ from kpnthings.compat import const
 ACCEPTED = "accepted"
 MALFORMED = "malformed"
 RETRY = "retry"
-# PROTOCOL.md's response table: transient failures back off exponentially (with jitter, up to a
-# cap); 401/403/404 keep the data and wait long, since only a fix in the Portal can help.
-_RETRY_BASE_S = const(10)
-_RETRY_CAP_S = const(600)
-_AUTH_RETRY_S = const(900)
-# Largest body one request carries; KPN has no documented limit, boards have little RAM.
-_DEFAULT_MAX_BODY = const(1024)
 # Idle sleeps are cut into slices so a watchdog can be fed between them.
 _SLEEP_SLICE_MS = const(1000)
-# Before an idle wait at least this long the device rests (see Device.rest): servers drop idle
-# kept-alive connections after 5 to 75 s, so one kept through a longer sleep is mostly dead by
-# the next cycle, and meanwhile holds heap (a Pico W's TLS session: about 25 KB).
-_IDLE_CLOSE_S = const(30)
-_LEVELS = {"debug": 0, "info": 1, "warning": 2, "error": 3}
+# For the type checker only: mpy-cross folds _TYPING to 0 and drops this import, and the
+# annotations in Device (fields kpnthings.device_init sets) compile to nothing.
+_TYPING = const(0)
+if _TYPING:
+    from typing import Any
 
 
 def _value_field(value):
@@ -94,9 +87,40 @@ class Device:
     no, nothing is sent and the readings wait in the outbox (without one, they are lost).
     `link_drop`, if given, forces a fresh association when uplinks get no answer while the link
     says it is up; `reset` restarts the board (machine.reset by default) when reconnects or
-    hours go by without an accepted uplink (kpnthings.flush, config link_drop_after,
+    hours go by without an accepted uplink (kpnthings.flush_failed, config link_drop_after,
     reset_after_drops, reset_after_h).
     """
+
+    config: "dict"
+    board: "Any"
+    transport: "Any"
+    actuators: "Any"
+    outbox: "Any"
+    now: "Any"
+    log: "Any"
+    base_name: "str"
+    clock_trusted: "Any"
+    _sleep_ms: "Any"
+    feed: "Any"
+    link_ready: "Any"
+    link_drop: "Any"
+    reset: "Any"
+    _silent: "int"
+    _accepted_at: "int"
+    max_body: "int"
+    _write_pack: "Any"
+    _body: "Any"
+    _level: "int"
+    idle_close_ms: "int"
+    cycles_done: "int"
+    _boot: "int"
+    refused: "int"
+    signal: "Any"
+    _retry: "Any"
+    _auth_wait: "Any"
+    _hold_until: "Any"
+    _held_by: "Any"
+    _answer: "Any"
 
     def __init__(
         self,
@@ -115,65 +139,29 @@ class Device:
         link_drop=None,
         reset=None,
     ):
-        from kpnthings import auth
-        from kpnthings.backoff import Backoff, FixedBackoff
+        # Run once, at boot: its code is loaded for it and dropped after.
+        from kpnthings import device_init, unload
 
-        self.config = config
-        self.board = board
-        self.transport = transport
-        self.actuators = actuators
-        self.outbox = outbox
-        self.now = now
-        self.log = log
-        self.base_name = auth.base_name(config["dvnuuid"])
-        if clock_trusted is None:
-            clock_trusted = getattr(board, "CLOCK_TRUSTED", False)
-        self.clock_trusted = clock_trusted
-        if sleep_ms is None:
-            from kpnthings.compat import sleep_ms
-        self._sleep_ms = sleep_ms
-        self.feed = feed
-        self.link_ready = link_ready
-        self.link_drop = link_drop
-        self.reset = reset
-        self._silent = 0  # uplinks in a row that got no answer at all (kpnthings.flush)
-        from kpnthings.compat import ticks_ms
-
-        self._accepted_at = ticks_ms()  # or boot: the clock of reset_after_h
-        self.max_body = config.get("max_body") or _DEFAULT_MAX_BODY
-        self._write_pack = None  # see prepare()
-        self._body = None
-        self._level = _LEVELS.get(config.get("log_level", "info"), 1)
-        idle = config.get("idle_close_s")
-        self.idle_close_ms = (_IDLE_CLOSE_S if idle is None else idle) * 1000
-        self.cycles_done = 0
-        import os
-
-        # This boot's identity: a reading taken before the clock was set keeps it with its
-        # ticks_ms, and is dated only in the boot that took it (kpnthings.outbox_read).
-        self._boot = int.from_bytes(os.urandom(4), "little")
-        self.refused = 0  # readings refused since boot: a value or a name SenML cannot carry
-        # signal(outcome): a board's way to show a refused device (an LED pattern), if it has one.
-        self.signal = signal if signal is not None else getattr(board, "signal", None)
-        self._retry = Backoff(
-            int(config.get("retry_base_s") or _RETRY_BASE_S) * 1000,
-            int(config.get("retry_cap_s") or _RETRY_CAP_S) * 1000,
-        )
-        self._auth_wait = FixedBackoff(int(config.get("auth_retry_s") or _AUTH_RETRY_S) * 1000)
-        self._hold_until = None  # ticks_ms before which nothing is sent (backing off)
-        self._held_by = None
-        # Readings taken before the clock is set wait, stored but not sent, for
-        # undated_wait_s (120) from the first cycle that finds the network up, so that an NTP
-        # answer a little late still dates them (kpnthings.outbox_read); then they go without
-        # a time, counted (undatedReadings). 0 sends them at once. Without an outbox to wait
-        # in they go at once too.
-        # _held_by says "no clock yet" then (a literal, not a constant: each module-level
-        # name would be interned on the board for good).
-        if config.get("undated_wait_s") != 0 and outbox is not None and not self._trusted():
-            self._held_by = "no clock yet"
-        # The answer to the last downlink ("led=applied"), until a pack carrying it is
-        # answered (kpnthings.flush); in RAM only, so a reset loses one not yet sent.
-        self._answer = None
+        try:
+            device_init.configure(
+                self,
+                config,
+                board,
+                transport,
+                actuators,
+                outbox,
+                now,
+                log,
+                clock_trusted,
+                sleep_ms,
+                feed,
+                link_ready,
+                signal,
+                link_drop,
+                reset,
+            )
+        finally:
+            unload("device_init")
 
     # -- logging -----------------------------------------------------------------------------
     # config log_level: "debug"/"info" log every uplink, "warning" only what went wrong,

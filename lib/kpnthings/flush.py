@@ -19,9 +19,6 @@ from kpnthings.device import ACCEPTED, MALFORMED, RETRY
 # Backlog packs sent per cycle after an accepted one, so a long outage drains over a few cycles
 # instead of blocking one cycle (and the watchdog) for minutes.
 _MAX_PACKS_PER_CYCLE = const(4)
-# Defaults of the dead-link recovery (config link_drop_after, reset_after_drops; 0: never).
-_LINK_DROP_AFTER = const(3)
-_RESET_AFTER_DROPS = const(5)
 
 
 def send(dev, n, readings):
@@ -33,18 +30,13 @@ def send(dev, n, readings):
         if dev._trusted():  # set: they go now, dated
             dev._hold_until = dev._held_by = None
         else:
-            if dev._hold_until is None:
-                from kpnthings.compat import ticks_add, ticks_ms
+            from kpnthings import flush_undated, unload
 
-                wait = dev.config.get("undated_wait_s") or 120
-                dev._hold_until = ticks_add(ticks_ms(), wait * 1000)
-            wait = dev._holding()  # at the end, no longer "no clock yet": they go undated
+            try:
+                wait = flush_undated._holding(dev, n, readings)
+            finally:
+                unload("flush_undated")  # loaded while the clock is not set only
             if wait:
-                dev._store(readings)
-                dev._info(
-                    "[kpn] uplink %d: waiting for NTP to date the readings, at most %d s more;"
-                    " %d readings queued" % (n, (wait + 999) // 1000, len(dev.outbox))
-                )
                 return None
     if dev.outbox is None:
         result = _send_direct(dev, n, readings)
@@ -83,77 +75,35 @@ def prepare(dev):
 
 
 def _after(dev, result):
-    """Backoff bookkeeping after a send, by response class."""
-    from kpnthings.compat import ticks_add, ticks_ms
-
+    """Backoff bookkeeping after a send, by response class; after a failure, in
+    kpnthings.flush_failed, loaded for it."""
     outcome = result.outcome
-    if outcome == ACCEPTED:
-        dev._silent = 0
-        dev._accepted_at = ticks_ms()
-    elif outcome == RETRY and result.status is None:
-        _no_answer(dev)  # nothing answered: DNS, TCP, TLS or the reply
-    else:
-        dev._silent = 0  # an answer of any kind: the link carries
     if outcome == ACCEPTED or outcome == MALFORMED:
+        if outcome == ACCEPTED:
+            from kpnthings.compat import ticks_ms
+
+            dev._accepted_at = ticks_ms()
+        dev._silent = 0  # an answer of any kind: the link carries
         # The server answered sensibly: the path works, so no reason to wait.
         dev._retry.reset()
         dev._auth_wait.reset()
         return
-    if outcome == RETRY:
-        delay = dev._retry.next_delay()
-    else:  # unauthorized, unknown device: only a fix in the Portal helps
-        delay = dev._auth_wait.next_delay()
-        dev._error(
-            "[kpn] KPN Things refused the device (%s): check its DvnUUID and secret in the"
-            " Portal; readings are kept, next try in %d s" % (outcome, delay // 1000)
-        )
-        if dev.signal is not None:
-            try:
-                dev.signal(outcome)
-            except Exception as e:  # a broken LED must not stop the device
-                dev._warn("[kpn] signal failed: %s" % (e,))
-    dev._hold_until = ticks_add(ticks_ms(), delay)
-    dev._held_by = outcome
+    from kpnthings import flush_failed, unload
 
-
-def _no_answer(dev):
-    """Another uplink without an answer while the link says it is up (a CYW43 can report
-    LINK_UP after losing its association): every link_drop_after in a row, a fresh
-    association; after reset_after_drops of those, a reset. Any answer ends the run: the link
-    carries, and whatever is wrong a reconnect would not mend."""
-    dev._silent += 1
-    after = dev.config.get("link_drop_after", _LINK_DROP_AFTER)
-    if not after or dev.link_drop is None or dev._silent % after:
-        return
-    drops = dev._silent // after
-    limit = dev.config.get("reset_after_drops", _RESET_AFTER_DROPS)
-    if limit and drops >= limit:
-        reset(dev, "%d Wi-Fi reconnects brought no uplink back" % (drops - 1))
-        return
-    dev._warn("[kpn] %d uplinks got no answer while Wi-Fi is up: reconnecting" % after)
     try:
-        dev.link_drop()
-    except Exception as e:  # a driver that cannot even disconnect: the next poll sees it
-        dev._warn("[kpn] Wi-Fi drop failed: %s" % (e,))
+        flush_failed.backoff(dev, result)
+    finally:
+        unload("flush_failed")  # loaded for this failure only
 
 
 def reset(dev, why):
-    """Restart the board: the last resort of a device nobody can reach. Every reading is on
-    flash in the outbox, so the next boot sends it."""
-    dev._error("[kpn] resetting the board: %s; the outbox keeps every reading" % why)
-    restart = dev.reset
-    if restart is None:
-        import machine
+    """Restart the board (kpnthings.flush_failed.reset): kpnthings.device's reset_after_h."""
+    from kpnthings import flush_failed, unload
 
-        restart = getattr(machine, "reset", None)
-    dev._silent = 0
-    from kpnthings.compat import ticks_ms
-
-    dev._accepted_at = ticks_ms()  # where a port cannot reset, count again from now
-    if restart is None:
-        dev._warn("[kpn] this port cannot reset: going on")
-        return
-    restart()
+    try:
+        flush_failed.reset(dev, why)
+    finally:
+        unload("flush_failed")
 
 
 def _send_direct(dev, n, readings):
@@ -295,42 +245,18 @@ def _send_outbox(dev, n, readings):
 def _describe(dev, queued, extra, body, num):
     """(body, num): the pack written for the first `num` readings of `queued` and `extra`,
     with one more record, last, if its readings' times did not all come from a clock NTP had
-    set (docs/resilience.md, "Time quality"): `{"n":"undatedReadings","v":N}` in a pack without
-    times (KPN stamps its N readings with their arrival), else `{"n":"timeQuality","v":Q}`,
-    the weakest of its times: 2 an RTC's (kept through a reset, not set by NTP in that boot),
-    1 dated from ticks (taken before NTP set the clock). Fewer readings may fit beside it."""
+    set (kpnthings.flush_undated, loaded only then)."""
     # The first index of a reading without a time, dated from ticks, with an RTC's time (an
     # outbox whose view keeps none, as a test's, gets no notes).
     d = getattr(queued, "dating", None)
-    if d is None:
+    if d is None or (d[0] and not (d[2] < num or d[1] < num)):
         return body, num
-    if d[0]:
-        q = 2 if d[2] < num else 1 if d[1] < num else 0
-        if not q:
-            return body, num
-        note = {"n": "timeQuality", "v": q}
-    else:
-        note = {"n": "undatedReadings", "v": num}  # a pack never mixes: all of them are
-    body, more = build(dev, queued, extra + [note])
-    if not more:  # a max_body too small for a reading beside it: the pack goes without it
-        return build(dev, queued, extra)
-    if d[0]:
-        # Q has one digit whatever it says, so the same readings fit if it changes: the one
-        # that made it 2 may not fit beside it (0: those that did are all NTP's).
-        q = 2 if d[2] < more else 1 if d[1] < more else 0
-        if q == note["v"]:
-            return body, more
-        note["v"] = q
-        return build(dev, queued, extra + [note])
-    # The count says `num`, and `more` readings fit beside it: `more` goes over the end of
-    # the pack ('..."v":<num>}]'), no longer, so the pack still fits and says what it holds.
-    # The note has no unit (the pack has no bu) and no time (the pack has none): the end is
-    # exactly that.
-    tail = b"%d}]" % more
-    end = len(body) - len(b"%d}]" % num)
-    buf = dev._body
-    buf[end : end + len(tail)] = tail
-    return memoryview(buf)[: end + len(tail)], more
+    from kpnthings import flush_undated, unload
+
+    try:
+        return flush_undated._describe(dev, queued, extra, body, num, d)
+    finally:
+        unload("flush_undated")
 
 
 def _watchdog_too_close(dev, readings):
@@ -367,50 +293,20 @@ def _report(dev, n, readings, states, size, result):
 
 def _apply(dev, result, carried=True):
     """After an uplink KPN accepted (or the direct path's every send): the answer that pack
-    carried (if `carried`) is gone, the downlink in the response is applied, and its answer is
-    kept for the next pack."""
+    carried (if `carried`) is gone, and a downlink in the response is applied, its answer kept
+    for the next pack (kpnthings.flush_answer, loaded only then)."""
     outcome = result.outcome
     if carried and (outcome == ACCEPTED or outcome == MALFORMED):
         dev._answer = None  # it was in the pack just answered
     if outcome != ACCEPTED:
         return
-    # "led=applied; fan=refused: <why>": whole answers only, the rest counted ("and 3 more"),
-    # in at most a quarter of max_body (and 200 characters), so that no flood of commands can
-    # crowd readings out of a pack or the answer out of the heap. 14: room for "and N more".
-    room = min(200, dev.max_body // 4) - 14
-    text = ""
-    more = 0
     error = result.error
-    if error and error.startswith("downlink refused: "):
-        text = "refused: %s; " % error[18 : room + 7]  # the whole downlink, nothing named
-    acts = dev.actuators
-    if result.downlink and acts is not None:
-        from kpnthings import unload
+    if (result.downlink and dev.actuators is not None) or (
+        error and error.startswith("downlink refused: ")
+    ):
+        from kpnthings import flush_answer, unload
 
         try:
-            outcomes = acts.apply(result.downlink, dev.base_name)
+            flush_answer.apply(dev, result)
         finally:
-            unload("downlink_apply")  # loaded for this downlink only
-        for name, ok, reason in outcomes:
-            if ok:
-                dev._info("[kpn] downlink %s = %r applied" % (name, acts.state(name)))
-                item = "%s=applied; " % name
-            else:
-                dev._warn("[kpn] downlink %s refused: %s" % (name, reason))
-                item = "%s=refused: %s; " % (name, reason[:60])
-            if more or len(text) + len(item) > room:
-                more += 1
-            else:
-                text += item
-    if more:
-        text += "and %d more; " % more
-    if not text:
-        return
-    try:
-        # Written alone into the body buffer once (the pack just sent is done with): a
-        # decoder's message may quote hostile text that no pack can hold (a lone surrogate),
-        # and such an answer would stop every later uplink. The log has the whole message.
-        build(dev, (), [{"n": "downlink", "vs": text}])
-    except ValueError:
-        text = "refused: unreadable (see the board's log); "
-    dev._answer = text[:-2]
+            unload("flush_answer")  # loaded for this downlink only
