@@ -12,6 +12,7 @@ Otherwise the exit status is the firmware's own (1 for a bad config).
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 
@@ -41,10 +42,49 @@ def main(argv=None):
     except demo.DemoError as e:
         print("host_run: %s" % e, file=sys.stderr)
         return 2
+    return run_firmware([binary, str(demo.FIRMWARE)], demo.firmware_env(config))
+
+
+def _die_with_parent():
+    # Linux: the firmware gets SIGKILL when this process dies, however it dies (kill -9 too).
     try:
-        return subprocess.call([binary, str(demo.FIRMWARE)], env=demo.firmware_env(config))
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the handlers in run_firmware cover kill and Ctrl-C
+
+
+def run_firmware(cmd, env):
+    """Run the firmware as a child that never outlives this process: `kill PID` (SIGTERM),
+    SIGHUP (a closed terminal) and Ctrl-C stop it too, and on Linux so does `kill -9`. Before,
+    killing host_run by its PID left the firmware running, and sending."""
+    preexec = _die_with_parent if sys.platform.startswith("linux") else None
+    child = subprocess.Popen(cmd, env=env, preexec_fn=preexec)
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    saved = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            saved[sig] = signal.signal(sig, stop)
+        except ValueError:  # not the main thread: only its own Ctrl-C and the finally below
+            pass
+    try:
+        return child.wait()
     except KeyboardInterrupt:
         return 130
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
 
 
 if __name__ == "__main__":
