@@ -1,5 +1,5 @@
 """Retry delays: exponential backoff with jitter for transient failures, a long fixed wait for
-authorisation failures (PROTOCOL.md's response table).
+authorisation failures (the README's response table (Reliability)).
 
 "Equal jitter": the n-th delay lies in [c/2, c] with c = min(cap, base * 2**n). Half of it is
 random so a fleet that lost the same server does not come back in lock step; the other half keeps

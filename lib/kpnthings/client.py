@@ -1,9 +1,9 @@
 """The uplink to KPN Things over HTTP(S): sign a SenML body, POST it, classify the answer.
 
 `Client.send` never raises for anything the network or the server does: it returns a `Result`
-whose `outcome` is one of the classes of PROTOCOL.md's response table, which is what the firmware
-and the outbox act on. Several sends reuse one (TLS) connection while the server keeps it open.
-MQTT, when it comes, offers the same `send(body) -> Result` shape.
+whose `outcome` is one of the classes of the README's response table (Reliability), which is
+what the firmware and the outbox act on. Several sends reuse one (TLS) connection while the
+server keeps it open. MQTT offers the same `send(body) -> Result` shape (mqtt_transport).
 """
 
 from kpnthings import auth
@@ -46,7 +46,7 @@ class Result:
 
 
 def outcome_for(status):
-    """The class of PROTOCOL.md's table for an HTTP status."""
+    """The class of the README's response table for an HTTP status."""
     if 200 <= status < 300:
         return ACCEPTED
     if status == 401 or status == 403:

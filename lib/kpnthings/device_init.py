@@ -4,8 +4,8 @@ Device() only, at boot, and drops it after, so the loop never holds the code tha
 
 from kpnthings.compat import const
 
-# PROTOCOL.md's response table: transient failures back off exponentially (with jitter, up to a
-# cap); 401/403/404 keep the data and wait long, since only a fix in the Portal can help.
+# The README's response table (Reliability): transient failures back off exponentially (with
+# jitter, up to a cap); 401/403/404 keep the data and wait long, since only a Portal fix helps.
 _RETRY_BASE_S = const(10)
 _RETRY_CAP_S = const(600)
 _AUTH_RETRY_S = const(900)

@@ -1,7 +1,7 @@
 """A tiny HTTP/1.1 client over `socket` + `ssl` for MicroPython (ESP32, rp2, unix) and CPython.
 
 Why not the frozen `requests`: it cannot verify certificates, cannot take an SSL context and
-cannot bound a request in time (PROTOCOL.md, micropython-lib#838). This module can:
+cannot bound a request in time (micropython-lib#838). This module can:
 
 - One deadline (`timeout_ms`) covers connect, TLS handshake, write and read. Sockets run
   non-blocking and every wait is a `select.poll` with the time that is left, because MicroPython's
