@@ -3,7 +3,8 @@
 Compiling a long main.py on the board costs tens of KB of heap at every boot; this module is
 loaded as bytecode instead. Everything that is needed only once (config checks, building the
 transport, the board and the outbox) lives in kpnthings.wiring and is unloaded before the loop
-starts; what stays here is what the loop keeps calling.
+starts; the loop itself is kpnthings.device's, the uplink it keeps kpnthings.uplink's, and the
+clock's NTP schedule kpnthings.clock's.
 """
 
 import sys
