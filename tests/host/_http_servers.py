@@ -8,6 +8,8 @@ Also the runner that sends through kpnthings.client under the MicroPython unix p
 
 import json
 import os
+import re
+import signal
 import socket
 import ssl
 import subprocess
@@ -19,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 MICROPYTHON = str(ROOT / ".venv" / "bin" / "micropython")
 MP_SCRIPT = Path(__file__).resolve().parent / "mp_client_send.py"
+URL_LINE = re.compile(r"^KPN Things emulator listening on (http://127\.0\.0\.1:(\d+))$")
 
 
 class Server:
@@ -286,3 +289,21 @@ def start_mock_server(tmp_path, *extra, env=None):
         cwd=str(tmp_path),
         env=environ,
     )
+
+
+def stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out, err = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    return proc.returncode, out, err
+
+
+def first_line_url(proc):
+    assert proc.stdout is not None
+    line = proc.stdout.readline().rstrip("\n")
+    m = URL_LINE.match(line)
+    assert m, line
+    return m.group(1), int(m.group(2))

@@ -10,9 +10,10 @@ import ssl
 
 import pytest
 import trustme
+from _cli_support import fields, run_cli
 from _http_servers import Server
 
-from kpnthings_tools import ca, cli
+from kpnthings_tools import ca
 
 
 def _der(a_ca):
@@ -67,22 +68,12 @@ def _serve(pki, folder=None):
     return Server(_handshake_only, pki.server_context(folder))
 
 
-def run(capsys, *argv):
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _fields(out):
-    return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in out.splitlines())}
-
-
 def test_fetch_writes_the_root_from_the_trust_store_as_der(capsys, tmp_path, now, nxt):
     store = tmp_path / "store.pem"  # the "system" store: both roots, in PEM as stores are
     store.write_bytes(now.root.cert_pem.bytes() + nxt.root.cert_pem.bytes())
     out_file = tmp_path / "ca.der"
     with _serve(now) as srv:
-        code, out, err = run(
+        code, out, err = run_cli(
             capsys,
             "ca",
             "127.0.0.1:%d" % srv.port,
@@ -93,7 +84,7 @@ def test_fetch_writes_the_root_from_the_trust_store_as_der(capsys, tmp_path, now
         )
     assert code == 0, err
     assert out_file.read_bytes() == now.root_der  # the root, though the server never sent it
-    got = _fields(out)
+    got = fields(out)
     assert got["root"].startswith("O=KPN Test Root 2024, OU="), out
     assert got["expires"][:4].isdigit() and "days)" in got["expires"]
     assert got["sha256"] == ca.fingerprint(now.root_der)
@@ -104,10 +95,10 @@ def test_fetch_writes_the_root_from_the_trust_store_as_der(capsys, tmp_path, now
     nxt_file = tmp_path / "next.der"
     nxt_file.write_bytes(nxt.root_der)
     with _serve(now) as srv:
-        code, out, _ = run(capsys, "ca", "--check", str(out_file), "127.0.0.1:%d" % srv.port)
+        code, out, _ = run_cli(capsys, "ca", "--check", str(out_file), "127.0.0.1:%d" % srv.port)
         assert code == 0, out
         assert "ok:" in out and str(out_file) in out and "KPN Test Root 2024" in out
-        code, out, _ = run(capsys, "ca", "--check", str(nxt_file), "127.0.0.1:%d" % srv.port)
+        code, out, _ = run_cli(capsys, "ca", "--check", str(nxt_file), "127.0.0.1:%d" % srv.port)
     assert code == 1
     assert "FAILED:" in out and "KPN Test Root 2034" in out  # what the file trusts
     assert "issued by" in out  # and where the server's chain ends
@@ -121,23 +112,23 @@ def test_check_loads_several_files_together_as_the_board_does(capsys, tmp_path, 
     both.write_bytes(now.root_der + nxt.root_der)  # one file, two certificates back to back
     with _serve(nxt) as srv:  # the server after the switch
         host = "127.0.0.1:%d" % srv.port
-        code, out, _ = run(capsys, "ca", "--check", str(a), "--check", str(b), host)
+        code, out, _ = run_cli(capsys, "ca", "--check", str(a), "--check", str(b), host)
         assert code == 0, out
         assert "from %s" % b in out and out.count("trusts:") == 2
-        code, out, _ = run(capsys, "ca", "--check", str(both), host)
+        code, out, _ = run_cli(capsys, "ca", "--check", str(both), host)
         assert code == 0, out
-        code, out, _ = run(capsys, "ca", "--check", str(a), host)
+        code, out, _ = run_cli(capsys, "ca", "--check", str(a), host)
     assert code == 1, out
 
 
 def test_check_refuses_pem_and_junk_before_connecting(capsys, tmp_path, now):
     pem = tmp_path / "ca.pem"
     pem.write_bytes(now.root.cert_pem.bytes())
-    code, _, err = run(capsys, "ca", "--check", str(pem), "127.0.0.1:1")
+    code, _, err = run_cli(capsys, "ca", "--check", str(pem), "127.0.0.1:1")
     assert code == 2 and "PEM" in err and "-outform DER" in err
     junk = tmp_path / "junk.der"
     junk.write_bytes(now.root_der[:-10])  # cut short: what a broken download leaves
-    code, _, err = run(capsys, "ca", "--check", str(junk), "127.0.0.1:1")
+    code, _, err = run_cli(capsys, "ca", "--check", str(junk), "127.0.0.1:1")
     assert code == 2 and "not DER certificates" in err
 
 
@@ -146,7 +137,7 @@ def test_a_root_outside_the_store_is_not_written(capsys, tmp_path, now, nxt):
     store.write_bytes(now.root_der)  # DER works as a store too
     out_file = tmp_path / "ca.der"
     with _serve(nxt) as srv:
-        code, out, err = run(
+        code, out, err = run_cli(
             capsys,
             "ca",
             "127.0.0.1:%d" % srv.port,
@@ -165,7 +156,7 @@ def test_a_self_signed_root_the_server_sends_is_written_with_a_warning(capsys, t
     store.write_bytes(now.root_der)
     out_file = tmp_path / "ca.der"
     with _serve(nxt, tmp_path) as srv:
-        code, out, err = run(
+        code, out, err = run_cli(
             capsys,
             "ca",
             "127.0.0.1:%d" % srv.port,
@@ -176,7 +167,7 @@ def test_a_self_signed_root_the_server_sends_is_written_with_a_warning(capsys, t
         )
     assert code == 0, err
     assert out_file.read_bytes() == nxt.root_der
-    assert _fields(out)["trusted"].startswith("NO")
+    assert fields(out)["trusted"].startswith("NO")
     assert "NOT verified" in err and "sha256" in err
 
 
@@ -187,7 +178,7 @@ def test_a_server_with_a_wrong_name_gives_no_root(capsys, tmp_path):
     out_file = tmp_path / "ca.der"
     with _serve(other) as srv:
         target = "127.0.0.1:%d" % srv.port
-        code, _, err = run(
+        code, _, err = run_cli(
             capsys, "ca", target, "--trust-store", str(store), "--out", str(out_file)
         )
     assert code == 2 and "failed verification" in err and "mismatch" in err.lower(), err
@@ -201,11 +192,11 @@ def test_an_existing_different_file_is_kept_without_force(capsys, tmp_path, now)
     out_file.write_bytes(b"\x30old")
     with _serve(now) as srv:
         target = "127.0.0.1:%d" % srv.port
-        code, _, err = run(
+        code, _, err = run_cli(
             capsys, "ca", target, "--trust-store", str(store), "--out", str(out_file)
         )
         assert code == 2 and "--force" in err and out_file.read_bytes() == b"\x30old"
-        code, _, err = run(
+        code, _, err = run_cli(
             capsys, "ca", target, "--trust-store", str(store), "--out", str(out_file), "--force"
         )
     assert code == 0, err
@@ -215,7 +206,7 @@ def test_an_existing_different_file_is_kept_without_force(capsys, tmp_path, now)
 def test_nothing_listening_is_a_clear_error(capsys, tmp_path):
     from _http_servers import closed_port
 
-    code, _, err = run(capsys, "ca", "127.0.0.1:%d" % closed_port(), "--timeout", "2")
+    code, _, err = run_cli(capsys, "ca", "127.0.0.1:%d" % closed_port(), "--timeout", "2")
     assert code == 2 and "cannot connect to 127.0.0.1" in err
 
 

@@ -6,7 +6,7 @@ sensor type brings its own driver and no other, checked against the firmware's o
 on CPython. On small trees written here: a module added to lib is followed without any table
 being touched, a lazy import of an optional module from core code counts only when its
 condition holds, and a dynamic import the analysis cannot name makes the whole library go.
-That the firmware really boots from these sets is tests/host/test_deploy.py's job.
+That the firmware really boots from these sets is tests/host/test_deploy_modules.py's job.
 """
 
 import json

@@ -11,17 +11,12 @@ import urllib.error
 import urllib.request
 
 import pytest
+from _cli_support import run_cli
 from _http_servers import start_mock_server
 from _secret_sweep import OTHER_SECRET, SECRET, UUID, WIFI_PW, assert_clean
 
 from kpnthings import auth
-from kpnthings_tools import cli, deploy, emulator, provision
-
-
-def run_cli(capsys, *argv):
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from kpnthings_tools import deploy, emulator, provision
 
 
 @pytest.fixture
