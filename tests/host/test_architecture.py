@@ -181,6 +181,4 @@ def test_no_dead_modules():
         if parent:
             stack.append(parent)
     dead = sorted(set(graph) - seen)
-    # deepsleep.py waits for the deep-sleep duty cycle (issue 20, part 3), which wires it into
-    # the loop; until then it is the one known dead module, and this says so when that changes.
-    assert dead == ["kpnthings.deepsleep"], "imported by nothing: %s" % dead
+    assert dead == [], "imported by nothing: %s" % dead

@@ -50,10 +50,8 @@ def test_plan_lists_every_file_with_size_and_destination(tmp_path, ca_der, board
     )
     assert plan.arch == arch
     assert sorted(i.dest for i in plan.items) == sorted(_expected_dests(board, config))
-    # An HTTPS config without sensors: no MQTT, sensor or deep-sleep code goes to the board.
-    assert not [
-        d for d in plan.items if re.match(r"lib/kpnthings/(mqtt|sensors|deepsleep)", d.dest)
-    ]
+    # An HTTPS config without sensors: no MQTT or sensor code goes to the board.
+    assert not [d for d in plan.items if re.match(r"lib/kpnthings/(mqtt|sensors)", d.dest)]
     for item in plan.items:
         assert item.size == item.src.stat().st_size > 0
     by_dest = {i.dest: i for i in plan.items}

@@ -240,7 +240,7 @@ def test_dry_run_shows_both_ways_for_auto_and_the_modules_with_their_reasons(tmp
         assert re.search(r"\d+  %s +%s\n" % (re.escape(rel), re.escape(why)), text), rel
     for rel, why in modules.left_out(config):
         assert re.search(r"-  %s +%s\n" % (re.escape(rel), re.escape(why)), text), rel
-    assert "kpnthings/deepsleep.py" in text.split("left out:")[1]
+    assert "kpnthings/mqtt_transport.py" in text.split("left out:")[1]
 
 
 def test_execute_asks_the_board_then_writes_the_image(tmp_path, ca_der):

@@ -65,9 +65,9 @@ def test_every_module_in_the_set_has_a_reason_and_exists():
         assert not set(dict(chosen)) & set(left)
 
 
-def test_https_without_sensors_brings_no_mqtt_sensor_or_deepsleep_module():
+def test_https_without_sensors_brings_no_mqtt_or_sensor_module():
     chosen = _set(HTTPS)
-    unwanted = [rel for rel in chosen if re.match(r"kpnthings/(mqtt|sensors|deepsleep)", rel)]
+    unwanted = [rel for rel in chosen if re.match(r"kpnthings/(mqtt|sensors)", rel)]
     assert unwanted == []
     for rel in ("__init__", "app", "wiring", "config", "device", "client", "http_client"):
         assert "kpnthings/%s.py" % rel in chosen, rel
@@ -80,14 +80,6 @@ def test_https_without_sensors_brings_no_mqtt_sensor_or_deepsleep_module():
     left = dict(modules.left_out(HTTPS))
     assert left["kpnthings/mqtt_transport.py"] == "transport is http, not mqtt"
     assert left["kpnthings/sensors/__init__.py"] == "config lists no sensors"
-
-
-def test_deepsleep_goes_only_where_something_imports_it():
-    importers = [rel for rel in build.library_sources() if _imports_of(rel, "deepsleep")]
-    for config in (HTTPS, MQTT, dict(HTTPS, board="pico_w", sensors=[])):
-        assert ("kpnthings/deepsleep.py" in _set(config)) == bool(importers)
-    if not importers:
-        assert dict(modules.left_out(HTTPS))["kpnthings/deepsleep.py"] == "nothing imports it"
 
 
 def test_mqtt_brings_its_modules_and_http_code_only_where_mqtt_imports_it():

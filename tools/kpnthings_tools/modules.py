@@ -10,8 +10,9 @@ modules the firmware can import with this config. The set is computed, not liste
    constant name.
 2. The closure is taken from the firmware's roots: firmware/main.py and boot.py, and the board
    package with the one board module the config names (boards/<board>.py, whose `signal()`
-   brings kpnthings.status_led where a board blinks an LED). A module no root reaches (today
-   kpnthings.deepsleep) is never deployed; a module the lead adds is followed like any other.
+   brings kpnthings.status_led where a board blinks an LED). A module no root reaches is never
+   deployed (tests/host/test_architecture.py allows none in lib/); a module the lead adds is
+   followed like any other.
 3. A few modules serve only some configs: the OPTIONAL table names them with the config
    condition that brings each in. An import of one from a lazy place in a core module (inside a
    function or a branch) counts only when that condition holds. An import at module level
