@@ -4,6 +4,7 @@ the whole measuring range and many calibrations, not only the one worked example
 tests pin. The double versions are written out here independently of the driver."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -13,11 +14,14 @@ from kpnthings.sensors import bme280
 
 # Loaded by path: putting tests/fakes on sys.path would let its machine.py and network.py
 # shadow the real (absent) modules for every other host test in the session.
-_spec = importlib.util.spec_from_file_location(
-    "simbus", Path(__file__).resolve().parents[1] / "fakes" / "simbus.py"
-)
-simbus = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(simbus)
+for _name in ("sim_dht", "sim_onewire", "sim_i2c", "simbus"):  # simbus imports the other three
+    _spec = importlib.util.spec_from_file_location(
+        _name, Path(__file__).resolve().parents[1] / "fakes" / (_name + ".py")
+    )
+    _mod = importlib.util.module_from_spec(_spec)
+    sys.modules[_name] = _mod
+    _spec.loader.exec_module(_mod)
+simbus = sys.modules["simbus"]
 
 
 def _calibration(overrides):

@@ -12,7 +12,16 @@ except ImportError:  # CPython: tests/fakes is not on the path (MicroPython has 
     # also expose its machine.py and network.py to every later test in the session.
     import importlib.util
 
-    for _name in ("simbus", "_onewire", "onewire", "ds18x20", "dht"):
+    for _name in (
+        "sim_dht",
+        "sim_onewire",
+        "sim_i2c",
+        "simbus",
+        "_onewire",
+        "onewire",
+        "ds18x20",
+        "dht",
+    ):
         _spec = importlib.util.spec_from_file_location(_name, data_path("../fakes/%s.py" % _name))
         _mod = importlib.util.module_from_spec(_spec)
         sys.modules[_name] = _mod
