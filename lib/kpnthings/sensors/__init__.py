@@ -18,6 +18,18 @@ class SensorError(Exception):
     """A sensor did not answer or answered garbage; the loop counts it and tries again."""
 
 
+class Driver:
+    """What every driver's Sensor shares: the reading names its entry gives (``names``), the text
+    of its last failed read (``last_error``, kept by read_all) and the ``label`` messages name it
+    by, which build() sets to "sensors[<index>] (<type>)"."""
+
+    label = "sensor"
+
+    def __init__(self, entry):
+        self.names = entry["names"]
+        self.last_error = None
+
+
 def validate(entries, board_pins, adc_pins=None, reserved_names=None, pin_rules=None):
     """Check the config's ``sensors`` list as the drivers read it; return normalised copies.
 

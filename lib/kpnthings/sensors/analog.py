@@ -9,16 +9,15 @@ the input range: 11 dB reads up to about 3.1 V, the default 0 dB only to about 1
 without attenuation ignore ``atten``.
 """
 
+from kpnthings.sensors import Driver
+
 _ATTEN_NAMES = {0: "ATTN_0DB", 2.5: "ATTN_2_5DB", 6: "ATTN_6DB", 11: "ATTN_11DB"}
 
 
-class Sensor:
-    label = "sensor"  # build() sets "sensors[<index>] (<type>)" for error messages
-
+class Sensor(Driver):
     def __init__(self, entry, ctx):
+        super().__init__(entry)
         machine = ctx.machine
-        self.names = entry["names"]
-        self.last_error = None
         self._unit = entry["unit"]
         self._shift = 16 - entry["bits"]
         self._samples = entry["samples"]

@@ -8,7 +8,7 @@ not overflow, and float32 on the boards would lose pressure digits, so the integ
 the right ones here. The calibration is read once, on the first successful read.
 """
 
-from kpnthings.sensors import SensorError, describe
+from kpnthings.sensors import Driver, SensorError, describe
 
 _REG_CALIB_TP = 0x88  # 0x88..0xA1: dig_T1..dig_P9, (0xA0 unused), dig_H1
 _REG_CALIB_H = 0xE1  # 0xE1..0xE7: dig_H2..dig_H6
@@ -95,13 +95,10 @@ def compensate_humidity(cal, adc_h, t_fine):
     return x >> 12
 
 
-class Sensor:
-    label = "sensor"  # build() sets "sensors[<index>] (<type>)" for error messages
-
+class Sensor(Driver):
     def __init__(self, entry, ctx):
+        super().__init__(entry)
         self.kind = entry["type"]
-        self.names = entry["names"]
-        self.last_error = None
         self._clock = ctx.clock
         self._address = entry["address"]
         self._humidity = self.kind == "bme280"

@@ -17,15 +17,14 @@ by every soft callback), so the edges beyond that are lost (issue 17, finding 8)
 docs/sensors.md gives the edges each way can still miss.
 """
 
+from kpnthings.sensors import Driver
 
-class Sensor:
-    label = "sensor"  # build() sets "sensors[<index>] (<type>)" for error messages
 
+class Sensor(Driver):
     def __init__(self, entry, ctx):
+        super().__init__(entry)
         machine = ctx.machine
         Pin = machine.Pin
-        self.names = entry["names"]
-        self.last_error = None
         self.count = 0
         self._debounce = entry["debounce_ms"]
         self._ticks_ms = ctx.clock.ticks_ms

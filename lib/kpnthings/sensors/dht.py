@@ -6,7 +6,7 @@ sampling period respected (a DHT22 read more often than every 2 s answers with s
 times out), by handing back the previous reading instead of asking again too soon.
 """
 
-from kpnthings.sensors import SensorError, describe
+from kpnthings.sensors import Driver, SensorError, describe
 
 # Minimum time between two measurements, from the sensors' datasheets.
 _MIN_PERIOD_MS = {"dht22": 2000, "dht11": 1000}
@@ -15,15 +15,12 @@ _MIN_PERIOD_MS = {"dht22": 2000, "dht11": 1000}
 _RANGE = {"dht22": (-40.0, 80.0), "dht11": (0.0, 50.0)}
 
 
-class Sensor:
-    label = "sensor"  # build() sets "sensors[<index>] (<type>)" for error messages
-
+class Sensor(Driver):
     def __init__(self, entry, ctx):
+        super().__init__(entry)
         import dht  # the firmware's module (a simulated one on the host)
 
         self.kind = entry["type"]
-        self.names = entry["names"]
-        self.last_error = None
         self._clock = ctx.clock
         machine = ctx.machine
         # The data line idles high: the internal pull-up helps, the module's 10k does the job.

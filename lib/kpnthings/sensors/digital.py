@@ -1,13 +1,12 @@
 """A plain digital input (door contact, presence detector), reported as a SenML boolean (vb)."""
 
+from kpnthings.sensors import Driver
 
-class Sensor:
-    label = "sensor"  # build() sets "sensors[<index>] (<type>)" for error messages
 
+class Sensor(Driver):
     def __init__(self, entry, ctx):
+        super().__init__(entry)
         machine = ctx.machine
-        self.names = entry["names"]
-        self.last_error = None
         self._invert = entry["invert"]
         from kpnthings.sensors import input_pin
 

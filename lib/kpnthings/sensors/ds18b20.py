@@ -11,7 +11,7 @@ scratchpad's power-on value (the sensor browned out before converting) and is co
 error, as most DS18B20 drivers do; a real 85 Cel is far outside bench use.
 """
 
-from kpnthings.sensors import SensorError, describe
+from kpnthings.sensors import Driver, SensorError, describe
 
 _CONVERSION_MS = 750  # 12-bit resolution, the power-on default
 _FAMILIES = (0x10, 0x22, 0x28)  # DS18S20, DS1822, DS18B20
@@ -55,15 +55,12 @@ class _Bus:
         self.ready = False
 
 
-class Sensor:
-    label = "sensor"  # build() sets "sensors[<index>] (<type>)" for error messages
-
+class Sensor(Driver):
     def __init__(self, entry, ctx):
+        super().__init__(entry)
         import ds18x20
         import onewire
 
-        self.names = entry["names"]
-        self.last_error = None
         pin_id = entry["pin"]
         machine = ctx.machine
         clock = ctx.clock
