@@ -131,8 +131,8 @@ COMPONENTS = (
             "dial",
         ),
         ALWAYS,
-        "what every config loads: the boot, the loop, the outbox, downlinks, and the HTTP client "
-        "and dialer that both transports use",
+        "the boot, the loop, the outbox and downlinks, which every config loads, with the HTTP "
+        "client and dialer that both transports use",
         requires=(),
     ),
     Component(
