@@ -96,6 +96,11 @@ def test_mqtt_brings_its_modules_and_http_code_only_where_mqtt_imports_it():
         assert "kpnthings/%s.py" % rel in chosen, rel
     assert chosen["kpnthings/mqtt_transport.py"] == "transport mqtt (imported by kpnthings.wiring)"
     assert not any(rel.startswith("kpnthings/sensors") for rel in chosen)
+    # The HTTPS uplink and chunked answers are HTTP's alone (the https component of
+    # kpnthings_tools.components): an MQTT board goes without them.
+    left = dict(modules.left_out(MQTT))
+    assert left["kpnthings/uplink.py"] == "transport is mqtt, not http"
+    assert left["kpnthings/http_chunked.py"] == "transport is mqtt, not http"
     # wiring's `from kpnthings.client import Client` (the HTTPS branch) brings nothing here: the
     # HTTP modules come only if the MQTT code imports them itself (today it shares the client's
     # result type and http_client's socket layer), and the reason says which module does.
