@@ -234,3 +234,52 @@ def test_check_package_json_command_passes_on_the_repo():
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+class _Board:
+    """What mpremote's mip writes through: a board filesystem kept in a dict."""
+
+    def __init__(self):
+        self.files = {}
+        self.dirs = set()
+
+    def fs_exists(self, path):
+        return path in self.dirs or path in self.files
+
+    def fs_mkdir(self, path):
+        self.dirs.add(path)
+
+    def fs_writefile(self, path, data, progress_callback=None):
+        self.files[path] = data
+
+
+@pytest.mark.parametrize(
+    ("package", "version"),
+    [("", None), ("/packages/mqtt", None), ("/packages/sensors-dht", "v9.9")],
+)
+def test_mpremote_mip_installs_a_package_with_what_it_requires(monkeypatch, package, version):
+    """mpremote's own installer (`mpremote mip install github:<owner>/<repo>/packages/mqtt`)
+    over the generated files, with GitHub's raw host served from this checkout: every file of
+    the package lands under /lib, fetched at the version asked for."""
+    import io
+    import urllib.request
+
+    from mpremote import mip
+
+    fetched = []
+    prefix = "https://raw.githubusercontent.com/%s/" % REPO
+
+    def urlopen(url):
+        assert url.startswith(prefix), url
+        ref, _, rel = url[len(prefix) :].partition("/")
+        fetched.append(ref)
+        return io.BytesIO((ROOT / rel).read_bytes())
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    board = _Board()
+    mip._install_package(board, "github:%s%s" % (REPO, package), None, "/lib", version, True)
+    data = _package_json((package.lstrip("/") + "/package.json").lstrip("/"))
+    assert set(board.files) == {"/lib/" + dest for dest, _src in data["urls"]}
+    for dest, _src in data["urls"]:
+        assert board.files["/lib/" + dest] == (ROOT / "lib" / dest).read_bytes()
+    assert set(fetched) == {version or "HEAD"}  # one ref for every file
