@@ -162,7 +162,7 @@ def test_no_dead_modules():
     # Reachable from the firmware's entry point, the boards, and the sensor drivers the config's
     # `sensors` list names (kpnthings.sensors imports them by type, in a table).
     graph = _graph()
-    # kpnthings.senml is the Pack API for users' own scripts (README, "Use the library").
+    # kpnthings.senml is the Pack API for users' own scripts (README, "One library, three ways").
     roots = ["kpnthings.app", "kpnthings.senml"]
     for board in (ROOT / "boards").glob("*.py"):
         roots += [m for m in _imports(board, "boards") if m in graph]

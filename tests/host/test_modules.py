@@ -72,9 +72,9 @@ def test_https_without_sensors_brings_no_mqtt_or_sensor_module():
     for rel in ("__init__", "app", "wiring", "config", "device", "client", "http_client"):
         assert "kpnthings/%s.py" % rel in chosen, rel
     assert chosen["kpnthings/app.py"] == "imported by firmware/main.py"
-    assert (
-        chosen["kpnthings/client.py"] == "transport https (imported by kpnthings.uplink)"
-    )  # uplink.Uplink makes the Client
+    # The https component comes in by the transport; uplink.Uplink makes the (core) Client.
+    assert chosen["kpnthings/uplink.py"] == "transport https (imported by kpnthings.wiring)"
+    assert chosen["kpnthings/client.py"] == "imported by kpnthings.uplink"
     # Plain http to a local emulator needs the very same modules.
     assert _set(dict(HTTPS, url="http://127.0.0.1:8080", ca_file=None)).keys() == chosen.keys()
     left = dict(modules.left_out(HTTPS))
@@ -88,6 +88,11 @@ def test_mqtt_brings_its_modules_and_http_code_only_where_mqtt_imports_it():
         assert "kpnthings/%s.py" % rel in chosen, rel
     assert chosen["kpnthings/mqtt_transport.py"] == "transport mqtt (imported by kpnthings.wiring)"
     assert not any(rel.startswith("kpnthings/sensors") for rel in chosen)
+    # The HTTPS uplink and chunked answers are HTTP's alone (the https component of
+    # kpnthings_tools.components): an MQTT board goes without them.
+    left = dict(modules.left_out(MQTT))
+    assert left["kpnthings/uplink.py"] == "transport is mqtt, not http"
+    assert left["kpnthings/http_chunked.py"] == "transport is mqtt, not http"
     # wiring's `from kpnthings.client import Client` (the HTTPS branch) brings nothing here: the
     # HTTP modules come only if the MQTT code imports them itself (today it shares the client's
     # result type and http_client's socket layer), and the reason says which module does.
@@ -229,7 +234,7 @@ def test_optional_modules_follow_their_condition_from_lazy_core_imports(tmp_path
                 "    if cfg['transport'] == 'mqtt':\n"
                 "        from kpnthings import mqtt_transport\n"
                 "    else:\n"
-                "        from kpnthings.client import Client\n"
+                "        from kpnthings.uplink import Uplink\n"
                 "    from kpnthings import config\n"
             ),
             "lib/kpnthings/config.py": (
@@ -239,7 +244,9 @@ def test_optional_modules_follow_their_condition_from_lazy_core_imports(tmp_path
                 "    if cfg.get('sensors') is not None:\n"
                 "        _optional_module('sensors')\n"
             ),
-            # MQTT with its own socket code: no HTTP module at all.
+            # MQTT with its own socket code: no HTTP module at all. The HTTPS uplink is of the
+            # https component; the client it makes is core, and comes only through it here.
+            "lib/kpnthings/uplink.py": "def make():\n    from kpnthings import client\n",
             "lib/kpnthings/mqtt_transport.py": "from kpnthings import mqtt\n",
             "lib/kpnthings/mqtt.py": "def connect():\n    from kpnthings import net\n",
             "lib/kpnthings/client.py": "def send():\n    from kpnthings import http_client\n",
@@ -268,12 +275,12 @@ def test_optional_modules_follow_their_condition_from_lazy_core_imports(tmp_path
         return sorted(rel[len("kpnthings/") : -len(".py")] for rel in _set(config, root))
 
     http = dict(UNIX, transport="http")
-    assert names(http) == sorted(core + ["client", "http_client"])
+    assert names(http) == sorted(core + ["uplink", "client", "http_client"])
     mqtt = dict(UNIX, transport="mqtt")
     assert names(mqtt) == sorted(core + ["mqtt", "mqtt_transport"])
-    assert dict(modules.left_out(mqtt, root))["kpnthings/client.py"] == (
-        "transport is mqtt, not http"
-    )
+    left = dict(modules.left_out(mqtt, root))
+    assert left["kpnthings/uplink.py"] == "transport is mqtt, not http"
+    assert left["kpnthings/client.py"] == "only imported by modules this config leaves out"
     with_a2 = dict(http, sensors=[{"type": "a2"}])
     assert "sensors/a" in names(with_a2) and "sensors/bus" in names(with_a2)
     assert "sensors/b" not in names(with_a2) and "sensors/c" not in names(with_a2)

@@ -1,17 +1,22 @@
-"""package.json (mip) and manifest.py (freezing) agree with lib/kpnthings, pyproject and each other.
+"""package.json and packages/<component>/ (mip), manifest.py and packages/<component>/manifest.py
+(freezing) agree with lib/kpnthings, the component table, pyproject and each other.
 
-When a module is added to lib/kpnthings, refresh package.json with
+When a module is added to lib/kpnthings, give it a component (tools/kpnthings_tools/components.py)
+and refresh the files with
     .venv/bin/python -m kpnthings_tools.build --update-package-json
 """
 
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from kpnthings_tools import build
+import pytest
+
+from kpnthings_tools import build, components
 
 ROOT = Path(__file__).resolve().parents[2]
 REPO = "kpnthings/kpnthings-micropython"
@@ -30,9 +35,23 @@ def _library_files():
     return found
 
 
-def _package_json():
-    with open(ROOT / "package.json") as f:
+def _package_json(rel="package.json"):
+    with open(ROOT / rel) as f:
         return json.load(f)
+
+
+def _component_jsons():
+    """{component name: its packages/<name>/package.json}, as the checkout holds them."""
+    return {
+        path.parent.name: _package_json(path.relative_to(ROOT))
+        for path in sorted((ROOT / "packages").glob("*/package.json"))
+    }
+
+
+def _dests(data):
+    listed = [dest for dest, _src in data["urls"]]
+    assert len(listed) == len(set(listed)), "duplicate entries"
+    return set(listed)
 
 
 def _init_version():
@@ -40,21 +59,39 @@ def _init_version():
     return re.search(r"""^__version__\s*=\s*["']([^"']+)["']""", text, re.M).group(1)
 
 
-def test_package_json_lists_every_module_and_nothing_else():
-    urls = _package_json()["urls"]
-    listed = [dest for dest, _src in urls]
-    assert len(listed) == len(set(listed)), "duplicate entries in package.json"
+def test_root_package_json_installs_core_and_https():
+    # mip's common case: `mpremote mip install github:<owner>/<repo>`, an HTTPS board.
+    wanted = set(components.files("core")) | set(components.files("https"))
+    listed = _dests(_package_json())
     files = _library_files()
-    missing = sorted(files - set(listed))
-    extra = sorted(set(listed) - files)
-    assert not missing, "package.json misses %s; %s" % (missing, FIX)
-    assert not extra, "package.json lists files that do not exist: %s; %s" % (extra, FIX)
+    assert listed <= files, "package.json lists files that do not exist: %s; %s" % (
+        sorted(listed - files),
+        FIX,
+    )
+    assert listed == wanted, FIX
+    assert _package_json()["deps"] == []  # every file listed: see build.package_json
 
 
-def test_package_json_urls_point_at_the_same_file_in_the_repo():
-    for dest, src in _package_json()["urls"]:
-        assert src == "github:%s/lib/%s" % (REPO, dest), (dest, src)
-        assert dest.startswith("kpnthings/") and dest.endswith(".py"), dest
+def test_each_component_has_a_package_of_itself_and_what_it_requires():
+    found = _component_jsons()
+    assert sorted(found) == sorted(c.name for c in components.COMPONENTS), FIX
+    covered = set()
+    for name, data in found.items():
+        wanted = set()
+        for part in components.required([name]):
+            wanted |= set(components.files(part))
+        assert _dests(data) == wanted, (name, FIX)
+        covered |= set(components.files(name))
+    # Together the components are the whole library: nothing is out of every package.
+    assert covered == _library_files(), FIX
+
+
+def test_package_json_urls_point_at_existing_files_in_the_repo():
+    for data in [_package_json(), *_component_jsons().values()]:
+        for dest, src in data["urls"]:
+            assert src == "github:%s/lib/%s" % (REPO, dest), (dest, src)
+            assert dest.startswith("kpnthings/") and dest.endswith(".py"), dest
+            assert (ROOT / "lib" / dest).is_file(), dest
 
 
 def test_versions_agree():
@@ -64,28 +101,69 @@ def test_versions_agree():
     project = text.split("[project]", 1)[1].split("\n[", 1)[0]
     pyproject = re.search(r'^version\s*=\s*"([^"]+)"', project, re.M).group(1)
     assert data["version"] == _init_version() == pyproject
-    assert data["deps"] == [] or all(isinstance(d, list) and len(d) == 2 for d in data["deps"])
+    for name, part in _component_jsons().items():
+        assert part["version"] == data["version"], name
+        assert part["deps"] == [] or all(isinstance(d, list) and len(d) == 2 for d in part["deps"])
+        manifest = _run_manifest("packages/%s/manifest.py" % name)
+        [metadata] = [kw for call, _a, kw in manifest if call == "metadata"]
+        assert metadata["version"] == data["version"], name
 
 
-def test_package_json_is_what_the_generator_writes():
+def test_package_files_are_what_the_generator_writes():
     # Same content and layout, so --check-package-json (and review diffs) stay meaningful.
-    assert (ROOT / "package.json").read_text() == build.render_package_json(
-        build.package_json(ROOT)
-    ), FIX
+    for rel, text in build.package_files(ROOT).items():
+        assert (ROOT / rel).read_text() == text, (rel, FIX)
+    assert build.stale_package_files(ROOT) == [], FIX
 
 
-def _run_manifest():
-    """Execute manifest.py with the manifest loader's functions recorded, as the firmware build
+def _run_manifest(rel="manifest.py"):
+    """Execute a manifest with the manifest loader's functions recorded, as the firmware build
     (micropython tools/manifestfile.py) would call them."""
     calls = []
 
     def record(name):
         return lambda *args, **kwargs: calls.append((name, args, kwargs))
 
-    env = {n: record(n) for n in ("metadata", "package", "module", "require", "include")}
-    source = (ROOT / "manifest.py").read_text()
-    exec(compile(source, "manifest.py", "exec"), env)
+    names = ("metadata", "package", "module", "require", "include", "add_library")
+    env = {n: record(n) for n in names}
+    source = (ROOT / rel).read_text()
+    exec(compile(source, rel, "exec"), env)
     return calls
+
+
+def _frozen(manifest, seen):
+    """The files (relative to lib/) a manifest freezes, following add_library() and
+    require(name, library=...) as manifestfile.py does: a library is a folder searched for
+    <name>/manifest.py, and a manifest is read once however often it is required."""
+    here = manifest.parent
+    libraries = {}
+    out = []
+    for call, args, kwargs in _run_manifest(manifest.relative_to(ROOT).as_posix()):
+        if call == "add_library":
+            libraries[args[0]] = (here / args[1]).resolve()
+        elif call == "require":
+            [path] = list(libraries[kwargs["library"]].rglob(args[0] + "/manifest.py"))
+            if path not in seen:
+                seen.add(path)
+                out += _frozen(path, seen)
+        elif call == "package":
+            base = (here / kwargs.get("base_path", ".")).resolve()
+            for name in kwargs["files"]:
+                path = base / args[0] / name
+                assert path.is_file(), (manifest, path)
+                out.append(path.relative_to(ROOT / "lib").as_posix())
+        else:
+            assert call == "metadata", (manifest, call)
+    return out
+
+
+@pytest.mark.parametrize("name", [c.name for c in components.COMPONENTS])
+def test_a_components_manifest_freezes_it_with_what_it_requires(name):
+    manifest = ROOT / "packages" / name / "manifest.py"
+    frozen = _frozen(manifest, {manifest})
+    assert len(frozen) == len(set(frozen)), frozen
+    # The same files its mip package installs: one component, one set, both ways.
+    assert set(frozen) == _dests(_package_json("packages/%s/package.json" % name))
 
 
 def test_manifest_freezes_the_library_at_the_same_version():
@@ -102,27 +180,49 @@ def test_manifest_freezes_the_library_at_the_same_version():
     assert [a[0] for a, _kw in packages] == ["kpnthings"]
 
 
-def test_generator_notices_a_new_module_and_fixes_package_json(tmp_path):
-    lib = tmp_path / "lib" / "kpnthings"
-    lib.mkdir(parents=True)
-    (lib / "__init__.py").write_text('__version__ = "9.8.7"\n')
-    (lib / "auth.py").write_text("X = 1\n")
-    assert build.update_package_json(tmp_path) is True
-    assert build.update_package_json(tmp_path) is False  # idempotent
-    (lib / "newmod.py").write_text("Y = 2\n")
-    (lib / "sub").mkdir()
-    (lib / "sub" / "__init__.py").write_text("")
-    data = json.loads((tmp_path / "package.json").read_text())
-    assert "kpnthings/newmod.py" not in [d for d, _s in data["urls"]]
-    assert build.update_package_json(tmp_path) is True
-    data = json.loads((tmp_path / "package.json").read_text())
-    assert [d for d, _s in data["urls"]] == [
-        "kpnthings/__init__.py",
-        "kpnthings/auth.py",
-        "kpnthings/newmod.py",
-        "kpnthings/sub/__init__.py",
+def _checkout_copy(tmp_path):
+    shutil.copytree(
+        ROOT / "lib" / "kpnthings",
+        tmp_path / "lib" / "kpnthings",
+        ignore=shutil.ignore_patterns("__pycache__", "*.mpy"),
+    )
+    return tmp_path
+
+
+def test_generator_writes_the_packages_and_refuses_a_module_without_a_component(tmp_path):
+    root = _checkout_copy(tmp_path)
+    assert build.update_package_json(root) is True
+    assert build.update_package_json(root) is False  # idempotent
+    assert build.stale_package_files(root) == []
+    for rel, text in build.package_files(ROOT).items():  # the same files as the repository's
+        assert (root / rel).read_text() == text, rel
+    # A module the table does not name: no package is written until it has a component.
+    (root / "lib" / "kpnthings" / "brand_new.py").write_text("X = 1\n")
+    with pytest.raises(build.BuildError, match=r"lib/kpnthings/brand_new\.py belongs to no comp"):
+        build.update_package_json(root)
+    (root / "lib" / "kpnthings" / "brand_new.py").unlink()
+    # A module gone while the table still names it.
+    (root / "lib" / "kpnthings" / "senml.py").unlink()
+    with pytest.raises(build.BuildError, match=r"component senml: 'senml' matches no"):
+        build.update_package_json(root)
+
+
+def test_generator_removes_the_folder_of_a_component_no_longer_in_the_table(tmp_path):
+    root = _checkout_copy(tmp_path)
+    build.update_package_json(root)
+    old = root / "packages" / "retired"
+    old.mkdir()
+    (old / "package.json").write_text("{}\n")
+    (old / "manifest.py").write_text("")
+    assert build.stale_package_files(root) == [
+        "packages/retired/manifest.py",
+        "packages/retired/package.json",
     ]
-    assert data["version"] == "9.8.7"
+    assert build.update_package_json(root) is True
+    assert not old.exists()
+    assert build.stale_package_files(root) == []
+    (root / "packages" / "mqtt" / "package.json").write_text("{}\n")
+    assert build.stale_package_files(root) == ["packages/mqtt/package.json"]
 
 
 def test_check_package_json_command_passes_on_the_repo():
@@ -134,3 +234,52 @@ def test_check_package_json_command_passes_on_the_repo():
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+class _Board:
+    """What mpremote's mip writes through: a board filesystem kept in a dict."""
+
+    def __init__(self):
+        self.files = {}
+        self.dirs = set()
+
+    def fs_exists(self, path):
+        return path in self.dirs or path in self.files
+
+    def fs_mkdir(self, path):
+        self.dirs.add(path)
+
+    def fs_writefile(self, path, data, progress_callback=None):
+        self.files[path] = data
+
+
+@pytest.mark.parametrize(
+    ("package", "version"),
+    [("", None), ("/packages/mqtt", None), ("/packages/sensors-dht", "v9.9")],
+)
+def test_mpremote_mip_installs_a_package_with_what_it_requires(monkeypatch, package, version):
+    """mpremote's own installer (`mpremote mip install github:<owner>/<repo>/packages/mqtt`)
+    over the generated files, with GitHub's raw host served from this checkout: every file of
+    the package lands under /lib, fetched at the version asked for."""
+    import io
+    import urllib.request
+
+    from mpremote import mip
+
+    fetched = []
+    prefix = "https://raw.githubusercontent.com/%s/" % REPO
+
+    def urlopen(url):
+        assert url.startswith(prefix), url
+        ref, _, rel = url[len(prefix) :].partition("/")
+        fetched.append(ref)
+        return io.BytesIO((ROOT / rel).read_bytes())
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    board = _Board()
+    mip._install_package(board, "github:%s%s" % (REPO, package), None, "/lib", version, True)
+    data = _package_json((package.lstrip("/") + "/package.json").lstrip("/"))
+    assert set(board.files) == {"/lib/" + dest for dest, _src in data["urls"]}
+    for dest, _src in data["urls"]:
+        assert board.files["/lib/" + dest] == (ROOT / "lib" / dest).read_bytes()
+    assert set(fetched) == {version or "HEAD"}  # one ref for every file

@@ -13,7 +13,8 @@ modules the firmware can import with this config. The set is computed, not liste
    brings kpnthings.status_led where a board blinks an LED). A module no root reaches is never
    deployed (tests/host/test_architecture.py allows none in lib/); a module the lead adds is
    followed like any other.
-3. A few modules serve only some configs: the OPTIONAL table names them with the config
+3. A few modules serve only some configs: they are the modules of the optional components in
+   kpnthings_tools.components (https, mqtt, sensors, field), whose table gives the config
    condition that brings each in. An import of one from a lazy place in a core module (inside a
    function or a branch) counts only when that condition holds. An import at module level
    always counts: it runs whenever its module loads. A module of an optional component that is in
@@ -27,75 +28,25 @@ modules the firmware can import with this config. The set is computed, not liste
 why each other module stays on the host.
 """
 
-import fnmatch
 from collections import deque
 
-from .library_imports import PACKAGE, SENSORS_PACKAGE, import_graph
-
-# -- optional components: the only hand-written part --------------------------------------------
-
-
-def _transport(config):
-    return config.get("transport") or "http"
-
-
-def _http_transport(config):
-    """(holds, why) for the HTTP(S) client modules."""
-    if _transport(config) == "http":
-        scheme = str(config.get("url") or "https:").split(":", 1)[0].lower()
-        return True, "transport " + scheme
-    return False, "transport is %s, not http" % _transport(config)
-
-
-def _mqtt_transport(config):
-    if _transport(config) == "mqtt":
-        return True, "transport mqtt"
-    return False, "transport is %s, not mqtt" % _transport(config)
-
-
-def _has_sensors(config):
-    # Not "non-empty": config.validate imports kpnthings.sensors for any "sensors" key that is not
-    # null, an empty list included, and a board without the package refuses that config.
-    if config.get("sensors") is not None:
-        return True, "config has a sensors list"
-    return False, "config lists no sensors"
-
-
-def _previous_identities(config):
-    # kpnthings.wiring sends an earlier identity's readings only over HTTP(S).
-    if not config.get("previous_identities"):
-        return False, "config lists no previous_identities"
-    holds, why = _http_transport(config)
-    if not holds:
-        return False, why
-    return True, "config lists previous_identities"
-
-
-# (module name patterns, condition) -> the condition returns (holds, why) for a config.
-OPTIONAL = (
-    ((PACKAGE + ".outbox_handover",), _previous_identities),
-    ((PACKAGE + ".client", PACKAGE + ".http_client"), _http_transport),
-    ((PACKAGE + ".mqtt", PACKAGE + ".mqtt_*"), _mqtt_transport),
-    ((SENSORS_PACKAGE, SENSORS_PACKAGE + ".*"), _has_sensors),
-)
+from . import components
+from .components import sensor_types
+from .library_imports import import_graph
 
 
 def optional_condition(module):
-    """The condition function of the optional component `module` belongs to, or None (core)."""
-    for patterns, condition in OPTIONAL:
-        if any(fnmatch.fnmatchcase(module, p) for p in patterns):
-            return condition
+    """The condition function of the optional component `module` belongs to, or None when a lazy
+    import of it always counts (core, a component no config selects, a module in no component).
+    A driver's is the sensors list's: which driver a sensor takes is read from the dispatch."""
+    component = components.component_of(module)
+    if component is None:
+        return None
+    if component.when is components.SENSOR_TYPE:
+        return components.has_sensors
+    if callable(component.when):
+        return component.when
     return None
-
-
-def sensor_types(config):
-    """The "type" of every sensor the config lists, in order, without repeats."""
-    out = []
-    for entry in config.get("sensors") or ():
-        kind = entry.get("type") if isinstance(entry, dict) else None
-        if isinstance(kind, str) and kind not in out:
-            out.append(kind)
-    return out
 
 
 # -- the set for one config ----------------------------------------------------------------------
