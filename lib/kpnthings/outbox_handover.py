@@ -1,9 +1,9 @@
 """The readings an earlier identity queued, sent under that identity at boot (issue 19, item 1).
 
-A new config over an old outbox moves the old folder aside (kpnthings.wiring). When config.json
-still holds that identity in previous_identities, wiring loads this module at boot, only then,
-for the folders such identities own, and unloads it before the loop: a board without one never
-holds or interns any of it.
+A new config over an old outbox moves the old folder aside (kpnthings.outbox_owner). When
+config.json still holds that identity in previous_identities, that module loads this one at
+boot, only then, for the folders such identities own, and unloads it before the loop: a board
+without one never holds or interns any of it.
 
 Each folder goes out as the device's own outbox does, through kpnthings.flush (the same packs,
 acks, dead letters and halving of a refused pack), for a Device made for this purpose with the

@@ -37,6 +37,7 @@ package(
         "outbox_dead.py",
         "outbox_encode.py",
         "outbox_open.py",
+        "outbox_owner.py",
         "outbox_read.py",
         "senml_check.py",
         "senml_decode.py",

@@ -109,12 +109,13 @@ def test_mqtt_brings_its_modules_and_http_code_only_where_mqtt_imports_it():
 
 
 def test_the_handover_of_earlier_identities_goes_only_with_previous_identities_over_http():
-    # Issue 19: kpnthings.wiring loads it by a name it spells only in an __import__ (so that
-    # wiring interns no name for it); the analysis follows that import all the same.
+    # Issue 19: kpnthings.outbox_owner (which wiring loads, the same way, to open the outbox)
+    # loads it by a name it spells only in an __import__ (so that it interns no name for it);
+    # the analysis follows that import all the same.
     rel = "kpnthings/outbox_handover.py"
     olds = [{"dvnuuid": "a", "secret": "b"}]
     assert _set(dict(HTTPS, previous_identities=olds))[rel] == (
-        "config lists previous_identities (imported by kpnthings.wiring)"
+        "config lists previous_identities (imported by kpnthings.outbox_owner)"
     )
     left = dict(modules.left_out(HTTPS))
     assert left[rel] == "config lists no previous_identities"

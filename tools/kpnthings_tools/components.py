@@ -117,6 +117,7 @@ COMPONENTS = (
             "outbox_read",
             "outbox_encode",
             "outbox_dead",
+            "outbox_owner",
             "downlink",
             "downlink_spec",
             "downlink_apply",
