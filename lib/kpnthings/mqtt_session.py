@@ -10,6 +10,7 @@ What a session carries (publish, subscribe and their acknowledgements) is kpnthi
 """
 
 from kpnthings.compat import ticks_add, ticks_diff, ticks_ms
+from kpnthings.http_client import HTTPTimeout, _describe
 from kpnthings.mqtt_packets import (
     _CONNACK_TEXT,
     CONNACK,
@@ -24,7 +25,7 @@ from kpnthings.mqtt_packets import (
     connect_packet,
     parse_connack,
 )
-from kpnthings.mqtt_stream import MQTTStream, _describe
+from kpnthings.mqtt_stream import MQTTStream
 
 
 class MQTTSession(MQTTStream):
@@ -100,8 +101,6 @@ class MQTTSession(MQTTStream):
         Raises MQTTAuthError for bad credentials, MQTTTimeout or MQTTConnectionError otherwise;
         each failure also pushes back the next `ensure_connected` attempt (backoff).
         """
-        from kpnthings import http_client
-
         self.close()
         deadline = ticks_add(ticks_ms(), self.timeout_ms)
         try:
@@ -117,7 +116,7 @@ class MQTTSession(MQTTStream):
                         )
                     finally:
                         unload("dial")
-            except http_client.HTTPTimeout:
+            except HTTPTimeout:
                 raise MQTTTimeout(
                     "timed out connecting to %s:%d" % (self.host, self.port)
                 ) from None

@@ -1,13 +1,15 @@
 """The byte stream of one MQTT connection, for kpnthings.mqtt: every read and write against a
 deadline, and whole packets read off it.
 
-A socket failure becomes an MQTTConnectionError, a deadline an MQTTTimeout, and either closes
-the connection: part of a packet may have gone or come, so the stream can no longer be trusted.
+The socket layer is the HTTPS client's (kpnthings.http_client.SocketTransport, its errors and
+their short description): a socket failure becomes an MQTTConnectionError, a deadline an
+MQTTTimeout, and either closes the connection: part of a packet may have gone or come, so the stream can no longer be trusted.
 A received PUBLISH over `max_packet` is read off in 256-byte pieces and acknowledged, never held
 whole (issue 17 #13). The session (kpnthings.mqtt_session) builds on this class.
 """
 
 from kpnthings.compat import ticks_add, ticks_ms
+from kpnthings.http_client import HTTPTimeout, _describe  # the socket layer MQTT shares
 from kpnthings.mqtt_packets import (
     PUBLISH,
     MQTTConnectionError,
@@ -16,10 +18,6 @@ from kpnthings.mqtt_packets import (
     decode_length,
     puback_packet,
 )
-
-
-def _describe(e):
-    return (str(e) or type(e).__name__)[:120]
 
 
 class MQTTStream:
@@ -47,11 +45,9 @@ class MQTTStream:
         return self._t is not None
 
     def _send(self, data, deadline):
-        from kpnthings import http_client
-
         try:
             self._t.send_all(data, deadline)  # pyright: ignore[reportAttributeAccessIssue]
-        except http_client.HTTPTimeout:
+        except HTTPTimeout:
             self.close()
             raise MQTTTimeout("timed out sending to %s:%d" % (self.host, self.port)) from None
         except (OSError, ValueError) as e:
@@ -60,13 +56,11 @@ class MQTTStream:
         self._last_tx = ticks_ms()
 
     def _recv_exact(self, n, deadline, what):
-        from kpnthings import http_client
-
         parts = []
         while n:
             try:
                 data = self._t.recv(n, deadline)  # pyright: ignore[reportAttributeAccessIssue]
-            except http_client.HTTPTimeout:
+            except HTTPTimeout:
                 # Part of a packet may have arrived: the stream can no longer be trusted.
                 self.close()
                 raise MQTTTimeout("timed out waiting for %s" % what) from None
@@ -86,12 +80,10 @@ class MQTTStream:
         Once a packet has begun, the rest of it gets `timeout_ms` of its own: a short poll must
         not cut a packet that a TCP segment boundary split.
         """
-        from kpnthings import http_client
-
         if idle_ok:
             try:
                 first = self._t.recv(1, deadline)  # pyright: ignore[reportAttributeAccessIssue]
-            except http_client.HTTPTimeout:
+            except HTTPTimeout:
                 return None  # nothing began to arrive: the stream is still aligned
             except (OSError, ValueError) as e:
                 self.close()
