@@ -3,9 +3,10 @@ deadline, and whole packets read off it.
 
 The socket layer is the HTTPS client's (kpnthings.http_client.SocketTransport, its errors and
 their short description): a socket failure becomes an MQTTConnectionError, a deadline an
-MQTTTimeout, and either closes the connection: part of a packet may have gone or come, so the stream can no longer be trusted.
-A received PUBLISH over `max_packet` is read off in 256-byte pieces and acknowledged, never held
-whole (issue 17 #13). The session (kpnthings.mqtt_session) builds on this class.
+MQTTTimeout, and either closes the connection: part of a packet may have gone or come, so the
+stream can no longer be trusted. A received PUBLISH over `max_packet` is read off in 256-byte
+pieces and acknowledged, never held whole (issue 17 #13). The session (kpnthings.mqtt_session)
+builds on this class.
 """
 
 from kpnthings.compat import ticks_add, ticks_ms
