@@ -4,31 +4,27 @@ on every runtime, and drivers built on them from config entries."""
 import sys
 
 from _support import data_path
+from kpnthings import sensors
 
-try:
+# The stand-ins the drivers import (tests/fakes): MicroPython has the folder first on its path.
+# CPython loads each by path, the ones not loaded yet (another test file may have loaded simbus
+# alone): the whole folder on sys.path would also expose its machine.py and network.py to every
+# later test in the session.
+_FAKES = ("sim_dht", "sim_onewire", "sim_i2c", "simbus", "_onewire", "onewire", "ds18x20", "dht")
+if sys.implementation.name == "micropython":
     import simbus
-except ImportError:  # CPython: tests/fakes is not on the path (MicroPython has it first)
-    # Load just the stand-ins the drivers import, by path: the whole folder on sys.path would
-    # also expose its machine.py and network.py to every later test in the session.
+else:
     import importlib.util
 
-    for _name in (
-        "sim_dht",
-        "sim_onewire",
-        "sim_i2c",
-        "simbus",
-        "_onewire",
-        "onewire",
-        "ds18x20",
-        "dht",
-    ):
+    for _name in _FAKES:
+        if _name in sys.modules:
+            continue
         _spec = importlib.util.spec_from_file_location(_name, data_path("../fakes/%s.py" % _name))
         _mod = importlib.util.module_from_spec(_spec)
         sys.modules[_name] = _mod
         _spec.loader.exec_module(_mod)
-    import simbus
+    simbus = sys.modules["simbus"]
 
-from kpnthings import sensors
 
 PINS = set(range(0, 40))
 
