@@ -68,20 +68,18 @@ def _serve(pki, folder=None):
     return Server(_handshake_only, pki.server_context(folder))
 
 
+def _fetch(capsys, srv, store, out_file, *more):
+    """`kpnthings ca` against the test server, with a trust store and an output file."""
+    target = "127.0.0.1:%d" % srv.port
+    return run_cli(capsys, "ca", target, "--trust-store", str(store), "--out", str(out_file), *more)
+
+
 def test_fetch_writes_the_root_from_the_trust_store_as_der(capsys, tmp_path, now, nxt):
     store = tmp_path / "store.pem"  # the "system" store: both roots, in PEM as stores are
     store.write_bytes(now.root.cert_pem.bytes() + nxt.root.cert_pem.bytes())
     out_file = tmp_path / "ca.der"
     with _serve(now) as srv:
-        code, out, err = run_cli(
-            capsys,
-            "ca",
-            "127.0.0.1:%d" % srv.port,
-            "--trust-store",
-            str(store),
-            "--out",
-            str(out_file),
-        )
+        code, out, err = _fetch(capsys, srv, store, out_file)
     assert code == 0, err
     assert out_file.read_bytes() == now.root_der  # the root, though the server never sent it
     got = fields(out)
@@ -137,15 +135,7 @@ def test_a_root_outside_the_store_is_not_written(capsys, tmp_path, now, nxt):
     store.write_bytes(now.root_der)  # DER works as a store too
     out_file = tmp_path / "ca.der"
     with _serve(nxt) as srv:
-        code, out, err = run_cli(
-            capsys,
-            "ca",
-            "127.0.0.1:%d" % srv.port,
-            "--trust-store",
-            str(store),
-            "--out",
-            str(out_file),
-        )
+        code, out, err = _fetch(capsys, srv, store, out_file)
     assert code == 2 and out == ""
     assert "not in the trust store" in err and "KPN Test Root 2034" in err
     assert not out_file.exists()
@@ -156,15 +146,7 @@ def test_a_self_signed_root_the_server_sends_is_written_with_a_warning(capsys, t
     store.write_bytes(now.root_der)
     out_file = tmp_path / "ca.der"
     with _serve(nxt, tmp_path) as srv:
-        code, out, err = run_cli(
-            capsys,
-            "ca",
-            "127.0.0.1:%d" % srv.port,
-            "--trust-store",
-            str(store),
-            "--out",
-            str(out_file),
-        )
+        code, out, err = _fetch(capsys, srv, store, out_file)
     assert code == 0, err
     assert out_file.read_bytes() == nxt.root_der
     assert fields(out)["trusted"].startswith("NO")
@@ -177,10 +159,7 @@ def test_a_server_with_a_wrong_name_gives_no_root(capsys, tmp_path):
     store.write_bytes(other.root_der)
     out_file = tmp_path / "ca.der"
     with _serve(other) as srv:
-        target = "127.0.0.1:%d" % srv.port
-        code, _, err = run_cli(
-            capsys, "ca", target, "--trust-store", str(store), "--out", str(out_file)
-        )
+        code, _, err = _fetch(capsys, srv, store, out_file)
     assert code == 2 and "failed verification" in err and "mismatch" in err.lower(), err
     assert not out_file.exists()
 
@@ -191,14 +170,9 @@ def test_an_existing_different_file_is_kept_without_force(capsys, tmp_path, now)
     out_file = tmp_path / "ca.der"
     out_file.write_bytes(b"\x30old")
     with _serve(now) as srv:
-        target = "127.0.0.1:%d" % srv.port
-        code, _, err = run_cli(
-            capsys, "ca", target, "--trust-store", str(store), "--out", str(out_file)
-        )
+        code, _, err = _fetch(capsys, srv, store, out_file)
         assert code == 2 and "--force" in err and out_file.read_bytes() == b"\x30old"
-        code, _, err = run_cli(
-            capsys, "ca", target, "--trust-store", str(store), "--out", str(out_file), "--force"
-        )
+        code, _, err = _fetch(capsys, srv, store, out_file, "--force")
     assert code == 0, err
     assert out_file.read_bytes() == now.root_der
 
