@@ -1,14 +1,13 @@
 """The exact shortest-text search for floats that kpnthings.senml_text's fast path cannot prove
 (more digits than an exact float holds, far exponents), with integers only. Loaded for such a
-float and unloaded after.
+float and unloaded after. It writes the text with the caller's formatter (senml_text's `_fmt`),
+handed in rather than imported, so that this module depends on nothing of the package.
 """
 
 import struct
 
-from kpnthings.senml_text import _fmt
 
-
-def exact(neg, x, f32):
+def exact(neg, x, f32, _fmt):
     # Same search with exact integers, for what the fast path cannot prove (more digits than
     # an exact float holds, far exponents). Runtime float formatting is not used: MicroPython's
     # differs from CPython's in the 17th digit, and identical bytes everywhere is the point.

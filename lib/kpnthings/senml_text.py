@@ -148,7 +148,7 @@ def _exact(neg, x, f32):
     # are rare in readings: a board loads their exact search the first time it meets one.
     from kpnthings.senml_exact import exact
 
-    return exact(neg, x, f32)
+    return exact(neg, x, f32, _fmt)
 
 
 def _q(s, i=0, k="vs"):
