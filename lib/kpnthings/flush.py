@@ -13,8 +13,10 @@ answers beyond counted: "and 3 more") until KPN answers a pack that carried it, 
 malformed. It is held in RAM only (Device._answer), so a reset loses an answer not yet sent.
 """
 
+# The outcomes come from kpnthings.client, which makes the Results (kpnthings.device names
+# the same strings for users): the sending imports nothing back from the loop that loads it.
+from kpnthings.client import ACCEPTED, MALFORMED, RETRY
 from kpnthings.compat import const
-from kpnthings.device import ACCEPTED, MALFORMED, RETRY
 
 # Backlog packs sent per cycle after an accepted one, so a long outage drains over a few cycles
 # instead of blocking one cycle (and the watchdog) for minutes.

@@ -4,8 +4,8 @@ did not accept or refuse as malformed, and for the reset of reset_after_h (flush
 drops it after.
 """
 
+from kpnthings.client import RETRY
 from kpnthings.compat import const
-from kpnthings.device import RETRY
 
 # Defaults of the dead-link recovery (config link_drop_after, reset_after_drops; 0: never).
 _LINK_DROP_AFTER = const(3)

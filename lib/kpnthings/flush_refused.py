@@ -5,7 +5,7 @@ refuses (a NaN stored by an older firmware: `around`, issue 17 #3), or a pack KP
 400 (a name or value it will not store: `isolate`, issue 18 item 2).
 """
 
-from kpnthings.device import ACCEPTED, MALFORMED
+from kpnthings.client import ACCEPTED, MALFORMED
 from kpnthings.flush import _apply, _report, build
 
 # Requests one flush may spend on splitting refused packs (config split_requests).
