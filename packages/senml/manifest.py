@@ -14,6 +14,9 @@ require("core", library="kpnthings")
 
 package(
     "kpnthings",
-    files=("senml.py",),
+    files=(
+        "senml.py",
+        "senml_encode.py",
+    ),
     base_path="../../lib",
 )

@@ -22,7 +22,7 @@ from kpnthings_tools import build, rp2emu
 
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / "build" / "rp2emu-tests"
-MODULES = ("__init__", "senml_text", "senml_exact", "senml", "senml_check", "batch")
+MODULES = ("__init__", "senml_text", "senml_exact", "senml_encode", "senml", "senml_check", "batch")
 EXACT = "kpnthings.senml_exact"
 
 # float32 bit patterns with the text they must give; the finding's values first.

@@ -108,7 +108,7 @@ def _board_mpy(ours_dir, name):
 
 # The pack API (senml.Pack and the decoder), which the CPU figure's Pack path and the SenML tests
 # import; the firmware itself writes its packs with kpnthings.batch and does not deploy it.
-PACK_API = ("senml", "senml_check", "senml_text", "senml_decode")
+PACK_API = ("senml", "senml_encode", "senml_check", "senml_text", "senml_decode")
 
 
 def library_modules(modules):

@@ -169,7 +169,7 @@ COMPONENTS = (
     ),
     Component(
         "senml",
-        ("senml",),
+        ("senml", "senml_encode"),
         ON_REQUEST,
         "the SenML Pack API for programs of your own; the firmware writes its packs with batch",
     ),
