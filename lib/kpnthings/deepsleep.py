@@ -166,7 +166,7 @@ class Device(device.Device):
             self._store(self.read())
             self._info(
                 "[sleep] cycle %d: stored, %d readings queued; sending at cycle %d"
-                % (n, len(self.outbox), max(st[2], n + 1))
+                % (n, len(self.outbox or ()), max(st[2], n + 1))
             )
         if clock.syncs:  # NTP answered in this wake
             st[3] = clock.unix_time()

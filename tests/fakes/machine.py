@@ -161,58 +161,26 @@ def reset_cause():
     return _reset_cause
 
 
-# RTC memory, kept through resets and deep sleep, cleared at power-on. With KPN_FAKE_RTC naming
-# a file it outlives the process too, as it outlives a reset on a board: every write lands in
-# the file, deepsleep() marks the file so that the next process (the next boot) sees
-# DEEPSLEEP_RESET, and any other end leaves HARD_RESET for the next boot. No file: a power-on.
-_rtc_memory = [b""]
-
-
-def _rtc_file():
+# RTC memory (machine.RTC().memory()) and what deepsleep() leaves for the next boot live in
+# tests/fakes/rtc_memory.py, loaded only when used: this module stays as small as a board's.
+def _rtc_boot():
+    global _reset_cause
     import os
 
     getenv = getattr(os, "getenv", None)
-    return getenv("KPN_FAKE_RTC") if getenv is not None else None
+    if getenv is not None and getenv("KPN_FAKE_RTC"):
+        import rtc_memory
 
-
-def _rtc_save(cause):
-    path = _rtc_file()
-    if path:
-        with open(path, "wb") as f:
-            f.write(bytes([cause]) + _rtc_memory[0])
-
-
-def _rtc_boot():
-    global _reset_cause
-    path = _rtc_file()
-    if not path:
-        return
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        return  # a power-on
-    if data:
-        _reset_cause = data[0]
-        _rtc_memory[0] = data[1:]
-        _rtc_save(HARD_RESET)  # unless this boot ends in deepsleep() too
+        _reset_cause = rtc_memory.boot(_reset_cause)
 
 
 _rtc_boot()
 
 
-class RTC:
-    def __init__(self, id=0):
-        pass
+def RTC(id=0):
+    import rtc_memory
 
-    def memory(self, data=None):
-        if data is None:
-            return _rtc_memory[0]
-        if len(data) > 2048:  # the ESP32's RTC user memory
-            raise ValueError("buffer too long")
-        _rtc_memory[0] = bytes(data)
-        _rtc_save(HARD_RESET)
-        return None
+    return rtc_memory.RTC()
 
 
 def unique_id():
@@ -235,11 +203,11 @@ def deepsleep(ms=0):
     # A real board resets after deep sleep and runs boot.py/main.py again; the host process
     # ends instead, so a test sees the same "nothing after this line runs", and starts the next
     # boot. With KPN_FAKE_RTC the sleep lasts its time (the RTC runs on, as the host's clock
-    # does) and the next boot is a wake.
+    # does) and the next boot is a wake (tests/fakes/rtc_memory.py).
     print("[machine] deepsleep %d ms" % ms)
-    if _rtc_file():
-        _rtc_save(DEEPSLEEP_RESET)
-        time.sleep(ms / 1000)
+    import rtc_memory
+
+    rtc_memory.sleep(ms)
     raise SystemExit(0)
 
 

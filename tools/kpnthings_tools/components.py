@@ -15,8 +15,9 @@ Every module belongs to exactly one component: `problems()` names a module that 
 
 A config selects core, its transport's component, sensors-core and each driver its sensors'
 types take in kpnthings.sensors' dispatch (read from the source, as the deploy reads it), and
-field and deepsleep when its keys ask for them; then what those require. tests/host/test_components.py checks
-that this union is exactly the set kpnthings_tools.modules computes for the same config.
+field and deepsleep when its keys ask for them; then what those require.
+tests/host/test_components.py checks that this union is exactly the set
+kpnthings_tools.modules computes for the same config.
 """
 
 import fnmatch
@@ -178,7 +179,7 @@ COMPONENTS = (
         "deepsleep",
         ("deepsleep",),
         deep_sleep,
-        'deep sleep between cycles on an ESP32: one boot a cycle, a send every send_every_cycles'
+        "deep sleep between cycles on an ESP32: one boot a cycle, a send every send_every_cycles"
         ' (config sleep: "deep")',
     ),
     Component(
