@@ -157,30 +157,18 @@ class WDT:
         WDT.feeds += 1
 
 
+# RTC memory (machine.RTC().memory()) and what deepsleep() leaves for the next boot (the reset
+# cause, with KPN_FAKE_RTC) live in tests/fakes/machine_rtc.py, loaded at the first use and
+# named by a string long enough not to be interned: this module adds one name (RTC), so the
+# heap the bench subtracts for it stays what it was.
 def reset_cause():
-    return _reset_cause
-
-
-# RTC memory (machine.RTC().memory()) and what deepsleep() leaves for the next boot live in
-# tests/fakes/rtc_memory.py, loaded only when used: this module stays as small as a board's.
-def _rtc_boot():
-    global _reset_cause
-    import os
-
-    getenv = getattr(os, "getenv", None)
-    if getenv is not None and getenv("KPN_FAKE_RTC"):
-        import rtc_memory
-
-        _reset_cause = rtc_memory.boot(_reset_cause)
-
-
-_rtc_boot()
+    return __import__("machine_rtc").reset_cause(_reset_cause)
 
 
 def RTC(id=0):
-    import rtc_memory
-
-    return rtc_memory.RTC()
+    rtc = __import__("machine_rtc")
+    rtc.reset_cause(_reset_cause)  # the file is read before the first write
+    return rtc.RTC()
 
 
 def unique_id():
@@ -203,11 +191,9 @@ def deepsleep(ms=0):
     # A real board resets after deep sleep and runs boot.py/main.py again; the host process
     # ends instead, so a test sees the same "nothing after this line runs", and starts the next
     # boot. With KPN_FAKE_RTC the sleep lasts its time (the RTC runs on, as the host's clock
-    # does) and the next boot is a wake (tests/fakes/rtc_memory.py).
+    # does) and the next boot is a wake (tests/fakes/machine_rtc.py).
     print("[machine] deepsleep %d ms" % ms)
-    import rtc_memory
-
-    rtc_memory.sleep(ms)
+    __import__("machine_rtc").sleep(ms)
     raise SystemExit(0)
 
 

@@ -28,18 +28,24 @@ def _save(cause):
             f.write(bytes([cause]) + _memory[0])
 
 
-def boot(cause):
-    """At machine's import: the reset cause this boot reports (`cause` after a power-on)."""
-    try:
-        with open(_file(), "rb") as f:
-            data = f.read()
-    except (OSError, TypeError):
-        return cause  # a power-on
-    if not data:
-        return cause
-    _memory[0] = data[1:]
-    _save(_HARD_RESET)  # unless this boot ends in deepsleep() too
-    return data[0]
+_cause = []
+
+
+def reset_cause(cause):
+    """The reset cause this boot reports (`cause`, machine's, after a power-on), read from the
+    file at the first call; RTC memory with it."""
+    if not _cause:
+        _cause.append(cause)
+        try:
+            with open(_file(), "rb") as f:
+                data = f.read()
+        except (OSError, TypeError):
+            data = b""  # a power-on
+        if data:
+            _memory[0] = data[1:]
+            _cause[0] = data[0]
+            _save(_HARD_RESET)  # unless this boot ends in deepsleep() too
+    return _cause[0]
 
 
 def sleep(ms):
