@@ -36,9 +36,9 @@ _MAGIC = b"KDS1"
 _LINK_WAIT_MS = const(7000)
 # A shorter deep sleep costs more in boot than it saves.
 _MIN_SLEEP_MS = const(1000)
-_T0 = ticks_ms()  # loaded at boot: the wake's time awake counts from here
 # The state as configure() read it: [boots, cycle, next_send, ntp_at, hold_at, undated_at,
-# good, tries, auth]; and [clock, woke], woke: this boot is a wake from deep sleep.
+# good, tries, auth]; and [clock, woke, ticks], woke: this boot is a wake from deep sleep, and
+# its time awake counts from ticks (configure's, early in the boot).
 _state = []
 _kept = []
 
@@ -76,7 +76,7 @@ def configure(cfg, clock, log):
     st = read_memory(machine) or [0] * 9
     st[0] += 1
     _state[:] = st
-    _kept[:] = [clock, machine.reset_cause() == machine.DEEPSLEEP_RESET]
+    _kept[:] = [clock, machine.reset_cause() == machine.DEEPSLEEP_RESET, ticks_ms()]
     hours = cfg.get("ntp_resync_h")
     hours = 12 if hours is None else hours
     if st[6] and clock.trust_rtc():  # and the RTC shows a time after the build's day
@@ -126,7 +126,7 @@ class Device(device.Device):
 
     def run(self, cycles=None, interval_s=None):
         st = _state
-        clock, woke = _kept
+        clock, woke, t0 = _kept
         if interval_s is None:
             interval_s = self.config.get("interval_s", 60)
         n = st[1] + 1
@@ -178,7 +178,7 @@ class Device(device.Device):
         write_memory(machine, st)
         if last:
             return 1
-        awake = ticks_diff(ticks_ms(), _T0)
+        awake = ticks_diff(ticks_ms(), t0)
         ms = max(int(interval_s * 1000) - awake, _MIN_SLEEP_MS)
         self._info("[sleep] cycle %d: awake %d ms, deep sleep %d ms" % (n, awake, ms))
         if due:  # what a reset would cut: the TLS session, the association

@@ -37,7 +37,10 @@ def settime():
     raise OSError(110)
 '''
 
-BOARD = """from boards.unix import PINS, OUTPUT_PINS, ACTUATORS
+BOARD = """try:
+    from boards.unix import PINS, OUTPUT_PINS, ACTUATORS
+except ImportError:  # the harness's flat layout of the board files
+    from unix import PINS, OUTPUT_PINS, ACTUATORS
 import machine
 
 HAS_WIFI = True
@@ -258,3 +261,16 @@ def test_a_bad_sleep_config_stops_the_boot_naming_the_field(device, changes, say
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert says in proc.stdout, proc.stdout
     assert "[machine] deepsleep" not in proc.stdout and not wifi_started(proc.stdout)
+
+
+@pytest.mark.parametrize("runtime", ["micropython-src", "mpy-xtensawin"])
+def test_the_duty_cycle_runs_from_the_files_a_board_gets(device, runtime, request):
+    # The library as .mpy for the ESP32 (and from .py on the harness's path), as deployed.
+    if runtime.startswith("mpy-"):
+        request.getfixturevalue("mpy_built")
+    env = request.getfixturevalue("mp_env")(runtime, extra_path=[str(device["dir"] / "extra")])
+    env["KPN_CONFIG"] = str(write_config(device, cycles=4, send_every_cycles=2))
+    outs = run_wakes(device, env=env)
+    assert [i + 1 for i, out in enumerate(outs) if wifi_started(out)] == [1, 3, 4]
+    values, messages = stored(device)
+    assert sorted(values) == [1, 2, 3, 4] and [len(m["records"]) for m in messages] == [1, 2, 1]
