@@ -135,39 +135,49 @@ class Device(device.Device):
         due = now >= st[4] and (
             not woke or last or n >= st[2] or clock.trusted is not True or self.outbox is None
         )
-        if due:
-            self._retry.attempt = st[7]
-            self._auth_wait.attempt = st[8]
-            wait = self.config.get("undated_wait_s")
-            held = self._held_by == "no clock yet"
-            if held and st[5] and now - st[5] >= (120 if wait is None else wait):
-                self.retry_now()  # NTP was waited for over earlier wakes: they go undated
-            up = self._link_wait()
-            self.cycles_done = st[1]
-            self.cycle()
-            now = self.now()
-            left = self._holding()
-            if self._held_by == "no clock yet":
-                st[5] = st[5] or now  # the wait for NTP began (the next wake is due anyway)
-            elif left:  # a failed send's backoff, carried across the sleeps
-                st[4] = now + (left + 999) // 1000
-            elif not up:
-                st[4] = now + (self._retry.next_delay() + 999) // 1000
-                self._warn("[sleep] no Wi-Fi after %d s: readings wait" % (_LINK_WAIT_MS // 1000))
+        # Whatever fails in the cycle, the wake ends in the sleep: a board left awake at the
+        # REPL would drain the battery in a day, and the next wake tries again.
+        try:
+            if due:
+                self._retry.attempt = st[7]
+                self._auth_wait.attempt = st[8]
+                wait = self.config.get("undated_wait_s")
+                held = self._held_by == "no clock yet"
+                if held and st[5] and now - st[5] >= (120 if wait is None else wait):
+                    self.retry_now()  # NTP was waited for over earlier wakes: they go undated
+                up = self._link_wait()
+                self.cycles_done = st[1]
+                self.cycle()
+                now = self.now()
+                left = self._holding()
+                if self._held_by == "no clock yet":
+                    st[5] = st[5] or now  # the wait for NTP began (the next wake is due anyway)
+                elif left:  # a failed send's backoff, carried across the sleeps
+                    st[4] = now + (left + 999) // 1000
+                elif not up:
+                    st[4] = now + (self._retry.next_delay() + 999) // 1000
+                    self._warn(
+                        "[sleep] no Wi-Fi after %d s: readings wait" % (_LINK_WAIT_MS // 1000)
+                    )
+                else:
+                    st[4] = 0
+                    # A backlog beyond one wake's packs goes on at the next wake.
+                    every = self.config.get("send_every_cycles") or 1
+                    st[2] = n + (1 if len(self.outbox or ()) else every)
+                st[7] = self._retry.attempt
+                st[8] = self._auth_wait.attempt
             else:
-                st[4] = 0
-                # A backlog beyond one wake's packs goes on at the next wake.
-                every = self.config.get("send_every_cycles") or 1
-                st[2] = n + (1 if len(self.outbox or ()) else every)
-            st[7] = self._retry.attempt
-            st[8] = self._auth_wait.attempt
-        else:
-            self.cycles_done = n
-            self._store(self.read())
-            self._info(
-                "[sleep] cycle %d: stored, %d readings queued; sending at cycle %d"
-                % (n, len(self.outbox or ()), max(st[2], n + 1))
-            )
+                self.cycles_done = n
+                self._store(self.read())
+                self._info(
+                    "[sleep] cycle %d: stored, %d readings queued; sending at cycle %d"
+                    % (n, len(self.outbox or ()), max(st[2], n + 1))
+                )
+        except Exception as e:
+            self._error("[kpn] cycle %d failed: %s: %s" % (n, type(e).__name__, e))
+            if due:  # tried again after a backoff, not at every wake
+                st[4] = self.now() + (self._retry.next_delay() + 999) // 1000
+                st[7] = self._retry.attempt
         if clock.syncs:  # NTP answered in this wake
             st[3] = clock.unix_time()
             st[6] = 1

@@ -210,6 +210,22 @@ def test_the_wait_for_ntp_runs_over_wakes_then_the_readings_go_undated():
         assert not [r for r in transport.pack(0) if "t" in r or "bt" in r]  # undated
 
 
+def test_a_cycle_that_raises_still_ends_in_the_sleep_and_backs_off():
+    class Broken(Transport):
+        def send(self, body):
+            raise RuntimeError("a bug")
+
+    with KeptModules():
+        m, box = Machine(), MemOutbox()
+        deepsleep.write_memory(m, _state(cycle=3, next_send=4))
+        cfg = dict(CONFIG, retry_base_s=100, retry_cap_s=200)
+        _, _, logs = _wake(m, cfg, Broken(), box)
+        assert "[kpn] cycle 4 failed: RuntimeError: a bug" in logs
+        assert len(m.slept) == 1 and len(box) == 3  # asleep, the readings kept
+        kept = _kept(m)
+        assert kept[1] == 4 and NOW + 50 <= kept[4] <= NOW + 101
+
+
 def test_the_link_is_made_at_its_first_poll_only():
     link = deepsleep.connect_wifi({"wifi_ssid": "home", "wifi_password": "pw-secret-123"})
     assert link._wifi is None and link.state == "down"
