@@ -53,6 +53,8 @@ INTS = {
     "ntp_resync_h": (0, 144),  # hours between NTP syncs once the clock is set; 0: never
     # seconds readings without a time wait for NTP to date them; 0: they go at once
     "undated_wait_s": (0, 86400),
+    # with "sleep": "deep", a wake sends every this many cycles; the others only store
+    "send_every_cycles": (1, 10000),
 }
 # Keys with a few allowed values (true/false, never 0/1, though they compare equal).
 CHOICES = {
@@ -74,6 +76,7 @@ OTHER_KEYS = (
     "name",
     "ca_files",
     "previous_identities",
+    "sleep",
 )
 SECRET_KEYS = ("secret", "wifi_password", "mqtt_password")
 
@@ -200,6 +203,22 @@ def _check(cfg, board, rules):
         x = cfg[key]
         allowed = CHOICES[key]
         _need(x in allowed and type(x) is type(allowed[0]), key, "one of %s" % json.dumps(allowed))
+    # sleep: "light" (the default: the loop waits between cycles) or "deep" (a reset between
+    # cycles: kpnthings.deepsleep). The two words are found in this message, not written as
+    # short literals, which every board would intern for good: a light config pays nothing.
+    # The checked config keeps the key set for "deep" only. Deep sleep needs an RTC that runs
+    # through it (the board's rtc_kept: the ESP32); an rp2's deepsleep() is a reset that loses
+    # the clock and RAM (docs/boards/pico_w.md), so there it is refused, not quietly light.
+    x = cfg.get("sleep")
+    what = '"deep" or "light" (the default)'
+    at = what.find(json.dumps(x)) if type(x) is str and x.isalpha() else -1
+    _need(x is None or at >= 0, "sleep", what)
+    _need(
+        at or board is None or hasattr(board, "rtc_kept"),
+        "sleep",
+        '"light" on this board: its deepsleep() is a reset that loses the clock',
+    )
+    cfg["sleep"] = x if at == 0 else None
     for key in OTHER_KEYS[:2]:
         x = cfg.get(key)
         _need(x is None or (type(x) is str and x), key, "a path, or null")

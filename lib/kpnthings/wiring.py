@@ -224,6 +224,11 @@ def boot(log):
 
     # The board knows best (a simulated Wi-Fi board on the host says False); else Clock decides.
     clock = Clock(trusted=getattr(board, "CLOCK_TRUSTED", None))
+    deep = None
+    if cfg.get("sleep"):  # "deep" (kpnthings.config keeps the key set for deep only)
+        # Named by a string this long, the module costs a light config no interned name.
+        deep = __import__("kpnthings.deepsleep", None, None, ("Device",))
+        deep.configure(cfg, clock, log)  # what the last sleep kept: the clock's word among it
     # An RTC that kept its time through the reset (the board says which resets keep it: an
     # ESP32's deep sleep, watchdog or soft reset; an rp2 restarts it at every boot) is believed
     # until NTP answers, if it shows a time at or after the build's day (clock.MIN_VALID).
@@ -231,7 +236,8 @@ def boot(log):
     if kept is not None and not clock.trusted and kept() and clock.trust_rtc():
         log("[clock] the RTC kept its time through the reset: %d" % clock.unix_time())
     if getattr(board, "HAS_WIFI", False):
-        link = connect_wifi(cfg, feed, log)
+        # A deep sleep's wake starts Wi-Fi only if it sends (kpnthings.deepsleep).
+        link = connect_wifi(cfg, feed, log) if deep is None else deep.connect_wifi(cfg)
     hours = cfg.get("ntp_resync_h")
     clock_trusted = clock_checker(
         clock,
@@ -244,7 +250,7 @@ def boot(log):
 
     from kpnthings.device import Device, led_signal
 
-    device = Device(
+    device = (Device if deep is None else deep.Device)(
         cfg,
         reader,
         transport,

@@ -157,8 +157,18 @@ class WDT:
         WDT.feeds += 1
 
 
+# RTC memory (machine.RTC().memory()) and what deepsleep() leaves for the next boot (the reset
+# cause, with KPN_FAKE_RTC) live in tests/fakes/machine_rtc.py, loaded at the first use and
+# named by a string long enough not to be interned: this module adds one name (RTC), so the
+# heap the bench subtracts for it stays what it was.
 def reset_cause():
-    return _reset_cause
+    return __import__("machine_rtc").reset_cause(_reset_cause)
+
+
+def RTC(id=0):
+    rtc = __import__("machine_rtc")
+    rtc.reset_cause(_reset_cause)  # the file is read before the first write
+    return rtc.RTC()
 
 
 def unique_id():
@@ -179,8 +189,11 @@ def lightsleep(ms=0):
 
 def deepsleep(ms=0):
     # A real board resets after deep sleep and runs boot.py/main.py again; the host process
-    # ends instead, so a test sees the same "nothing after this line runs".
+    # ends instead, so a test sees the same "nothing after this line runs", and starts the next
+    # boot. With KPN_FAKE_RTC the sleep lasts its time (the RTC runs on, as the host's clock
+    # does) and the next boot is a wake (tests/fakes/machine_rtc.py).
     print("[machine] deepsleep %d ms" % ms)
+    __import__("machine_rtc").sleep(ms)
     raise SystemExit(0)
 
 

@@ -45,6 +45,9 @@ def _configs():
         "https-empty-sensors": dict(HTTPS, sensors=[]),
         "https-previous-identities": dict(HTTPS, previous_identities=OLDS),
         "mqtt-previous-identities": dict(MQTT, previous_identities=OLDS),
+        "https-deep-sleep": dict(HTTPS, sleep="deep", send_every_cycles=10),
+        "mqtt-deep-sleep": dict(MQTT, sleep="deep"),
+        "https-light-sleep": dict(HTTPS, sleep="light"),
     }
     for kind in [e["type"] for e in _every_sensor_type()]:
         out["https-" + kind] = dict(HTTPS, sensors=[{"type": kind, "pin": 4}])
@@ -129,6 +132,13 @@ def test_what_selects_a_component_reads_as_a_reason():
         "sensors-core": "config has a sensors list",
         "sensors-dht": "sensor type dht11",
     }
+    picked = components.selected(dict(HTTPS, sleep="deep"))
+    assert picked["deepsleep"] == 'sleep is "deep"'
+    for light in (HTTPS, dict(HTTPS, sleep="light")):
+        assert "deepsleep" not in components.selected(light)
+        assert "kpnthings/deepsleep.py" not in [p for p, _ in modules.module_set(light)]
+    deep = [p for p, _ in modules.module_set(dict(HTTPS, sleep="deep"))]
+    assert "kpnthings/deepsleep.py" in deep
     picked = components.selected(dict(HTTPS, previous_identities=OLDS))
     assert picked["field"] == "config lists previous_identities"
     assert "field" not in components.selected(dict(MQTT, previous_identities=OLDS))

@@ -248,3 +248,32 @@ def test_previous_identities_are_checked_in_full_and_read_alike_on_the_board():
         )
     )
     assert msg.startswith("previous_identities: only the http transport") and "MQTT" in msg, msg
+
+
+def test_sleep_is_checked_on_both_sides_and_deep_refused_where_the_rtc_does_not_survive_it():
+    from kpnthings_tools.config_check import board_module
+
+    esp32, pico_w = board_module("esp32"), board_module("pico_w")
+    for value, kept in (("deep", "deep"), ("light", None), (None, None)):
+        cfg = with_(sleep=value) if value else with_()
+        host = validate(cfg, esp32)
+        assert host.get("sleep") == kept  # kept set for deep only, as the board keeps it
+        assert board_check.validate(cfg, esp32)["sleep"] == kept
+    assert validate(with_(sleep="deep", send_every_cycles=10), esp32)["send_every_cycles"] == 10
+    for bad in ("hibernate", "Deep", "dee", "", True, 1, ["deep"]):
+        for check in (validate, board_check.validate):
+            with pytest.raises(ConfigError) as e:
+                check(with_(sleep=bad), esp32)
+            assert str(e.value).startswith("sleep: must be "), (bad, str(e.value))
+    # A Pico W's deepsleep() loses the clock and RAM: refused by both, saying why.
+    for check in (validate, board_check.validate):
+        with pytest.raises(ConfigError) as e:
+            check(with_(sleep="deep"), pico_w)
+        assert str(e.value).startswith('sleep: must be "light" on this board'), str(e.value)
+    assert validate(with_(sleep="light"), pico_w).get("sleep") is None
+    assert error(with_(send_every_cycles=5)).startswith("send_every_cycles: only with")
+    for bad in (0, 10001, 2.5, "10"):
+        with pytest.raises(ConfigError) as e:
+            board_check.validate(with_(sleep="deep", send_every_cycles=bad), esp32)
+        assert str(e.value).startswith("send_every_cycles: must be a whole number")
+    assert unknown_keys(with_(sleep="deep", send_every_cycles=3)) == []

@@ -15,8 +15,9 @@ Every module belongs to exactly one component: `problems()` names a module that 
 
 A config selects core, its transport's component, sensors-core and each driver its sensors'
 types take in kpnthings.sensors' dispatch (read from the source, as the deploy reads it), and
-field when its keys ask for it; then what those require. tests/host/test_components.py checks
-that this union is exactly the set kpnthings_tools.modules computes for the same config.
+field and deepsleep when its keys ask for them; then what those require.
+tests/host/test_components.py checks that this union is exactly the set
+kpnthings_tools.modules computes for the same config.
 """
 
 import fnmatch
@@ -60,6 +61,13 @@ def previous_identities(config):
     if not holds:
         return False, why
     return True, "config lists previous_identities"
+
+
+def deep_sleep(config):
+    # kpnthings.config keeps "sleep" set for "deep" only; "light" and no key are the same loop.
+    if config.get("sleep") == "deep":
+        return True, 'sleep is "deep"'
+    return False, 'sleep is "light" (the default)'
 
 
 # `when` for the two kinds of component that no condition function describes.
@@ -166,6 +174,13 @@ COMPONENTS = (
         previous_identities,
         "field operations: an earlier identity's readings sent under it after a re-provisioning "
         "(config previous_identities, over HTTPS)",
+    ),
+    Component(
+        "deepsleep",
+        ("deepsleep",),
+        deep_sleep,
+        "deep sleep between cycles on an ESP32: one boot a cycle, a send every send_every_cycles"
+        ' (config sleep: "deep")',
     ),
     Component(
         "senml",

@@ -126,6 +126,7 @@ def _check_core(cfg, board, rules):
         raise ConfigError("log_level: must be one of " + ", ".join(LOG_LEVELS))
     if cfg["transport"] not in ("http", "mqtt"):
         raise ConfigError('transport: must be "http" or "mqtt"')
+    _check_sleep(cfg, board)
     label = cfg.get("name")
     if label is not None and not is_device_name(label):
         raise ConfigError(
@@ -140,6 +141,29 @@ def _check_core(cfg, board, rules):
             cfg["actuators"] = actuators_check.validate_spec(cfg["actuators"], pins, avoid)
         except ValueError as e:
             raise ConfigError(str(e)) from None
+
+
+def _check_sleep(cfg, board):
+    """sleep and send_every_cycles (docs/configuration.md, "Sleep"), normalised as the board's
+    check makes them: "sleep" stays set for "deep" only."""
+    sleep = cfg.get("sleep")
+    if sleep not in (None, "light", "deep"):
+        raise ConfigError(
+            'sleep: must be "light" (the default: the loop waits between cycles, Wi-Fi kept) or'
+            ' "deep" (an ESP32 powers down between cycles and boots again: docs/boards/esp32.md)'
+        )
+    if sleep == "deep" and board is not None and not hasattr(board, "rtc_kept"):
+        raise ConfigError(
+            'sleep: must be "light" on this board: its deepsleep() is a light sleep and a reset,'
+            " which loses the clock and RAM, and its light sleep returns at once while the"
+            " Wi-Fi chip has an event pending (docs/boards/pico_w.md)"
+        )
+    if cfg.get("send_every_cycles") is not None and sleep != "deep":
+        raise ConfigError(
+            'send_every_cycles: only with "sleep": "deep" (the light loop sends every cycle, its'
+            " Wi-Fi up anyway): remove the key or set sleep"
+        )
+    cfg["sleep"] = "deep" if sleep == "deep" else None
 
 
 def is_device_name(text):

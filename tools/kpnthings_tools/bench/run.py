@@ -16,6 +16,7 @@ from pathlib import Path
 from . import (
     at_rest,
     backlog,
+    deep_sleep,
     flash,
     full_cycle,
     module_heap,
@@ -130,6 +131,8 @@ def main(argv=None):
             ours_dir, full_cycle.romfs_image(ours_dir)
         )
     measure_issue15(results, chains, skip_heap_search=args.skip_full_cycle)
+    _step("deep-sleep duty cycle: wakes on the unix port, and a battery estimate")
+    results["deep_sleep"] = deep_sleep.measure(args.arch, chains["rsa"])
     results["flash"] = flash.measure_flash()
     results["baseline_mpy_bytes"] = {
         a: flash.baseline_mpy_bytes(a) for a in ("xtensawin", "armv6m")
@@ -150,6 +153,8 @@ def main(argv=None):
         print(rp2_note)
     print()
     print(results["table"])
+    print()
+    print(deep_sleep.assumptions())
     print()
     print("What each module holds once imported (gc.mem_alloc() delta after gc.collect()):")
     print()
