@@ -28,6 +28,7 @@ DEFAULTS = {
     "actuators": None,
     "log_level": "info",
     "transport": "http",
+    "health_every": 60,
 }
 REQUIRED = ("dvnuuid", "secret", "board")
 # Whole numbers: key -> (smallest, largest). null keeps the firmware's default (cycles: run
@@ -53,6 +54,8 @@ INTS = {
     "ntp_resync_h": (0, 144),  # hours between NTP syncs once the clock is set; 0: never
     # seconds readings without a time wait for NTP to date them; 0: they go at once
     "undated_wait_s": (0, 86400),
+    # cycles between two sets of health records (docs/health.md); 0 or null: none at all
+    "health_every": (0, 1 << 20),
 }
 # Keys with a few allowed values (true/false, never 0/1, though they compare equal).
 CHOICES = {

@@ -248,3 +248,14 @@ def test_previous_identities_are_checked_in_full_and_read_alike_on_the_board():
         )
     )
     assert msg.startswith("previous_identities: only the http transport") and "MQTT" in msg, msg
+
+
+def test_health_every_is_checked_as_the_board_checks_it():
+    assert validate(GOOD)["health_every"] == 60
+    assert validate(with_(health_every=0))["health_every"] == 0
+    for bad in (-1, 2.5, "60", True, 1 << 21):
+        with pytest.raises(ConfigError) as e:
+            validate(with_(health_every=bad))
+        assert str(e.value) == "health_every: must be a whole number from 0 to 1048576"
+    with pytest.raises(ConfigError, match="health_every"):
+        board_check.validate(with_(health_every=-1))

@@ -14,7 +14,7 @@ modules the firmware can import with this config. The set is computed, not liste
    deployed (tests/host/test_architecture.py allows none in lib/); a module the lead adds is
    followed like any other.
 3. A few modules serve only some configs: they are the modules of the optional components in
-   kpnthings_tools.components (https, mqtt, sensors, field), whose table gives the config
+   kpnthings_tools.components (https, mqtt, sensors, field, health), whose table gives the config
    condition that brings each in. An import of one from a lazy place in a core module (inside a
    function or a branch) counts only when that condition holds. An import at module level
    always counts: it runs whenever its module loads. A module of an optional component that is in
