@@ -139,10 +139,11 @@ def health(dev, n, states):
     last = getattr(dev, "health", 0)
     if not every or (last > 0 and n - last < every):
         return False
-    import kpnthings.health
     from kpnthings import unload
 
     try:  # (named as the module: a name the board has interned already)
+        import kpnthings.health  # a heap too full to load it costs the set, not the uplink
+
         states.extend(kpnthings.health.records(dev, n))
     except Exception as e:  # a port that answers oddly costs the health set, not the uplink
         dev._warn("[kpn] health records failed: %s: %s" % (type(e).__name__, e))
@@ -238,8 +239,16 @@ def _send_outbox(dev, n, readings):
             queued.close()
         if not len(body) or _watchdog_too_close(dev, used):
             break
+        # The pack is written: its extra records go before the send and its answer, the cycle's
+        # peak (the next pack makes them anew). Writing a health set leaves garbage amid the
+        # heap: collected now, the send's blocks find room (2.5 KB less for a full cycle).
+        k, extra, states = len(states), bool(extra), None
+        if due:
+            import gc
+
+            gc.collect()
         result = dev.transport.send(body)
-        _report(dev, n, used, len(states), len(body), result)
+        _report(dev, n, used, k, len(body), result)
         if result.outcome == ACCEPTED:
             box.ack(used)
             if dropped:

@@ -16,11 +16,11 @@ _TICKS_PERIOD = const(1 << 30)
 # The GC heap's largest block is found by halving, down to this many bytes.
 _STEP = const(64)
 # Record names (0-10), units (11-13), the boot count's files (14, 15), machine.reset_cause()'s
-# values 1-5 (16-20), the port's names (21-29).
+# values 1-5 (16-20), the port's names (21-29), open()'s mode (30).
 _WORDS = const(
     b"heapFree heapLargest uptime bootCount resetCause outboxDepth droppedReadings deadLetters"
     b" wifiRssi firmware lastError B s dBm boots boots.tmp power-on hard watchdog deepsleep"
-    b" soft reset_cause esp32 idf_heap_info HEAP_DATA network WLAN STA_IF rssi rp2"
+    b" soft reset_cause esp32 idf_heap_info HEAP_DATA network WLAN STA_IF rssi rp2 w"
 )
 
 
@@ -79,7 +79,7 @@ def records(dev, n):
                 first -= 1
                 dev.health = first
                 try:  # written whole, then renamed: a power cut leaves one or the other
-                    with open(box._path(w[15]), "w") as f:
+                    with open(box._path(w[15]), w[30]) as f:
                         f.write(str(-first))
                     os.rename(box._path(w[15]), x)
                 except OSError:
