@@ -141,10 +141,10 @@ def health(dev, n, states):
         return False
     from kpnthings import unload
 
-    try:  # (named as the module: a name the board has interned already)
-        import kpnthings.health  # a heap too full to load it costs the set, not the uplink
+    try:  # named as the module, one name for both; a heap too full for it costs the set only
+        from kpnthings import health
 
-        states.extend(kpnthings.health.records(dev, n))
+        states.extend(health.records(dev, n))
     except Exception as e:  # a port that answers oddly costs the health set, not the uplink
         dev._warn("[kpn] health records failed: %s: %s" % (type(e).__name__, e))
         return False
