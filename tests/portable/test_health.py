@@ -221,3 +221,26 @@ def test_reset_cause_by_name_from_machine():
             sys.modules.pop("machine")
         else:
             sys.modules["machine"] = kept
+
+
+def test_a_backlog_carries_the_set_only_in_the_pack_with_the_newest_readings():
+    where = _tmpdir()
+    try:
+        box = Outbox(where)
+        box.extend([{"n": "r%d" % i, "v": i, "t": 1600000000 + i} for i in range(40)])
+        dev, tr, _, logs, _ = make(config=dict(CONFIG, health_every=5, max_body=512), outbox=box)
+        ends = []  # the index of each cycle's last pack
+        for _ in range(3):
+            dev.cycle()
+            ends.append(len(tr.bodies) - 1)
+        with_set = [i for i in range(len(tr.bodies)) if "uptime" in values(tr.pack(i))]
+        # One pack carries it: the last of its cycle, beside that cycle's readings (a pack of
+        # the backlog's oldest never does; one too full for it leaves it to the next cycle,
+        # still due, as the actuators' states).
+        assert len(with_set) == 1, (with_set, logs)
+        assert with_set[0] in ends and with_set[0] > 0
+        assert values(tr.pack(with_set[0]))["temperature"] == 21.5
+        assert dev.health == ends.index(with_set[0]) + 1  # the cycle that sent it
+        assert len(box) == 0
+    finally:
+        _rmtree(where)
