@@ -28,6 +28,7 @@ DEFAULTS = {
     "actuators": None,
     "log_level": "info",
     "transport": "http",
+    "health_every": 60,
 }
 REQUIRED = ("dvnuuid", "secret", "board")
 # Whole numbers: key -> (smallest, largest). null keeps the firmware's default (cycles: run
@@ -55,6 +56,8 @@ INTS = {
     "undated_wait_s": (0, 86400),
     # with "sleep": "deep", a wake sends every this many cycles; the others only store
     "send_every_cycles": (1, 10000),
+    # cycles between two sets of health records (docs/health.md); 0 or null: none at all
+    "health_every": (0, 1 << 20),
 }
 # Keys with a few allowed values (true/false, never 0/1, though they compare equal).
 CHOICES = {

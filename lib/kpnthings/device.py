@@ -368,6 +368,7 @@ class Device:
             try:
                 self.cycle()
             except Exception as e:  # logged, and the next cycle tries again
+                self.error = type(e).__name__  # health's lastError (docs/health.md)
                 self._error(
                     "[kpn] cycle %d failed: %s: %s" % (self.cycles_done, type(e).__name__, e)
                 )

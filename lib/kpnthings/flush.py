@@ -85,6 +85,8 @@ def _after(dev, result):
             from kpnthings.compat import ticks_ms
 
             dev._accepted_at = ticks_ms()
+        else:
+            dev.error = outcome  # health's lastError (docs/health.md)
         dev._silent = 0  # an answer of any kind: the link carries
         # The server answered sensibly: the path works, so no reason to wait.
         dev._retry.reset()
@@ -110,6 +112,7 @@ def reset(dev, why):
 
 def _send_direct(dev, n, readings):
     states = dev.state_records()
+    due = health(dev, n, states)
     said = dev._answer
     extra = states + [{"n": "downlink", "vs": said}] if said else states
     if not readings and not extra:
@@ -124,8 +127,32 @@ def _send_direct(dev, n, readings):
         return None
     result = dev.transport.send(body)
     _report(dev, n, len(readings), len(states), len(body), result)
+    if due and result.outcome == ACCEPTED:
+        dev.health = n
     _apply(dev, result)
     return result
+
+
+def health(dev, n, states):
+    """True, with the health records added to `states`, when they fall due: config health_every
+    cycles after the last set KPN accepted, and in the first pack of a boot (docs/health.md).
+    kpnthings.health makes them, loaded for them only."""
+    every = dev.config.get("health_every")
+    last = getattr(dev, "health", 0)
+    if not every or (last > 0 and n - last < every):
+        return False
+    from kpnthings import unload
+
+    try:  # named as the module, one name for both; a heap too full for it costs the set only
+        from kpnthings import health
+
+        states.extend(health.records(dev, n))
+    except Exception as e:  # a port that answers oddly costs the health set, not the uplink
+        dev._warn("[kpn] health records failed: %s: %s" % (type(e).__name__, e))
+        return False
+    finally:
+        unload("health")
+    return True
 
 
 def _send_outbox(dev, n, readings):
@@ -152,6 +179,7 @@ def _send_outbox(dev, n, readings):
         dropped = box.dropped
         if dropped:
             states.append({"n": "droppedReadings", "v": dropped})
+        due = health(dev, n, states)
         said = dev._answer
         if said:
             states.append({"n": "downlink", "vs": said})  # last: the one to drop for room
@@ -199,7 +227,7 @@ def _send_outbox(dev, n, readings):
                     # older one.
                     extra = extra[: len(extra) - len(states)]
                     states = ()
-                    dropped = 0
+                    dropped = due = 0
                     said = None  # the answer waits too
                     body, used = build(dev, queued, extra)
                 elif again:
@@ -213,12 +241,22 @@ def _send_outbox(dev, n, readings):
             queued.close()
         if not len(body) or _watchdog_too_close(dev, used):
             break
+        # The pack is written: its extra records go before the send and its answer, the cycle's
+        # peak (the next pack makes them anew). Writing a health set leaves garbage amid the
+        # heap: collected now, the send's blocks find room (2.5 KB less for a full cycle).
+        k, extra, states = len(states), bool(extra), None
+        if due:
+            import gc
+
+            gc.collect()
         result = dev.transport.send(body)
-        _report(dev, n, used, len(states), len(body), result)
+        _report(dev, n, used, k, len(body), result)
         if result.outcome == ACCEPTED:
             box.ack(used)
             if dropped:
                 box.clear_dropped(dropped)
+            if due:
+                dev.health = n  # the next set falls due health_every cycles from now
             _apply(dev, result, bool(said))
         elif result.outcome == MALFORMED and used > 1:
             # One refused reading must not take the others with it: find it by halves.

@@ -49,9 +49,16 @@ def send(cfg, entries, log, transport=None, feed=None, link_ready=None, timeout_
                 )
                 client = _client(cfg, uuid, secrets[uuid], transport)
                 # No board and no actuators: the packs hold the stored readings (and the
-                # folder's own droppedReadings), under the old identity's base name.
+                # folder's own droppedReadings), under the old identity's base name; no health
+                # records, which are this board's under its own (docs/health.md).
                 dev = Device(
-                    dict(cfg, dvnuuid=uuid), None, client, None, outbox=box, log=log, feed=feed
+                    dict(cfg, dvnuuid=uuid, health_every=0),
+                    None,
+                    client,
+                    None,
+                    outbox=box,
+                    log=log,
+                    feed=feed,
                 )
                 try:
                     while len(box) or box.dropped:

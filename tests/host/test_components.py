@@ -48,6 +48,9 @@ def _configs():
         "https-deep-sleep": dict(HTTPS, sleep="deep", send_every_cycles=10),
         "mqtt-deep-sleep": dict(MQTT, sleep="deep"),
         "https-light-sleep": dict(HTTPS, sleep="light"),
+        "https-health-off": dict(HTTPS, health_every=0),
+        "mqtt-health-null": dict(MQTT, health_every=None),
+        "https-health-every-5": dict(HTTPS, health_every=5),
     }
     for kind in [e["type"] for e in _every_sensor_type()]:
         out["https-" + kind] = dict(HTTPS, sensors=[{"type": kind, "pin": 4}])
@@ -131,6 +134,7 @@ def test_what_selects_a_component_reads_as_a_reason():
         "mqtt": "transport mqtt",
         "sensors-core": "config has a sensors list",
         "sensors-dht": "sensor type dht11",
+        "health": "health_every is 60",
     }
     picked = components.selected(dict(HTTPS, sleep="deep"))
     assert picked["deepsleep"] == 'sleep is "deep"'
@@ -142,3 +146,14 @@ def test_what_selects_a_component_reads_as_a_reason():
     picked = components.selected(dict(HTTPS, previous_identities=OLDS))
     assert picked["field"] == "config lists previous_identities"
     assert "field" not in components.selected(dict(MQTT, previous_identities=OLDS))
+
+
+def test_health_off_deploys_none_of_its_code():
+    # health_every 0 or null: kpnthings.health is neither selected nor in the deploy set.
+    for config in (dict(HTTPS, health_every=0), dict(MQTT, health_every=None)):
+        assert "health" not in components.selected(config)
+        paths = [path for path, _ in modules.module_set(config)]
+        assert "kpnthings/health.py" not in paths
+        assert "kpnthings/flush.py" in paths
+    paths = [path for path, _ in modules.module_set(dict(HTTPS, health_every=5))]
+    assert "kpnthings/health.py" in paths

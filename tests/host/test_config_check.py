@@ -277,3 +277,14 @@ def test_sleep_is_checked_on_both_sides_and_deep_refused_where_the_rtc_does_not_
             board_check.validate(with_(sleep="deep", send_every_cycles=bad), esp32)
         assert str(e.value).startswith("send_every_cycles: must be a whole number")
     assert unknown_keys(with_(sleep="deep", send_every_cycles=3)) == []
+
+
+def test_health_every_is_checked_as_the_board_checks_it():
+    assert validate(GOOD)["health_every"] == 60
+    assert validate(with_(health_every=0))["health_every"] == 0
+    for bad in (-1, 2.5, "60", True, 1 << 21):
+        with pytest.raises(ConfigError) as e:
+            validate(with_(health_every=bad))
+        assert str(e.value) == "health_every: must be a whole number from 0 to 1048576"
+    with pytest.raises(ConfigError, match="health_every"):
+        board_check.validate(with_(health_every=-1))

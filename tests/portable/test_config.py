@@ -327,3 +327,14 @@ def test_previous_identities_are_checked_and_never_shown():
     # A secret pasted where it does not belong is scrubbed, an earlier identity's as well.
     msg = scrub("a %s b %s" % (SECRET, OLD_SECRET), cfg)
     assert msg == "a *** b ***", msg
+
+
+def test_health_every_is_a_whole_number_of_cycles_with_a_default():
+    assert validate(GOOD)["health_every"] == 60
+    assert validate(with_(health_every=0))["health_every"] == 0
+    assert validate(with_(health_every=None))["health_every"] is None  # off, as 0
+    assert validate(with_(health_every=1))["health_every"] == 1
+    for bad in (-1, 1.5, "60", True, 1 << 21):
+        msg = error(with_(health_every=bad))
+        assert msg == "health_every: must be a whole number from 0 to 1048576", (bad, msg)
+    assert unknown_keys(with_(health_every=5)) == []

@@ -70,6 +70,15 @@ def deep_sleep(config):
     return False, 'sleep is "light" (the default)'
 
 
+def health_reports(config):
+    # kpnthings.flush adds health records every health_every cycles (config.DEFAULTS: 60);
+    # 0 or null turns them off, and then kpnthings.health is never imported.
+    every = config.get("health_every", 60)
+    if every:
+        return True, "health_every is %s" % every
+    return False, "health_every is %s: no health records" % every
+
+
 # `when` for the two kinds of component that no condition function describes.
 ALWAYS = "always"  # core: every config
 SENSOR_TYPE = "sensor type"  # a driver: a config sensor whose type the dispatch sends to it
@@ -181,6 +190,13 @@ COMPONENTS = (
         deep_sleep,
         "deep sleep between cycles on an ESP32: one boot a cycle, a send every send_every_cycles"
         ' (config sleep: "deep")',
+    ),
+    Component(
+        "health",
+        ("health",),
+        health_reports,
+        "health records every health_every cycles and after each boot: heap, uptime, boot count, "
+        "reset cause, outbox, Wi-Fi signal, firmware, last error (docs/health.md)",
     ),
     Component(
         "senml",

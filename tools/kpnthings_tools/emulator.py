@@ -27,6 +27,7 @@ import threading
 import time
 
 from kpnthings import auth
+from kpnthings_tools import emulator_health
 from kpnthings_tools.emulator_answers import (  # noqa: F401 (re-exported)
     ANSWER_RECORD,
     ANSWER_UPLINKS,
@@ -293,6 +294,7 @@ class Emulator:
             raise EmulatorError(404, "device %s is not registered" % dvnuuid)
         with self._lock:
             last, count, queued, source, undated = self._store.device_summary(registered)
+            recent = self._store.messages(registered, 0, 1000)
         info = {
             "dvnuuid": registered,
             "name": self.device_name(registered),
@@ -308,6 +310,8 @@ class Emulator:
             # all its accepted messages carried without a time (time_notes)
             "time_source": source,
             "undated_readings": undated,
+            # the health records of its recent messages, with warnings (emulator_health)
+            "health": emulator_health.panel(auth.base_name(registered), recent),
         }
         if last is not None:
             info["last_seen"] = iso_time(last[0])

@@ -3,7 +3,8 @@
 ``POST /ingestion/ip/senml/v1`` is the device's (emulator_ingest), ``GET /`` the dashboard
 (emulator_dashboard); the JSON API:
 
-- ``GET  /api/devices``                        registered devices: name, last seen, last outcome;
+- ``GET  /api/devices``                        registered devices: name, last seen, last outcome,
+  and the health panel of their health records (emulator_health);
 - ``GET  /api/devices/<uuid>``                 one of them;
 - ``GET  /api/devices/<uuid>/messages``        requests from that device, oldest first;
 - ``GET  /api/messages``                       every request, also those no device owns;

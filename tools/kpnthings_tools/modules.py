@@ -14,11 +14,11 @@ modules the firmware can import with this config. The set is computed, not liste
    deployed (tests/host/test_architecture.py allows none in lib/); a module the lead adds is
    followed like any other.
 3. A few modules serve only some configs: they are the modules of the optional components in
-   kpnthings_tools.components (https, mqtt, sensors, field, deepsleep), whose table gives the
-   config condition that brings each in. An import of one from a lazy place in a core module
-   (inside a function or a branch) counts only when that condition holds. An import at module level
-   always counts: it runs whenever its module loads. A module of an optional component that is in
-   the set pulls in what it imports, whatever its component.
+   kpnthings_tools.components (https, mqtt, sensors, field, deepsleep, health), whose table
+   gives the config condition that brings each in. An import of one from a lazy place in a core
+   module (inside a function or a branch) counts only when that condition holds. An import at
+   module level always counts: it runs whenever its module loads. A module of an optional
+   component that is in the set pulls in what it imports, whatever its component.
 4. Sensor drivers are chosen per sensor type by the if/elif chain in the kpnthings.sensors
    package (`if kind in ("dht22", "dht11"): from kpnthings.sensors import dht`). That chain is
    read from the source too, so an import in one of its branches counts only when the config

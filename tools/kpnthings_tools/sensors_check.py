@@ -39,7 +39,24 @@ _FIELDS = {
 # to a downlink (kpnthings.flush, docs/downlinks.md); "droppedReadings" the count of readings
 # the outbox's bound dropped; "timeQuality" and "undatedReadings" how a pack's times were
 # obtained (docs/resilience.md, "Time quality").
-_LOOP_NAMES = ("sensorErrors", "downlink", "droppedReadings", "timeQuality", "undatedReadings")
+_LOOP_NAMES = (
+    "sensorErrors",
+    "downlink",
+    "droppedReadings",
+    "timeQuality",
+    "undatedReadings",
+    # the health records (docs/health.md, kpnthings.health)
+    "heapFree",
+    "heapLargest",
+    "uptime",
+    "bootCount",
+    "resetCause",
+    "outboxDepth",
+    "deadLetters",
+    "wifiRssi",
+    "firmware",
+    "lastError",
+)
 _NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-:./_"
 _MAX_NAME = 63
 

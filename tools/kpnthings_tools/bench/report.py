@@ -2,10 +2,11 @@
 ratio | target | met. Each 32-bit figure of issue 15 is followed by the same figure on the 64-bit
 port; a figure whose runtime is not there says so instead of a number. The rows come from
 report_issue15 (issue 15's targets, in its order), report_earlier (the figures before it) and
-deep_sleep (issue 20's duty cycle and battery estimate);
-table_format holds the shape every row shares."""
+deep_sleep (issue 20's duty cycle and battery estimate) and health (issue 20: the health
+records' bytes per hour); table_format holds the shape every row shares."""
 
 from . import deep_sleep
+from .health import rows as health_rows
 from .report_earlier import earlier_rows
 from .report_issue15 import issue15_rows
 
@@ -14,7 +15,13 @@ from .table_format import HEADER, NOT_MEASURED, markdown  # noqa: F401
 
 
 def table(r):
-    return markdown([HEADER] + issue15_rows(r) + earlier_rows(r) + deep_sleep.table_rows(r))
+    return markdown(
+        [HEADER]
+        + issue15_rows(r)
+        + earlier_rows(r)
+        + deep_sleep.table_rows(r)
+        + health_rows(r.get("health"))
+    )
 
 
 def module_table(r):

@@ -19,6 +19,7 @@ from . import (
     deep_sleep,
     flash,
     full_cycle,
+    health,
     module_heap,
     per_message,
     pki,
@@ -120,6 +121,8 @@ def main(argv=None):
     chains = pki.make_chains(trees.OUT / "pki")
     _step("wire bytes")
     results["wire"] = wire.measure_wire(ours_dir, base_dir)
+    _step("health records: bytes per hour at the default setting")
+    results["health"] = health.measure_all()
     _step("CPU and heap per message (64-bit)")
     results["cpu_heap"] = per_message.measure_cpu_heap(ours_dir, base_dir)
     if args.skip_full_cycle:

@@ -272,6 +272,47 @@ function unregisteredSenders() {
   return senders;
 }
 
+function healthPanel(h) {
+  // The device's health records (docs/health.md): the latest of each, and the emulator's
+  // warnings (emulator_health) on the line they concern, in the warning colour.
+  if (!h) return null;
+  const l = h.latest;
+  const warned = new Set(h.warnings.map((w) => w.kind));
+  const has = (name) => l[name] !== undefined && l[name] !== null;
+  const line = (kind, parts) => {
+    const text = parts.filter((p) => p !== null).join(" · ");
+    return text ? el("span", { class: "hl" + (warned.has(kind) ? " warn" : ""), "data-health": kind }, text) : null;
+  };
+  return el(
+    "span",
+    {
+      class: "line small health" + (h.warnings.length ? " warn" : ""),
+      "data-warnings": h.warnings.map((w) => w.kind).join(" "),
+    },
+    el("span", { class: "hl title" }, "health (" + h.reports + " reports)"),
+    line("heap", [
+      has("heapFree") ? "heap free " + l.heapFree + " B" : null,
+      has("heapLargest") ? "largest block " + l.heapLargest + " B" : null,
+    ]),
+    line("outbox", [
+      has("outboxDepth") ? "outbox " + l.outboxDepth : null,
+      has("droppedReadings") ? l.droppedReadings + " dropped" : null,
+      has("deadLetters") ? l.deadLetters + " dead letters" : null,
+    ]),
+    line("resets", [
+      has("bootCount") ? "boot #" + l.bootCount : null,
+      has("resetCause") ? "reset: " + l.resetCause : null,
+      has("uptime") ? "up " + Math.floor(l.uptime / 3600) + " h " + Math.floor((l.uptime % 3600) / 60) + " min" : null,
+    ]),
+    line("other", [
+      has("wifiRssi") ? "Wi-Fi " + l.wifiRssi + " dBm" : null,
+      has("firmware") ? "firmware " + l.firmware : null,
+      has("lastError") ? "last error: " + l.lastError : null,
+    ]),
+    ...h.warnings.map((w) => el("span", { class: "hl warning", "data-warning": w.kind }, "⚠ " + w.text)),
+  );
+}
+
 function renderDevices() {
   const cards = [];
   for (const d of state.devices) {
@@ -306,6 +347,7 @@ function renderDevices() {
             (d.undated_readings ? " · " + d.undated_readings + " readings sent without a time" : ""),
         )
         : null,
+      healthPanel(d.health),
       d.last_reason ? el("span", { class: "line small reason" }, d.last_reason) : null,
     );
     card.addEventListener("click", () => select(d.dvnuuid));
