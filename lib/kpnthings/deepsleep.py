@@ -27,18 +27,19 @@ import struct
 from kpnthings import device
 from kpnthings.compat import const, ticks_add, ticks_diff, ticks_ms
 
-# magic, then boots, cycle, next_send, ntp_at, hold_at, undated_at (u32), good, tries, auth (u8);
-# a CRC-32 of all that follows it.
-_FMT = "<4sIIIIIIBBB"
-_MAGIC = b"KDS1"
+# magic, then boots, cycle, next_send, ntp_at, hold_at, undated_at (u32), good, tries, auth (u8),
+# health (i32: Device.health, the cycle of the last health set KPN accepted, or minus the boot
+# count while the boot's first set waits); a CRC-32 of all that follows it.
+_FMT = "<4sIIIIIIBBBi"
+_MAGIC = b"KDS2"
 # A wake's Wi-Fi join: an ESP32 associates and gets a DHCP lease in 0.7-1.6 s; past this the
 # wake gives up and backs off (retry_base_s, ...) like a failed send.
 _LINK_WAIT_MS = const(7000)
 # A shorter deep sleep costs more in boot than it saves.
 _MIN_SLEEP_MS = const(1000)
 # The state as configure() read it: [boots, cycle, next_send, ntp_at, hold_at, undated_at,
-# good, tries, auth]; and [clock, woke, ticks], woke: this boot is a wake from deep sleep, and
-# its time awake counts from ticks (configure's, early in the boot).
+# good, tries, auth, health]; and [clock, woke, ticks], woke: this boot is a wake from deep
+# sleep, and its time awake counts from ticks (configure's, early in the boot).
 _state = []
 _kept = []
 
@@ -73,7 +74,7 @@ def configure(cfg, clock, log):
     than ntp_resync_h ago."""
     import machine
 
-    st = read_memory(machine) or [0] * 9
+    st = read_memory(machine) or [0] * 10
     st[0] += 1
     _state[:] = st
     _kept[:] = [clock, machine.reset_cause() == machine.DEEPSLEEP_RESET, ticks_ms()]
@@ -147,6 +148,11 @@ class Device(device.Device):
                     self.retry_now()  # NTP was waited for over earlier wakes: they go undated
                 up = self._link_wait()
                 self.cycles_done = st[1]
+                if woke and st[9]:
+                    # A wake is not a boot to the health records (kpnthings.flush.health): they
+                    # fall due health_every cycles after the last set, and the whole set (boot
+                    # count, reset cause) follows a real reset only.
+                    self.health = st[9]
                 self.cycle()
                 now = self.now()
                 left = self._holding()
@@ -178,6 +184,8 @@ class Device(device.Device):
             if due:  # tried again after a backoff, not at every wake
                 st[4] = self.now() + (self._retry.next_delay() + 999) // 1000
                 st[7] = self._retry.attempt
+        if due:
+            st[9] = getattr(self, "health", 0)
         if clock.syncs:  # NTP answered in this wake
             st[3] = clock.unix_time()
             st[6] = 1

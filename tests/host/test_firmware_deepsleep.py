@@ -149,6 +149,23 @@ def stored(dev):
     return out, messages
 
 
+def counters(messages, dev):
+    """How many counter readings each message carried (health records, on by default, beside)."""
+    bn = auth.base_name(dev["dvnuuid"])
+    return [sum(1 for r in m["records"] if r["n"] == bn + "counter") for m in messages]
+
+
+def health_names(message, dev):
+    """The health records a message carried (docs/health.md), by name without the base name."""
+    bn = auth.base_name(dev["dvnuuid"])
+    names = ("bootCount", "resetCause", "uptime", "firmware", "outboxDepth", "deadLetters")
+    return {
+        r["n"][len(bn) :]: r.get("v", r.get("vs"))
+        for r in message["records"]
+        if r["n"][len(bn) :] in names
+    }
+
+
 def wifi_started(out):
     return "[wifi] connecting to" in out
 
@@ -169,7 +186,11 @@ def test_each_wake_boots_from_main_and_sends_every_third_cycle_losing_nothing(de
     # Every reading once, in the order taken, across the sleeps.
     values, messages = stored(device)
     assert sorted(values) == list(range(1, 8)), values
-    assert [len(m["records"]) for m in messages] == [1, 3, 3], messages
+    assert counters(messages, device) == [1, 3, 3], messages
+    # Health (every 60 cycles by default): the whole set once, after the power-on; a wake is
+    # not a boot to it, so no later send carries one, and the boot count stays 1.
+    assert health_names(messages[0], device)["bootCount"] == 1
+    assert [bool(health_names(m, device)) for m in messages] == [True, False, False]
     # The clock: NTP once, at the power-on wake; every later wake trusts the RTC.
     assert sum(out.count("@@NTP") for out in outs) == 1
     assert "trusted from the RTC" not in outs[0]
@@ -273,4 +294,28 @@ def test_the_duty_cycle_runs_from_the_files_a_board_gets(device, runtime, reques
     outs = run_wakes(device, env=env)
     assert [i + 1 for i, out in enumerate(outs) if wifi_started(out)] == [1, 3, 4]
     values, messages = stored(device)
-    assert sorted(values) == [1, 2, 3, 4] and [len(m["records"]) for m in messages] == [1, 2, 1]
+    assert sorted(values) == [1, 2, 3, 4] and counters(messages, device) == [1, 2, 1]
+
+
+def test_health_falls_due_by_cycles_across_wakes_and_only_a_reset_sends_the_whole_set(device):
+    # health_every 3 with a send every third wake: the power-on's whole set at cycle 1, the
+    # changing part at cycles 4 and 7 (counted across the sleeps in RTC memory); the boot count
+    # file is written at the power-on only, never by a wake.
+    write_config(device, cycles=7, send_every_cycles=3, health_every=3)
+    outs = run_wakes(device)
+    _, messages = stored(device)
+    assert counters(messages, device) == [1, 3, 3]
+    sets = [health_names(m, device) for m in messages]
+    assert sets[0]["bootCount"] == 1 and "firmware" in sets[0], sets[0]
+    for later in sets[1:]:
+        assert "uptime" in later and "outboxDepth" in later, later
+        assert "bootCount" not in later and "firmware" not in later, later
+    boots = list(device["dir"].rglob("boots"))  # beside the outbox
+    assert len(boots) == 1 and boots[0].read_text() == "1", (boots, outs)
+    # A reset that is not a wake (the RTC file gone: a power cut) is a boot again: the whole
+    # set, and the count goes to 2.
+    (device["dir"] / "rtc").unlink()
+    write_config(device, cycles=1, health_every=3)
+    boot(device)
+    _, messages = stored(device)
+    assert health_names(messages[-1], device)["bootCount"] == 2

@@ -68,9 +68,9 @@ def _with_machine(machine, fn, *args):
             sys.modules["machine"] = old
 
 
-def _state(cycle=1, next_send=4, ntp_at=NOW - 60, hold_at=0, good=1):
-    # boots, cycle, next_send, ntp_at, hold_at, undated_at, good, tries, auth
-    return [cycle, cycle, next_send, ntp_at, hold_at, 0, good, 0, 0]
+def _state(cycle=1, next_send=4, ntp_at=NOW - 60, hold_at=0, good=1, health=0):
+    # boots, cycle, next_send, ntp_at, hold_at, undated_at, good, tries, auth, health
+    return [cycle, cycle, next_send, ntp_at, hold_at, 0, good, 0, 0, health]
 
 
 def _wake(machine, config, transport, outbox, now=NOW, polls=None):
@@ -108,7 +108,7 @@ def _kept(machine):
 
 def test_rtc_memory_is_read_back_and_refused_when_it_is_not_ours():
     m = Machine()
-    st = [3, 17, 20, NOW, NOW + 5, 0, 1, 2, 0]
+    st = [3, 17, 20, NOW, NOW + 5, 0, 1, 2, 0, -4]  # health: minus the boot count, signed
     deepsleep.write_memory(m, st)
     assert len(m.kept) < 2048 and deepsleep.read_memory(m) == st
     torn = bytearray(m.kept)
