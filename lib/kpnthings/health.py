@@ -15,13 +15,41 @@ from kpnthings.compat import const
 _TICKS_PERIOD = const(1 << 30)
 # The GC heap's largest block is found by halving, down to this many bytes.
 _STEP = const(64)
-# Record names (0-10), units (11-13), the boot count's files (14, 15), machine.reset_cause()'s
-# values 1-5 (16-20), the port's names (21-29), open()'s mode (30).
+# Record names, units, the boot count's files, machine.reset_cause()'s values 1-5 (power-on
+# .. soft), the port's names and open()'s mode, split at run time; each _NAME below is its
+# index in the list (a const: mpy-cross folds it, so the names below cost the board nothing).
 _WORDS = const(
     b"heapFree heapLargest uptime bootCount resetCause outboxDepth droppedReadings deadLetters"
     b" wifiRssi firmware lastError B s dBm boots boots.tmp power-on hard watchdog deepsleep"
     b" soft reset_cause esp32 idf_heap_info HEAP_DATA network WLAN STA_IF rssi rp2 w"
 )
+_HEAP_FREE = const(0)
+_HEAP_LARGEST = const(1)
+_UPTIME = const(2)
+_BOOT_COUNT = const(3)
+_RESET_CAUSE = const(4)
+_OUTBOX_DEPTH = const(5)
+_DROPPED = const(6)
+_DEAD_LETTERS = const(7)
+_WIFI_RSSI = const(8)
+_FIRMWARE = const(9)
+_LAST_ERROR = const(10)
+_BYTES = const(11)
+_SECONDS = const(12)
+_DBM = const(13)
+_BOOTS_FILE = const(14)
+_BOOTS_TMP = const(15)
+_CAUSES = const(15)  # + reset_cause(), 1-5
+_RESET_CAUSE_FN = const(21)
+_ESP32 = const(22)
+_IDF_HEAP_INFO = const(23)
+_HEAP_DATA = const(24)
+_NETWORK = const(25)
+_WLAN = const(26)
+_STA_IF = const(27)
+_RSSI = const(28)
+_RP2 = const(29)
+_WRITE = const(30)
 
 
 def records(dev, n):
@@ -43,9 +71,11 @@ def records(dev, n):
     port = sys.platform
     if not free:
         big = 0
-    elif port == w[22]:  # the IDF heap's largest block: TLS and the GC heap's growth use it
-        mod = __import__(w[22])
-        big = max([r[2] for r in getattr(mod, w[23])(getattr(mod, w[24]))] or [0])
+    elif port == w[_ESP32]:  # the IDF heap's largest block: TLS and the GC heap's growth use it
+        mod = __import__(w[_ESP32])
+        big = max(
+            [r[2] for r in getattr(mod, w[_IDF_HEAP_INFO])(getattr(mod, w[_HEAP_DATA]))] or [0]
+        )
     else:  # the largest bytearray the GC heap allocates, found by halving
         big, top = 0, free
         while top - big > _STEP:
@@ -58,9 +88,12 @@ def records(dev, n):
             mod = None
     ms = ticks_ms()
     wraps = (n * dev.config.get("interval_s", 60) * 1000 - ms + _TICKS_PERIOD // 2) // _TICKS_PERIOD
-    out = [{"n": w[2], "v": (ms + max(0, wraps) * _TICKS_PERIOD) // 1000, "u": w[12]}]
+    out = [{"n": w[_UPTIME], "v": (ms + max(0, wraps) * _TICKS_PERIOD) // 1000, "u": w[_SECONDS]}]
     if free:
-        out += [{"n": w[0], "v": free, "u": w[11]}, {"n": w[1], "v": big, "u": w[11]}]
+        out += [
+            {"n": w[_HEAP_FREE], "v": free, "u": w[_BYTES]},
+            {"n": w[_HEAP_LARGEST], "v": big, "u": w[_BYTES]},
+        ]
     first = getattr(dev, "health", 0)
     box = dev.outbox
     if first <= 0:
@@ -70,7 +103,7 @@ def records(dev, n):
             if not first:  # counted in a small file beside the outbox, once a boot
                 import os
 
-                x = box._path(w[14])
+                x = box._path(w[_BOOTS_FILE])
                 try:
                     with open(x) as f:
                         first = -int(f.read())
@@ -79,35 +112,35 @@ def records(dev, n):
                 first -= 1
                 dev.health = first
                 try:  # written whole, then renamed: a power cut leaves one or the other
-                    with open(box._path(w[15]), w[30]) as f:
+                    with open(box._path(w[_BOOTS_TMP]), w[_WRITE]) as f:
                         f.write(str(-first))
-                    os.rename(box._path(w[15]), x)
+                    os.rename(box._path(w[_BOOTS_TMP]), x)
                 except OSError:
                     pass  # a full flash costs the count, never the uplink
-            out.append({"n": w[3], "v": -first})
+            out.append({"n": w[_BOOT_COUNT], "v": -first})
         mod = None
-        if port == w[22] or port == w[29] or "machine" in sys.modules:  # unix: a stand-in
+        if port == w[_ESP32] or port == w[_RP2] or "machine" in sys.modules:  # unix: a stand-in
             import machine
 
-            mod = getattr(machine, w[21], None)
+            mod = getattr(machine, w[_RESET_CAUSE_FN], None)
         if mod is not None:
             x = mod()
-            out.append({"n": w[4], "vs": w[15 + x] if 1 <= x <= 5 else str(x)})
-        out.append({"n": w[9], "vs": __version__})
+            out.append({"n": w[_RESET_CAUSE], "vs": w[_CAUSES + x] if 1 <= x <= 5 else str(x)})
+        out.append({"n": w[_FIRMWARE], "vs": __version__})
     if box is not None:
-        out.append({"n": w[5], "v": len(box)})
+        out.append({"n": w[_OUTBOX_DEPTH], "v": len(box)})
         if first <= 0 and not box.dropped:  # else flush's own droppedReadings says it
-            out.append({"n": w[6], "v": 0})
-        out.append({"n": w[7], "v": getattr(box, "dead_count", 0)})
+            out.append({"n": w[_DROPPED], "v": 0})
+        out.append({"n": w[_DEAD_LETTERS], "v": getattr(box, "dead_count", 0)})
     if getattr(dev.board, "HAS_WIFI", False):
         try:
-            mod = __import__(w[25])
-            x = getattr(mod, w[26])(getattr(mod, w[27])).status(w[28])
+            mod = __import__(w[_NETWORK])
+            x = getattr(mod, w[_WLAN])(getattr(mod, w[_STA_IF])).status(w[_RSSI])
         except Exception:  # not associated, or a port without it: no record
             x = None
         if x is not None:
-            out.append({"n": w[8], "v": x, "u": w[13]})
+            out.append({"n": w[_WIFI_RSSI], "v": x, "u": w[_DBM]})
     x = getattr(dev, "error", None)
     if x:
-        out.append({"n": w[10], "vs": x})
+        out.append({"n": w[_LAST_ERROR], "vs": x})
     return out
