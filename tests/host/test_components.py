@@ -118,7 +118,7 @@ def test_the_configs_above_select_every_component_a_config_can_select():
         seen |= set(components.selected(config))
     on_request = {c.name for c in components.COMPONENTS if c.when is components.ON_REQUEST}
     assert seen == {c.name for c in components.COMPONENTS} - on_request
-    assert on_request == {"senml"}
+    assert on_request == {"senml", "update"}
 
 
 def test_what_selects_a_component_reads_as_a_reason():

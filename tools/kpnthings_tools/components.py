@@ -168,6 +168,12 @@ COMPONENTS = (
         "(config previous_identities, over HTTPS)",
     ),
     Component(
+        "update",
+        ("update_*",),
+        ON_REQUEST,
+        "signed updates: the ECDSA P-256 check of a release manifest (docs/updates.md)",
+    ),
+    Component(
         "senml",
         ("senml",),
         ON_REQUEST,

@@ -1,7 +1,8 @@
 """The tables `make bench` prints, in the README's markdown shape: figure | ours | baseline |
 ratio | target | met. Each 32-bit figure of issue 15 is followed by the same figure on the 64-bit
 port; a figure whose runtime is not there says so instead of a number. The rows come from
-report_issue15 (issue 15's targets, in its order) and report_earlier (the figures before it);
+report_issue15 (issue 15's targets, in its order), update_sig (issue 20's signature check)
+and report_earlier (the figures before it);
 table_format holds the shape every row shares."""
 
 from .report_earlier import earlier_rows
@@ -9,10 +10,11 @@ from .report_issue15 import issue15_rows
 
 # HEADER, NOT_MEASURED and markdown: the names callers know from here.
 from .table_format import HEADER, NOT_MEASURED, markdown  # noqa: F401
+from .update_sig import rows as update_rows
 
 
 def table(r):
-    return markdown([HEADER] + issue15_rows(r) + earlier_rows(r))
+    return markdown([HEADER] + issue15_rows(r) + update_rows(r) + earlier_rows(r))
 
 
 def module_table(r):

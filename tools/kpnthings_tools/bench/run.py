@@ -24,6 +24,7 @@ from . import (
     report,
     runtimes,
     trees,
+    update_sig,
     wire,
 )
 
@@ -130,6 +131,8 @@ def main(argv=None):
             ours_dir, full_cycle.romfs_image(ours_dir)
         )
     measure_issue15(results, chains, skip_heap_search=args.skip_full_cycle)
+    _step("update signature check (ECDSA P-256), time and heap")
+    results["update_verify"] = update_sig.measure_all()
     results["flash"] = flash.measure_flash()
     results["baseline_mpy_bytes"] = {
         a: flash.baseline_mpy_bytes(a) for a in ("xtensawin", "armv6m")
