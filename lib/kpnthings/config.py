@@ -74,6 +74,7 @@ OTHER_KEYS = (
     "name",
     "ca_files",
     "previous_identities",
+    "update",
 )
 SECRET_KEYS = ("secret", "wifi_password", "mqtt_password")
 

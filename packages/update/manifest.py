@@ -3,8 +3,9 @@
 # ruff: noqa: F821 - the manifest loader (micropython tools/manifestfile.py) gives these
 metadata(
     description=(
-        "kpnthings-update: signed updates: the ECDSA P-256 check of a release manifest "
-        "(docs/updates.md)."
+        "kpnthings-update: signed updates with rollback: the version picked at boot, the offer "
+        "polled, the release fetched, its ECDSA P-256 signature checked, the switch (config "
+        "update)."
     ),
     version="0.1.0",
 )
@@ -14,6 +15,11 @@ require("core", library="kpnthings")
 
 package(
     "kpnthings",
-    files=("update_verify.py",),
+    files=(
+        "update.py",
+        "update_apply.py",
+        "update_boot.py",
+        "update_verify.py",
+    ),
     base_path="../../lib",
 )

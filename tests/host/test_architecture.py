@@ -163,7 +163,7 @@ def test_no_dead_modules():
     # `sensors` list names (kpnthings.sensors imports them by type, in a table).
     graph = _graph()
     # kpnthings.senml is the Pack API for users' own scripts (README, "One library, three ways").
-    roots = ["kpnthings.app", "kpnthings.senml", "kpnthings.update_verify"]
+    roots = ["kpnthings.app", "kpnthings.senml"]
     for board in (ROOT / "boards").glob("*.py"):
         roots += [m for m in _imports(board, "boards") if m in graph]
     from kpnthings import sensors

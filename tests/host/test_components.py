@@ -28,6 +28,9 @@ MQTT = dict(HTTPS, transport="mqtt", mqtt_host="broker.example", mqtt_tls=False)
 OLDS = [{"dvnuuid": "a", "secret": "b"}]
 
 
+UPDATE = {"url": "https://updates.example/offer", "key": "update_key.pub"}
+
+
 def _every_sensor_type():
     from kpnthings import sensors  # the firmware's own list, run on CPython
 
@@ -45,6 +48,8 @@ def _configs():
         "https-empty-sensors": dict(HTTPS, sensors=[]),
         "https-previous-identities": dict(HTTPS, previous_identities=OLDS),
         "mqtt-previous-identities": dict(MQTT, previous_identities=OLDS),
+        "https-update": dict(HTTPS, update=UPDATE),
+        "mqtt-update": dict(MQTT, update=UPDATE),
     }
     for kind in [e["type"] for e in _every_sensor_type()]:
         out["https-" + kind] = dict(HTTPS, sensors=[{"type": kind, "pin": 4}])
@@ -118,7 +123,7 @@ def test_the_configs_above_select_every_component_a_config_can_select():
         seen |= set(components.selected(config))
     on_request = {c.name for c in components.COMPONENTS if c.when is components.ON_REQUEST}
     assert seen == {c.name for c in components.COMPONENTS} - on_request
-    assert on_request == {"senml", "update"}
+    assert on_request == {"senml"}
 
 
 def test_what_selects_a_component_reads_as_a_reason():

@@ -62,6 +62,12 @@ def previous_identities(config):
     return True, "config lists previous_identities"
 
 
+def updates(config):
+    if config.get("update"):
+        return True, "config has update"
+    return False, "config has no update"
+
+
 # `when` for the two kinds of component that no condition function describes.
 ALWAYS = "always"  # core: every config
 SENSOR_TYPE = "sensor type"  # a driver: a config sensor whose type the dispatch sends to it
@@ -169,9 +175,10 @@ COMPONENTS = (
     ),
     Component(
         "update",
-        ("update_*",),
-        ON_REQUEST,
-        "signed updates: the ECDSA P-256 check of a release manifest (docs/updates.md)",
+        ("update", "update_*"),
+        updates,
+        "signed updates with rollback: the version picked at boot, the offer polled, the "
+        "release fetched, its ECDSA P-256 signature checked, the switch (config update)",
     ),
     Component(
         "senml",
