@@ -144,6 +144,14 @@ def make_plan(
         fs_items.append(PlanItem(ca_path, BOARD_CA_PATH, "ca"))
     for src, name in resolve_ca_files(config, config_path, ca_path):
         fs_items.append(PlanItem(src, name, "ca"))
+    want = config.get("update")
+    if want:  # the public key only: the private one never leaves the host (docs/updates.md)
+        key = Path(config_path).parent / want["key"]
+        if not key.is_file() or key.stat().st_size != 65:
+            raise DeployError(
+                "update.key: %s is not a 65-byte public key (kpnthings keygen makes one)" % key
+            )
+        fs_items.append(PlanItem(key, want["key"], "update key"))
     items = code_items + fs_items
 
     rom = None
