@@ -30,7 +30,7 @@ def _config(tmp_path, **changes):
 
 @pytest.fixture
 def keys(tmp_path, capsys):
-    code, out, err = run_cli(capsys, "keygen", "--out", str(tmp_path / "k"))
+    code, _out, err = run_cli(capsys, "keygen", "--out", str(tmp_path / "k"))
     assert code == 0, err
     return tmp_path / "k.key", tmp_path / "k_key.pub"
 
@@ -93,7 +93,7 @@ def test_build_stamps_the_version_into_the_package(built):
 def test_build_refuses_bad_versions_a_config_without_update_and_a_rebuild(tmp_path, built):
     folder, cfg = built
     for bad in ("1.2", "1.2.0-rc1", "01.2.0", "v1.2.0", ""):
-        with pytest.raises(release.ReleaseError, match="MAJOR.MINOR.PATCH"):
+        with pytest.raises(release.ReleaseError, match=r"MAJOR\.MINOR\.PATCH"):
             release.build_release(cfg, "esp32", bad, tmp_path / "r2")
     plain = tmp_path / "plain.json"
     plain.write_text(json.dumps(GOOD))
@@ -127,7 +127,7 @@ def test_sign_makes_a_signature_the_boards_check_accepts(built, keys, capsys):
 
 def test_sign_refuses_a_tampered_file_and_a_mismatched_public_key(tmp_path, built, keys, capsys):
     folder, _cfg = built
-    private, public = keys
+    private = keys[0]
     code, _o, err = run_cli(capsys, "keygen", "--out", str(tmp_path / "other"))
     code, _o, err = run_cli(
         capsys, "release", "sign", str(folder), "--key", str(private),
@@ -156,7 +156,7 @@ def test_deploy_copies_the_public_key_only_and_refuses_a_missing_one(tmp_path, k
 
     private, public = keys
     cfg = _config(tmp_path, url="http://127.0.0.1:8080")
-    with pytest.raises(deploy.DeployError, match="update.key"):
+    with pytest.raises(deploy.DeployError, match=r"update\.key"):
         deploy.make_plan("esp32", cfg, dry_run=True, build_dir=tmp_path / "b1")
     (tmp_path / "update_key.pub").write_bytes(public.read_bytes())
     plan = deploy.make_plan("esp32", cfg, dry_run=True, build_dir=tmp_path / "b2")
