@@ -20,6 +20,14 @@ def version_key(text):
     return tuple(int(x) for x in parts)
 
 
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 def _report(dev, name, version, log):
     # An outbox record survives resets until KPN accepts it; without an outbox, the log only.
     log("[update] %s %s" % (name, version))
@@ -32,14 +40,13 @@ def run(dev, cadata, base, log):
     update.url (?v=the running version). An offer of a newer version is applied at once by
     kpnthings.update_apply, which resets the board; any failure leaves everything as it was."""
     failed = update_boot.FOLDER + "/failed"
-    try:
-        with open(failed) as f:
-            bad = f.read()
-    except OSError:
-        bad = None
+    bad = _read(failed)
     if bad:
         _report(dev, "updateFailed", bad, log)
-        os.remove(failed)
+        # kept as u/bad: the version is never taken again, however often it is offered
+        os.rename(failed, update_boot.FOLDER + "/bad")
+    else:
+        bad = _read(update_boot.FOLDER + "/bad")
     w = update_boot.read()
     if w is not None and len(w) == 8:
         dev.update = w[2]
@@ -58,6 +65,9 @@ def run(dev, cadata, base, log):
     if offer is None:
         return
     version, url = offer
+    if version == bad:
+        log("[update] %s refused: it failed here before" % version)
+        return
     if version_key(version) <= version_key(__version__):
         log("[update] %s refused: not newer than %s" % (version, __version__))
         return

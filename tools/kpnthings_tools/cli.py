@@ -17,6 +17,7 @@
     kpnthings release build --board B --config C --version 1.2.0 [--out releases]
     kpnthings release sign FOLDER --key STEM.key [--public STEM_key.pub]
     kpnthings release verify FOLDER --public STEM_key.pub
+    kpnthings update [DEVICE ...] [--offer VERSION | --withdraw]   (emulator: versions, offers)
     kpnthings --version
 
 Only `new-device` ever prints a secret: creating one is what the user asked for.

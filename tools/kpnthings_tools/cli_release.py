@@ -2,6 +2,8 @@
 (kpnthings_tools.release, docs/updates.md). The private key is read here and never written
 anywhere else; the board gets the public key only."""
 
+import json
+import os
 from pathlib import Path
 
 from .cli_base import CommandError
@@ -36,6 +38,22 @@ def add_parsers(sub):
     v.add_argument("folder")
     v.add_argument("--public", required=True, help="the public key a board holds")
     v.set_defaults(run=_cmd_verify)
+
+    from .emulator_client import DEFAULT_URL
+
+    u = sub.add_parser(
+        "update",
+        help="the emulator's update host: each device's version, and offers of a release",
+        description="Without --offer: every device with the version it runs and the one offered."
+        " With --offer VERSION: offer that signed release (mock-server --releases) to the "
+        "devices named, or to all; --withdraw takes the offer back.",
+    )
+    u.add_argument("devices", nargs="*", help="DvnUUIDs, device names or configs (none: all)")
+    u.add_argument("--offer", metavar="VERSION", help="offer this release")
+    u.add_argument("--withdraw", action="store_true", help="withdraw the offer")
+    u.add_argument("--url", default=DEFAULT_URL, help="the emulator (default %s)" % DEFAULT_URL)
+    u.add_argument("--api-token", default=os.environ.get("KPNTHINGS_API_TOKEN"))
+    u.set_defaults(run=_cmd_update)
 
 
 def _cmd_keygen(args):
@@ -94,4 +112,32 @@ def _cmd_verify(args):
     except release.ReleaseError as e:
         raise CommandError(str(e)) from None
     print("ok: version %s, %d files, signature good" % (doc["version"], len(doc["files"])))
+    return 0
+
+
+def _cmd_update(args):
+    from . import emulator_client as ec
+
+    ec._TOKEN[0] = args.api_token
+    if args.offer and args.withdraw:
+        raise CommandError("give --offer VERSION or --withdraw, not both")
+    if args.offer or args.withdraw:
+        devices = [ec.resolve_device(args.url, d)[0] for d in args.devices] or "all"
+        body = json.dumps({"version": args.offer, "devices": devices}).encode()
+        state = ec._request(args.url, "/api/updates", body)
+        what = "offered %s" % args.offer if args.offer else "withdrew the offer"
+        print("%s to %s" % (what, "all devices" if devices == "all" else ", ".join(devices)))
+        return 0
+    state = ec._request(args.url, "/api/updates")
+    print("releases: %s" % (", ".join(state["releases"]) or "none"))
+    for dev in ec._request(args.url, "/api/devices"):
+        print(
+            "%s  %-20s runs %s, offered %s"
+            % (
+                dev["dvnuuid"],
+                dev.get("name") or "-",
+                dev.get("version") or "unknown",
+                dev.get("update_offered") or "nothing",
+            )
+        )
     return 0
