@@ -95,4 +95,3 @@ def configure(
     # The answer to the last downlink ("led=applied"), until a pack carrying it is
     # answered (kpnthings.flush_answer); in RAM only, so a reset loses one not yet sent.
     dev._answer = None
-    dev.update = None  # a version on trial (kpnthings.update): trusted at the next acceptance

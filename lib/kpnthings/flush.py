@@ -83,7 +83,9 @@ def _after(dev, result):
             from kpnthings.compat import ticks_ms
 
             dev._accepted_at = ticks_ms()
-            if dev.update:  # a new version on trial reached KPN: trust it (docs/updates.md)
+            # A new version on trial reached KPN: trust it (docs/updates.md). The attribute is
+            # set by kpnthings.update only then: a Device without it holds no field for it.
+            if getattr(dev, "update", None):
                 from kpnthings import unload, update
 
                 try:
