@@ -39,14 +39,13 @@ def run(dev, cadata, base, log):
     """At boot: the report of a rollback, the trial's hold, else one poll of config
     update.url (?v=the running version). An offer of a newer version is applied at once by
     kpnthings.update_apply, which resets the board; any failure leaves everything as it was."""
-    failed = update_boot.FOLDER + "/failed"
-    bad = _read(failed)
+    bad = _read("u/failed")
     if bad:
         _report(dev, "updateFailed", bad, log)
         # kept as u/bad: the version is never taken again, however often it is offered
-        os.rename(failed, update_boot.FOLDER + "/bad")
+        os.rename("u/failed", "u/bad")
     else:
-        bad = _read(update_boot.FOLDER + "/bad")
+        bad = _read("u/bad")
     w = update_boot.read()
     if w is not None and len(w) == 8:
         dev.update = w[2]

@@ -164,8 +164,7 @@ def apply(dev, version, url, cadata, base, w, log):
         path = base.rstrip("/") + "/" + path
     with open(path, "rb") as f:
         key = f.read()
-    slot = "b" if w is not None and w[1] == "a" else "a"
-    stage = update_boot.FOLDER + "/" + slot
+    stage = "u/b" if w is not None and w[1] == "u/a" else "u/a"
     _mkdirs(stage + "/")
     _empty(stage)
     log("[update] %s offered: fetching into %s" % (version, stage))
@@ -192,7 +191,7 @@ def apply(dev, version, url, cadata, base, w, log):
     gen = str(int(w[0]) + 1) if w is not None else "1"
     old = w[1:3] if w is not None else ["-", __version__]
     boots = str(want.get("boots") or 3)
-    update_boot.write([gen, slot, version, "0", boots, old[0], old[1]])
+    update_boot.write([gen, stage, version, "0", boots, old[0], old[1]])
     log("[update] %s checked and switched to: restarting into it, on trial" % version)
     import machine
 

@@ -3,7 +3,7 @@
 The installed library (lib/kpnthings) is the base; an update lives in a version folder, u/a or
 u/b, each a whole kpnthings package. The marker u/boot says which one boots, as one line:
 
-    GEN SLOT VERSION .                         trusted: SLOT ("-": the base) boots
+    GEN SLOT VERSION .                         trusted: SLOT (u/a, u/b; "-": the base) boots
     GEN SLOT VERSION TRIES K OLDSLOT OLDVER .  on trial: SLOT boots while TRIES < K, each boot
                                                counted before the new code runs; then OLDSLOT
 
@@ -17,52 +17,49 @@ KPN (kpnthings.update.trusted was not called) writes u/failed (the version, for 
 import os
 import sys
 
-FOLDER = "u"
+# Paths as whole literals, and the slot in the marker as its folder ("u/a"): each string a
+# module holds is an interned name for good, and this module loads at every boot.
 
 
 def read():
     """The marker's fields (a list of str), newest valid copy; None when there is none."""
     best = None
-    for name in ("/boot", "/boot.tmp"):
+    for name in ("u/boot", "u/boot.tmp"):
         try:
-            with open(FOLDER + name) as f:
+            with open(name) as f:
                 w = f.read().split()
-        except OSError:
-            continue
-        if len(w) in (4, 8) and w[-1] == "." and w[0].isdigit():
-            if best is None or int(w[0]) > int(best[0]):
+            if len(w) in (4, 8) and w[-1] == "." and (best is None or int(w[0]) > int(best[0])):
                 best = w
+        except (OSError, ValueError):
+            pass  # missing, or cut short by a power cut: the other copy counts
     return best
 
 
 def write(fields):
     """Replace the marker with `fields` (GEN first, "." appended here), atomically."""
-    tmp = FOLDER + "/boot.tmp"
-    with open(tmp, "w") as f:
+    with open("u/boot.tmp", "w") as f:
         f.write(" ".join(fields) + " .\n")
-    os.rename(tmp, FOLDER + "/boot")
+    os.rename("u/boot.tmp", "u/boot")
 
 
 def run():
     """Count a trial boot, roll a spent trial back, and put the chosen folder first on
     sys.path. Returns the marker's fields after this boot's change (None: the base)."""
     w = read()
-    if w is None:
-        return None
-    if len(w) == 8:
+    if w is not None and len(w) == 8:
         tries = int(w[3]) + 1
         if tries > int(w[4]):  # K boots, no accepted uplink: back to the old version
-            with open(FOLDER + "/failed", "w") as f:
+            with open("u/failed", "w") as f:
                 f.write(w[2])
             w = [str(int(w[0]) + 1), w[5], w[6], "."]
         else:
             w = [str(int(w[0]) + 1), w[1], w[2], str(tries)] + w[4:7] + ["."]
         write(w[:-1])
-    if w[1] != "-":
-        sys.path.insert(0, FOLDER + "/" + w[1])
-        # this module and its package came from the base: the chosen folder's are imported
-        # afresh from the new sys.path
-        for name in list(sys.modules):
-            if name == "kpnthings" or name.startswith("kpnthings."):
-                del sys.modules[name]
+    if w is not None and w[1] != "-":
+        sys.path.insert(0, w[1])
+    # This module and its package came from the base: they go, so that main.py imports the
+    # chosen folder's afresh, and so that none of this stays in the heap.
+    for name in list(sys.modules):
+        if name == "kpnthings" or name.startswith("kpnthings."):
+            del sys.modules[name]
     return w

@@ -15,11 +15,12 @@ from _outbox_support import SECRET, UUID
 from kpnthings_tools import build, release, release_keys
 from kpnthings_tools.emulator import Emulator
 
-# boot.py, then main.py, in one interpreter, from the board folder (the cwd), as a board runs
+# boot.py (the one deploy copies for a config with update), then main.py, in one interpreter,
+# from the board folder (the cwd), as a board runs
 BOOT = (
     "exec(open(%r).read(), {'__name__': 'boot'})\n"
     "exec(open(%r).read(), {'__name__': '__main__'})\n"
-    % (str(ROOT / "firmware" / "boot.py"), str(ROOT / "firmware" / "main.py"))
+    % (str(ROOT / "firmware" / "boot_update.py"), str(ROOT / "firmware" / "main.py"))
 )
 
 
@@ -119,7 +120,7 @@ class Rig:
         version = w[2]
         doc = json.loads((self.releases / version / release.MANIFEST).read_bytes())
         for rel, size, digest in doc["files"]:
-            path = self.board / "u" / w[1] / rel
+            path = self.board / w[1] / rel
             if not path.is_file():
                 return False
             data = path.read_bytes()

@@ -169,3 +169,16 @@ def test_deploy_copies_the_public_key_only_and_refuses_a_missing_one(tmp_path, k
     plain.write_text(json.dumps(GOOD))
     plan = deploy.make_plan("esp32", plain, dry_run=True, build_dir=tmp_path / "b3")
     assert not [i.dest for i in plan.items if "update" in i.dest]
+
+
+def test_deploy_copies_the_boot_py_that_picks_the_version_only_with_update(tmp_path, keys):
+    from kpnthings_tools import deploy
+
+    (tmp_path / "update_key.pub").write_bytes(keys[1].read_bytes())
+    cfg = _config(tmp_path, url="http://127.0.0.1:8080")
+    boot = {i.dest: i.src for i in deploy.make_plan("esp32", cfg, dry_run=True).items}["boot.py"]
+    assert boot.name == "boot_update.py" and "update_boot" in boot.read_text()
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps(GOOD))
+    boot = {i.dest: i.src for i in deploy.make_plan("esp32", plain, dry_run=True).items}["boot.py"]
+    assert boot.name == "boot.py" and "update" not in boot.read_text()

@@ -51,17 +51,17 @@ def test_good_update_applied_on_trial_trusted_after_an_uplink_and_reported(rig):
     assert rig.running(out) == BASE
     assert "[update] 9.0.0 checked and switched to" in out
     w = rig.marker()
-    assert w[1:8] == ["a", "9.0.0", "0", "2", "-", BASE, "."]
+    assert w[1:8] == ["u/a", "9.0.0", "0", "2", "-", BASE, "."]
     assert rig.slot_intact()
     out = _ok(rig.boot())  # the new version, on trial, reaches KPN: trusted
     assert rig.running(out) == "9.0.0"
     assert "9.0.0 on trial, boot 1 of 2" in out
-    assert rig.marker()[1:] == ["a", "9.0.0", "."]
+    assert rig.marker()[1:] == ["u/a", "9.0.0", "."]
     assert rig.records("updated") == ["9.0.0"]
     out = _ok(rig.boot())  # trusted: no trial, no new offer (the same version is refused)
     assert rig.running(out) == "9.0.0"
     assert "on trial" not in out
-    assert rig.marker()[1:] == ["a", "9.0.0", "."]
+    assert rig.marker()[1:] == ["u/a", "9.0.0", "."]
     assert rig.emu.updates.versions[_uuid()] == "9.0.0"
 
 
@@ -113,12 +113,12 @@ def _rolled_back(rig, broken):
     make_release(rig.releases, "9.0.0", rig.key, broken)
     rig.emu.updates.offer("9.0.0", "all")
     _ok(rig.boot())
-    assert rig.marker()[1:3] == ["a", "9.0.0"]
+    assert rig.marker()[1:3] == ["u/a", "9.0.0"]
     outs = []
     for tries in (1, 2):  # K = 2 boots on trial, neither reaches KPN
         proc = rig.boot()
         outs.append(proc.stdout + proc.stderr)
-        assert rig.marker()[1:5] == ["a", "9.0.0", str(tries), "2"]
+        assert rig.marker()[1:5] == ["u/a", "9.0.0", str(tries), "2"]
     out = _ok(rig.boot())  # the third boot goes back, reports, and refuses 9.0.0 since
     assert rig.running(out) == BASE
     assert rig.marker()[1:] == ["-", BASE, "."]

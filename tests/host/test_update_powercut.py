@@ -89,7 +89,7 @@ def test_power_cut_at_every_step_leaves_a_bootable_board(tmp_path, mp_env, capsy
         out, first = _timed_boot(rig)
         assert "checked and switched" in out
         _out, second = _timed_boot(rig)
-        assert rig.marker()[1:] == ["a", "9.0.0", "."]
+        assert rig.marker()[1:] == ["u/a", "9.0.0", "."]
         t_fetch, t_switch = first["offered: fetching"], first["checked and switched"]
         total = first["end"] + second["end"]
         phases = {}
@@ -115,11 +115,11 @@ def test_power_cut_at_every_step_leaves_a_bootable_board(tmp_path, mp_env, capsy
                 ran.append(rig.running(proc.stdout))
                 assert ran[-1] in (BASE, "9.0.0"), (trial, phase, ran)
                 assert rig.slot_intact(), (trial, phase, ran)
-                if rig.marker() is not None and rig.marker()[1:] == ["a", "9.0.0", "."]:
+                if rig.marker() is not None and rig.marker()[1:] == ["u/a", "9.0.0", "."]:
                     if ran[-1] == "9.0.0":
                         break
             assert ran[-1] == "9.0.0", (trial, delay, phase, ran)
-            assert rig.marker()[1:] == ["a", "9.0.0", "."], (trial, phase, rig.marker())
+            assert rig.marker()[1:] == ["u/a", "9.0.0", "."], (trial, phase, rig.marker())
         with capsys.disabled():
             print(
                 "\nupdate power cuts: %d trials survived; where the cut fell: %s" % (TRIALS, phases)

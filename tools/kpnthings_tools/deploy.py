@@ -14,7 +14,8 @@ Two steps, kept apart so that --dry-run shows exactly what a real deploy would d
 
 Board layout written (paths on the board's filesystem, relative to its root):
 
-    boot.py, main.py            firmware/, as source: the board runs these two by name
+    boot.py, main.py            firmware/, as source: the board runs these two by name (boot.py
+                                is firmware/boot_update.py for a config with update)
     lib/kpnthings/*.mpy         the library modules this config needs, compiled (about half the
                                 heap of importing .py); in the ROMFS image instead, where used
     lib/boards/__init__.mpy     the board package and the one board module the config names
@@ -136,7 +137,13 @@ def make_plan(
     out = Path(build_dir) if build_dir else root / "build" / "deploy" / board
     code_items = compile_modules(board, arch, [rel for rel, _why in chosen], out, root)
     fs_items = [
-        PlanItem(root / "firmware" / "boot.py", "boot.py", "firmware"),
+        # With config "update", boot.py is the one that picks the version folder to boot;
+        # without, the plain one, so that no update name is interned at any boot.
+        PlanItem(
+            root / "firmware" / ("boot_update.py" if config.get("update") else "boot.py"),
+            "boot.py",
+            "firmware",
+        ),
         PlanItem(root / "firmware" / "main.py", "main.py", "firmware"),
         PlanItem(config_path, BOARD_CONFIG_PATH, "config"),
     ]
