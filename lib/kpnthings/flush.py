@@ -84,14 +84,14 @@ def _after(dev, result):
 
             dev._accepted_at = ticks_ms()
             # A new version on trial reached KPN: trust it (docs/updates.md). The attribute is
-            # set by kpnthings.update only then: a Device without it holds no field for it.
+            # set by kpnthings.update_boot only then: a Device without it holds no field for it.
             if getattr(dev, "update", None):
-                from kpnthings import unload, update
+                from kpnthings import unload, update_boot
 
                 try:
-                    update.trusted(dev)
+                    update_boot.ack(dev)
                 finally:
-                    unload("update", "update_boot")
+                    unload("update_boot")
         dev._silent = 0  # an answer of any kind: the link carries
         # The server answered sensibly: the path works, so no reason to wait.
         dev._retry.reset()

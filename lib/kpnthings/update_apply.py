@@ -1,5 +1,5 @@
 """An offered release downloaded, checked and switched to (docs/updates.md), loaded by
-kpnthings.update only when an offer names a newer version, and unloaded after.
+kpnthings.update_boot only when an offer names a newer version, and unloaded after.
 
 1. The staging folder is the version folder the marker does not name (u/a or u/b), emptied
    first: what a cut download left there is never booted, so it is simply thrown away.

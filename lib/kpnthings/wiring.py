@@ -259,11 +259,11 @@ def boot(log):
         signal=led_signal(board, actuators.spec.get("led")),
     )
     if cfg.get("update"):  # signed updates (docs/updates.md): this boot's part, then gone
-        from kpnthings import unload, update
+        from kpnthings import unload, update_boot
 
         try:
-            update.run(device, _ca_paths(cfg), _dirname(path), log)
+            update_boot.boot(device, _ca_paths(cfg), _dirname(path), log)
         finally:
-            del update
-            unload("update", "update_boot")
+            del update_boot
+            unload("update_boot")
     return device, transport

@@ -16,7 +16,6 @@ require("core", library="kpnthings")
 package(
     "kpnthings",
     files=(
-        "update.py",
         "update_apply.py",
         "update_boot.py",
         "update_verify.py",

@@ -3,7 +3,7 @@ board does (boot.py, then main.py) in a board folder of its own, polls the emula
 host at boot, fetches a release the test built and signed, and switches version folders.
 
 - a good update is applied, runs on trial, is trusted at its first accepted uplink and
-  reported (`updated`);
+  reported (`updateApplied`);
 - a wrong signature, a wrong hash, a truncated download and a downgrade are refused with
   nothing changed: the marker as it was, the same version running and sending;
 - a new version that raises at import, or that never reaches KPN, is rolled back within K
@@ -57,7 +57,7 @@ def test_good_update_applied_on_trial_trusted_after_an_uplink_and_reported(rig):
     assert rig.running(out) == "9.0.0"
     assert "9.0.0 on trial, boot 1 of 2" in out
     assert rig.marker()[1:] == ["u/a", "9.0.0", "."]
-    assert rig.records("updated") == ["9.0.0"]
+    assert rig.records("updateApplied") == ["9.0.0"]
     out = _ok(rig.boot())  # trusted: no trial, no new offer (the same version is refused)
     assert rig.running(out) == "9.0.0"
     assert "on trial" not in out
@@ -122,7 +122,7 @@ def _rolled_back(rig, broken):
     out = _ok(rig.boot())  # the third boot goes back, reports, and refuses 9.0.0 since
     assert rig.running(out) == BASE
     assert rig.marker()[1:] == ["-", BASE, "."]
-    assert "[update] updateFailed 9.0.0" in out
+    assert "[update] updateFailed 9.0.0: rolled back to %s" % BASE in out
     assert rig.records("updateFailed") == ["9.0.0"]
     out = _ok(rig.boot())
     assert rig.running(out) == BASE

@@ -175,7 +175,7 @@ COMPONENTS = (
     ),
     Component(
         "update",
-        ("update", "update_*"),
+        ("update_*",),
         updates,
         "signed updates with rollback: the version picked at boot, the offer polled, the "
         "release fetched, its ECDSA P-256 signature checked, the switch (config update)",

@@ -1,6 +1,6 @@
 """The emulator's update host (docs/updates.md): it serves signed releases and the offer each
 device polls at boot, remembers the version each device runs, and lets a user offer a version to
-one device or to all of them (the API, `kpnthings update offer`, the dashboard).
+one device or to all of them (the API, `kpnthings update --offer`, the dashboard).
 
     GET  /updates/<dvnuuid>?v=<running>  200 {"version", "url"} when a signed release is offered
                                          to it (or to all), else 204; notes the version it runs
