@@ -53,21 +53,32 @@ class Rig:
     """A board folder (config.json, update_key.pub, the outbox, u/) and an emulator with
     --releases; `boot()` runs the firmware once to its end, `marker()` reads u/boot."""
 
-    def __init__(self, tmp_path, mp_env, boots=2, cycles=2, key=None):
+    def __init__(self, tmp_path, mp_env, boots=2, cycles=2, key=None, chain=None, binary=None):
         self.key = key or release_keys.new_private_key()
         self.releases = tmp_path / "releases"
         self.releases.mkdir()
         self.emu = Emulator(tmp_path / "emu.sqlite3", {UUID: SECRET}, releases=self.releases)
-        self.server = self.emu.serve("127.0.0.1", 0)
-        self.url = "http://127.0.0.1:%d" % self.server.port
+        self.binary = binary
         self.board = tmp_path / "board"
         self.board.mkdir()
+        extra = {}
+        if chain is None:
+            self.server = self.emu.serve("127.0.0.1", 0)
+            self.url = "http://127.0.0.1:%d" % self.server.port
+        else:  # verified HTTPS: the board trusts the chain's root only (ca_file)
+            self.server = self.emu.serve(
+                "127.0.0.1", 0, tls_cert=str(chain.cert), tls_key=str(chain.key)
+            )
+            self.url = "https://127.0.0.1:%d" % self.server.port
+            shutil.copy(chain.ca_der, self.board / "ca.der")
+            extra["ca_file"] = "ca.der"
         (self.board / "update_key.pub").write_bytes(release_keys.public_bytes(self.key))
         self.config = write_config(
             self.board / "config.json",
             self.url,
             cycles=cycles,
             update={"url": self.url + "/updates/" + UUID, "key": "update_key.pub", "boots": boots},
+            **extra,
         )
         self.env = mp_env("micropython-src", extra_path=[str(BOARD_DIR)])
         self.env["KPN_CONFIG"] = str(self.config)
@@ -79,7 +90,7 @@ class Rig:
     def command(self):
         from kpnthings_tools import demo
 
-        return [demo.micropython_binary(), "-c", BOOT]
+        return [self.binary or demo.micropython_binary(), "-c", BOOT]
 
     def boot(self, timeout=60):
         return subprocess.run(

@@ -143,3 +143,35 @@ def test_a_version_that_never_reaches_kpn_is_rolled_back_within_k_boots(rig):
     broken = auth + "\n\ndef message_token(body, secret):\n    return '0' * 64\n"
     outs = _rolled_back(rig, {"kpnthings/auth.py": broken})
     assert all("401" in o for o in outs)
+
+
+@pytest.mark.parametrize("runtime", ["micropython64", "micropython32-stock"])
+def test_good_update_over_verified_https(tmp_path, mp_env, runtime):
+    import os
+
+    from kpnthings_tools.bench import pki
+
+    binary = None
+    if runtime != "micropython64":
+        binary = os.environ.get("MICROPYTHON32_STOCK")
+        if not binary:
+            pytest.skip("MICROPYTHON32_STOCK is not set (the 32-bit ESP32-model unix port)")
+    chain = pki.make_chain("ec", tmp_path / "pki")
+    rig = Rig(tmp_path, mp_env, chain=chain, binary=binary)
+    try:
+        make_release(rig.releases, "9.0.0", rig.key)
+        rig.emu.updates.offer("9.0.0", "all")
+        out = _ok(rig.boot())
+        assert "checked and switched to" in out
+        assert rig.slot_intact()
+        out = _ok(rig.boot())
+        assert rig.running(out) == "9.0.0"
+        assert rig.marker()[1:] == ["u/a", "9.0.0", "."]
+        assert rig.records("updateApplied") == ["9.0.0"]
+        # a board that trusts another root fetches nothing, and changes nothing
+        (rig.board / "u").rename(rig.board / "u.kept")
+        (rig.board / "ca.der").write_bytes(chain.other_ca_der.read_bytes())
+        out = rig.boot().stdout
+        assert "[update] no offer:" in out and rig.marker() is None
+    finally:
+        rig.close()
