@@ -67,13 +67,14 @@ def _hash_file(path):
 class _Fetch:
     """GETs to the release's host, one connection kept alive while the server allows it."""
 
-    def __init__(self, cfg, url, cadata):
+    def __init__(self, cfg, url, cadata, feed):
         tls, self.host, self.port, self.prefix = dial.split_url(url)
         if not tls and not cfg["url"].startswith("http://"):
             raise ValueError("update url must be https:// (the uplink's is)")
         self.ctx = dial.make_tls_context(cadata, cfg["tls_insecure"]) if tls else None
         self.ms = cfg["timeout_s"] * 1000
         self.t = None
+        self.feed = feed  # the watchdog: a download of many files outlasts its period
 
     def _get(self, path):
         deadline = ticks_add(ticks_ms(), self.ms)
@@ -94,6 +95,8 @@ class _Fetch:
 
     def _piece(self, r, left):
         if not r._buf:
+            if self.feed is not None:
+                self.feed()
             r._deadline = ticks_add(ticks_ms(), self.ms)  # each read its own deadline
             r._fill()
         piece = r._buf[:left]
@@ -168,7 +171,7 @@ def apply(dev, version, url, cadata, base, w, log):
     _mkdirs(stage + "/")
     _empty(stage)
     log("[update] %s offered: fetching into %s" % (version, stage))
-    fetch = _Fetch(cfg, url, cadata)
+    fetch = _Fetch(cfg, url, cadata, dev.feed)
     try:
         manifest = fetch.small("manifest.json", _MAX_MANIFEST)
         sig = fetch.small("manifest.sig", 64)
