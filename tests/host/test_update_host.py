@@ -118,7 +118,7 @@ def test_dashboard_shows_versions_and_offers_an_update(host, browser):
     page.goto(srv.url + "/#" + UUID)
     card = _shown(page, '.device[data-dvnuuid="%s"] .version' % UUID)
     assert card.inner_text() == "runs 1.0.0"
-    page.wait_for_function("document.querySelectorAll('#up-version option').length === 3")
+    page.wait_for_function("() => document.querySelectorAll('#up-version option').length === 3")
     options = page.eval_on_selector_all("#up-version option", "os => os.map(o => o.value)")
     assert options == ["1.10.0", "1.2.0", "1.0.0"]  # newest first, signed only
     page.select_option("#up-version", "1.2.0")
@@ -126,7 +126,9 @@ def test_dashboard_shows_versions_and_offers_an_update(host, browser):
     _shown(page, "#up-result.ok-text")
     assert emu.updates.offers == {UUID: "1.2.0"}
     page.click("#up-all")
-    page.wait_for_function("document.querySelector('#up-result').textContent.includes('every')")
+    page.wait_for_function(
+        "() => document.querySelector('#up-result').textContent.includes('every')"
+    )
     assert emu.updates.offers == {"all": "1.2.0"}
     selector = '.device[data-dvnuuid="%s"] .version' % OTHER_UUID
     page.wait_for_function(
