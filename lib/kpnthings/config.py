@@ -80,6 +80,7 @@ OTHER_KEYS = (
     "ca_files",
     "previous_identities",
     "sleep",
+    "update",
 )
 SECRET_KEYS = ("secret", "wifi_password", "mqtt_password")
 

@@ -85,6 +85,15 @@ def _after(dev, result):
             from kpnthings.compat import ticks_ms
 
             dev._accepted_at = ticks_ms()
+            # A new version on trial reached KPN: trust it (docs/updates.md). The attribute is
+            # set by kpnthings.update_boot only then: a Device without it holds no field for it.
+            if getattr(dev, "update", None):
+                from kpnthings import unload, update_boot
+
+                try:
+                    update_boot.ack(dev)
+                finally:
+                    unload("update_boot")
         else:
             dev.error = outcome  # health's lastError (docs/health.md)
         dev._silent = 0  # an answer of any kind: the link carries

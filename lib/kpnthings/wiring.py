@@ -264,4 +264,12 @@ def boot(log):
         link_drop=link.drop if link is not None else None,
         signal=led_signal(board, actuators.spec.get("led")),
     )
+    if cfg.get("update"):  # signed updates (docs/updates.md): this boot's part, then gone
+        from kpnthings import unload, update_boot
+
+        try:
+            update_boot.boot(device, _ca_paths(cfg), _dirname(path), log)
+        finally:
+            del update_boot
+            unload("update_boot")
     return device, transport

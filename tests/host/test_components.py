@@ -28,6 +28,9 @@ MQTT = dict(HTTPS, transport="mqtt", mqtt_host="broker.example", mqtt_tls=False)
 OLDS = [{"dvnuuid": "a", "secret": "b"}]
 
 
+UPDATE = {"url": "https://updates.example/offer", "key": "update_key.pub"}
+
+
 def _every_sensor_type():
     from kpnthings import sensors  # the firmware's own list, run on CPython
 
@@ -51,6 +54,8 @@ def _configs():
         "https-health-off": dict(HTTPS, health_every=0),
         "mqtt-health-null": dict(MQTT, health_every=None),
         "https-health-every-5": dict(HTTPS, health_every=5),
+        "https-update": dict(HTTPS, update=UPDATE),
+        "mqtt-update": dict(MQTT, update=UPDATE),
     }
     for kind in [e["type"] for e in _every_sensor_type()]:
         out["https-" + kind] = dict(HTTPS, sensors=[{"type": kind, "pin": 4}])

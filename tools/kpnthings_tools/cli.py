@@ -13,12 +13,18 @@
     kpnthings check-config config.json [--board B]   (deploy's full check alone: "ok" or the field)
     kpnthings ca HOST[:PORT] [--out ca.der] [--trust-store FILE]   (a server's root CA, as DER)
     kpnthings ca --check FILE [--check FILE ...] HOST[:PORT]   (do these DER files verify it?)
+    kpnthings keygen [--out STEM]                     (update signing key: STEM.key, STEM_key.pub)
+    kpnthings release build --board B --config C --version 1.2.0 [--out releases]
+    kpnthings release sign FOLDER --key STEM.key [--public STEM_key.pub]
+    kpnthings release verify FOLDER --public STEM_key.pub
+    kpnthings update [DEVICE ...] [--offer VERSION | --withdraw]   (emulator: versions, offers)
     kpnthings --version
 
 Only `new-device` ever prints a secret: creating one is what the user asked for.
 
 The verbs live by family: cli_device (new-device, token, check-config), cli_send, cli_mock_server,
-cli_ca, emulator_client (downlink, messages) and deploy; cli_base holds what they share.
+cli_ca, cli_release (keygen, release), emulator_client (downlink, messages) and deploy;
+cli_base holds what they share.
 """
 
 import argparse
@@ -26,7 +32,7 @@ import sys
 
 from kpnthings import __version__
 
-from . import cli_ca, cli_device, cli_mock_server, cli_send, deploy, emulator_client
+from . import cli_ca, cli_device, cli_mock_server, cli_release, cli_send, deploy, emulator_client
 from .cli_base import CommandError, load_config, print_error  # noqa: F401 (re-exported)
 from .cli_device import config_from_args  # noqa: F401 (re-exported)
 from .cli_mock_server import parse_device  # noqa: F401 (re-exported)
@@ -51,6 +57,7 @@ def build_parser():
     deploy.add_parser(sub)
     cli_device.add_check_config(sub)
     cli_ca.add_ca(sub)
+    cli_release.add_parsers(sub)
     return parser
 
 

@@ -56,6 +56,12 @@ def add_mock_server(sub):
         help="answer 400 to every pack holding a record of this name, as KPN refuses a pack"
         " for one record it will not store (repeatable; to test a device's splitting)",
     )
+    p.add_argument(
+        "--releases",
+        metavar="DIR",
+        help="serve the signed releases in DIR (kpnthings release build/sign) and the update"
+        " offers devices poll at boot (docs/updates.md)",
+    )
     p.set_defaults(run=_cmd_mock_server)
     return p
 
@@ -108,7 +114,9 @@ def _cmd_mock_server(args):
         raise CommandError("--api-token must be 8 or more printable characters, no spaces")
     if token is None and not local:
         token = emulator.new_api_token()
-    emu = emulator.Emulator(args.db, devices, max_body=max_body, log=log, refuse=args.refuse)
+    emu = emulator.Emulator(
+        args.db, devices, max_body=max_body, log=log, refuse=args.refuse, releases=args.releases
+    )
     try:
         server = emu.serve(
             args.host, args.port, tls_cert=args.tls_cert, tls_key=args.tls_key, api_token=token

@@ -79,6 +79,12 @@ def health_reports(config):
     return False, "health_every is %s: no health records" % every
 
 
+def updates(config):
+    if config.get("update"):
+        return True, "config has update"
+    return False, "config has no update"
+
+
 # `when` for the two kinds of component that no condition function describes.
 ALWAYS = "always"  # core: every config
 SENSOR_TYPE = "sensor type"  # a driver: a config sensor whose type the dispatch sends to it
@@ -197,6 +203,13 @@ COMPONENTS = (
         health_reports,
         "health records every health_every cycles and after each boot: heap, uptime, boot count, "
         "reset cause, outbox, Wi-Fi signal, firmware, last error (docs/health.md)",
+    ),
+    Component(
+        "update",
+        ("update_*",),
+        updates,
+        "signed updates with rollback: the version picked at boot, the offer polled, the "
+        "release fetched, its ECDSA P-256 signature checked, the switch (config update)",
     ),
     Component(
         "senml",

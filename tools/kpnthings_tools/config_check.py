@@ -281,6 +281,27 @@ def _validate_extensions(cfg, board, rules):
         )
     if cfg["transport"] == "mqtt":
         mqtt_check.validate(cfg)
+    if cfg.get("update") is not None:
+        _check_update(cfg["update"])
+
+
+def _check_update(want):
+    """config "update" (docs/updates.md): {"url": the offer to poll at boot, "key": the public
+    key file, "boots": K, the boots a new version has to reach KPN (default 3)}."""
+    if not isinstance(want, dict):
+        raise ConfigError('update: must be {"url": ..., "key": ..., "boots": K}, or null')
+    extra = sorted(set(want) - {"url", "key", "boots"})
+    if extra:
+        raise ConfigError("update: unknown field %r (only url, key and boots)" % extra[0])
+    try:
+        _check_url(want.get("url"))
+    except ConfigError as e:
+        raise ConfigError("update." + str(e)) from None
+    if not isinstance(want.get("key"), str) or not want["key"]:
+        raise ConfigError("update.key: must be the path of the public key file (kpnthings keygen)")
+    boots = want.get("boots", 3)
+    if type(boots) is not int or not 1 <= boots <= 20:
+        raise ConfigError("update.boots: must be a whole number from 1 to 20")
 
 
 def validate(cfg, board=None):

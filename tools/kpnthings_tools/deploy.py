@@ -14,7 +14,8 @@ Two steps, kept apart so that --dry-run shows exactly what a real deploy would d
 
 Board layout written (paths on the board's filesystem, relative to its root):
 
-    boot.py, main.py            firmware/, as source: the board runs these two by name
+    boot.py, main.py            firmware/, as source: the board runs these two by name (boot.py
+                                is firmware/boot_update.py for a config with update)
     lib/kpnthings/*.mpy         the library modules this config needs, compiled (about half the
                                 heap of importing .py); in the ROMFS image instead, where used
     lib/boards/__init__.mpy     the board package and the one board module the config names
@@ -136,7 +137,13 @@ def make_plan(
     out = Path(build_dir) if build_dir else root / "build" / "deploy" / board
     code_items = compile_modules(board, arch, [rel for rel, _why in chosen], out, root)
     fs_items = [
-        PlanItem(root / "firmware" / "boot.py", "boot.py", "firmware"),
+        # With config "update", boot.py is the one that picks the version folder to boot;
+        # without, the plain one, so that no update name is interned at any boot.
+        PlanItem(
+            root / "firmware" / ("boot_update.py" if config.get("update") else "boot.py"),
+            "boot.py",
+            "firmware",
+        ),
         PlanItem(root / "firmware" / "main.py", "main.py", "firmware"),
         PlanItem(config_path, BOARD_CONFIG_PATH, "config"),
     ]
@@ -144,6 +151,14 @@ def make_plan(
         fs_items.append(PlanItem(ca_path, BOARD_CA_PATH, "ca"))
     for src, name in resolve_ca_files(config, config_path, ca_path):
         fs_items.append(PlanItem(src, name, "ca"))
+    want = config.get("update")
+    if want:  # the public key only: the private one never leaves the host (docs/updates.md)
+        key = Path(config_path).parent / want["key"]
+        if not key.is_file() or key.stat().st_size != 65:
+            raise DeployError(
+                "update.key: %s is not a 65-byte public key (kpnthings keygen makes one)" % key
+            )
+        fs_items.append(PlanItem(key, want["key"], "update key"))
     items = code_items + fs_items
 
     rom = None

@@ -58,6 +58,7 @@ from kpnthings_tools.emulator_ingest import (  # noqa: F401 (re-exported)
     token_verdict,
 )
 from kpnthings_tools.emulator_store import Store, iso_time, jsonable_records  # noqa: F401
+from kpnthings_tools.emulator_updates import Updates
 
 
 def _scrub(text, secrets):
@@ -75,7 +76,9 @@ class Emulator:
     ``":memory:"``. ``log`` takes one line of text (default: stderr); secrets are scrubbed first.
     """
 
-    def __init__(self, db_path, devices=(), max_body=DEFAULT_MAX_BODY, log=None, refuse=()):
+    def __init__(
+        self, db_path, devices=(), max_body=DEFAULT_MAX_BODY, log=None, refuse=(), releases=None
+    ):
         self.max_body = int(max_body)
         # Record names answered with 400, as KPN refuses a pack for one record it will not
         # store: the device must then find that record and dead-letter it alone (`--refuse`).
@@ -85,6 +88,8 @@ class Emulator:
         self._log = log
         self._lock = threading.Lock()
         self._store = Store(db_path)
+        # the update host: signed releases from `releases`, offers, versions (emulator_updates)
+        self.updates = Updates(releases)
         entries = devices.items() if hasattr(devices, "items") else devices
         for entry in entries:
             self.add_device(*entry)
@@ -313,6 +318,7 @@ class Emulator:
             # the health records of its recent messages, with warnings (emulator_health)
             "health": emulator_health.panel(auth.base_name(registered), recent),
         }
+        info["version"], info["update_offered"] = self.updates.device(registered)
         if last is not None:
             info["last_seen"] = iso_time(last[0])
             info["last_status"] = last[1]

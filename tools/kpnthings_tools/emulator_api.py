@@ -30,7 +30,7 @@ import secrets
 import threading
 from urllib.parse import parse_qs, urlsplit
 
-from kpnthings_tools import emulator_dashboard
+from kpnthings_tools import emulator_dashboard, emulator_updates
 from kpnthings_tools.emulator_answers import answer_in
 from kpnthings_tools.emulator_http import FramedHandler, Server
 from kpnthings_tools.emulator_ingest import INGEST_PATH, EmulatorError
@@ -80,6 +80,8 @@ class _Handler(FramedHandler):
             else:
                 self._respond(status, response, note=note + " (" + message["reason"] + ")")
             return
+        if emulator_updates.handle_post(self, path):
+            return
         if not self._api_allowed(path):
             return
         parts = self._api_parts(path)
@@ -110,6 +112,8 @@ class _Handler(FramedHandler):
         if page is not None:
             body, content_type, headers = emulator_dashboard.page(page)
             self._respond(200, body, content_type, scrub=False, headers=headers)
+            return
+        if emulator_updates.handle_get(self, split):
             return
         if split.path == "/":
             # An install without the package data: say so rather than a bare 404.

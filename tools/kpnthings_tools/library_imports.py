@@ -16,7 +16,7 @@ from . import build
 
 PACKAGE = build.PACKAGE_NAME
 # The files the board runs by name, relative to the repository root; they import the rest.
-FIRMWARE_ROOTS = ("firmware/main.py", "firmware/boot.py")
+FIRMWARE_ROOTS = ("firmware/main.py", "firmware/boot.py", "firmware/boot_update.py")
 BOARDS_PACKAGE = "boards"
 # The package whose if/elif chains on a sensor's type choose its driver module.
 SENSORS_PACKAGE = PACKAGE + ".sensors"

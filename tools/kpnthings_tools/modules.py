@@ -8,7 +8,9 @@ modules the firmware can import with this config. The set is computed, not liste
    in a branch): `import kpnthings.x`, `from kpnthings import x`, `from kpnthings.x import y`,
    relative imports, and helpers such as `__import__("kpnthings." + name)` called with a
    constant name.
-2. The closure is taken from the firmware's roots: firmware/main.py and boot.py, and the board
+2. The closure is taken from the firmware's roots: firmware/main.py and boot.py (and
+   boot_update.py, deployed as boot.py for a config with update: its import is lazy, in a
+   try, so it counts only for such a config), and the board
    package with the one board module the config names (boards/<board>.py, whose `signal()`
    brings kpnthings.status_led where a board blinks an LED). A module no root reaches is never
    deployed (tests/host/test_architecture.py allows none in lib/); a module the lead adds is

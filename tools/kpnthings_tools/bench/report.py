@@ -1,9 +1,10 @@
 """The tables `make bench` prints, in the README's markdown shape: figure | ours | baseline |
 ratio | target | met. Each 32-bit figure of issue 15 is followed by the same figure on the 64-bit
 port; a figure whose runtime is not there says so instead of a number. The rows come from
-report_issue15 (issue 15's targets, in its order), report_earlier (the figures before it) and
-deep_sleep (issue 20's duty cycle and battery estimate) and health (issue 20: the health
-records' bytes per hour); table_format holds the shape every row shares."""
+report_issue15 (issue 15's targets, in its order), update_sig (issue 20's signature check),
+report_earlier (the figures before it), deep_sleep (issue 20's duty cycle and battery estimate)
+and health (issue 20: the health records' bytes per hour); table_format holds the shape every
+row shares."""
 
 from . import deep_sleep
 from .health import rows as health_rows
@@ -12,12 +13,14 @@ from .report_issue15 import issue15_rows
 
 # HEADER, NOT_MEASURED and markdown: the names callers know from here.
 from .table_format import HEADER, NOT_MEASURED, markdown  # noqa: F401
+from .update_sig import rows as update_rows
 
 
 def table(r):
     return markdown(
         [HEADER]
         + issue15_rows(r)
+        + update_rows(r)
         + earlier_rows(r)
         + deep_sleep.table_rows(r)
         + health_rows(r.get("health"))

@@ -26,6 +26,7 @@ from . import (
     report,
     runtimes,
     trees,
+    update_sig,
     wire,
 )
 
@@ -136,6 +137,8 @@ def main(argv=None):
     measure_issue15(results, chains, skip_heap_search=args.skip_full_cycle)
     _step("deep-sleep duty cycle: wakes on the unix port, and a battery estimate")
     results["deep_sleep"] = deep_sleep.measure(args.arch, chains["rsa"])
+    _step("update signature check (ECDSA P-256), time and heap")
+    results["update_verify"] = update_sig.measure_all()
     results["flash"] = flash.measure_flash()
     results["baseline_mpy_bytes"] = {
         a: flash.baseline_mpy_bytes(a) for a in ("xtensawin", "armv6m")

@@ -347,6 +347,12 @@ function renderDevices() {
             (d.undated_readings ? " · " + d.undated_readings + " readings sent without a time" : ""),
         )
         : null,
+      el(
+        "span",
+        { class: "line small version", "data-version": d.version || "" },
+        "runs " + (d.version || "version not reported yet") +
+          (d.update_offered ? " · offered " + d.update_offered : ""),
+      ),
       healthPanel(d.health),
       d.last_reason ? el("span", { class: "line small reason" }, d.last_reason) : null,
     );
@@ -656,6 +662,11 @@ async function fetchAll() {
     const fresh = await api("/api/messages?limit=1000&since=" + state.lastId);
     fresh.forEach(absorb);
     const selected = state.selected;
+    const updates = await api("/api/updates");
+    const versions = $("up-version");
+    if (versions.options.length !== updates.releases.length) {
+      versions.replaceChildren(...updates.releases.slice().reverse().map((v) => el("option", { value: v }, v)));
+    }
     const queue = selected ? await api("/api/devices/" + encodeURIComponent(selected) + "/downlinks") : [];
     if (selected === state.selected) state.queue = queue;
     render();
@@ -731,6 +742,36 @@ async function submitDownlink(event) {
   refresh();
 }
 
+async function offerUpdate(devices) {
+  const result = $("up-result");
+  const version = $("up-version").value;
+  result.className = "small";
+  if (!version) {
+    result.textContent = "No signed release to offer: start the emulator with --releases DIR.";
+    result.className = "small error";
+    return;
+  }
+  if (devices !== "all" && !state.selected) {
+    result.textContent = "No device to offer it to.";
+    result.className = "small error";
+    return;
+  }
+  try {
+    await api("/api/updates", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ version: version, devices: devices === "all" ? "all" : [state.selected] }),
+    });
+    result.textContent = "Offered " + version + " to " +
+      (devices === "all" ? "every device" : deviceLabel(state.selected)) + ": taken at its next boot.";
+    result.className = "small ok-text";
+  } catch (e) {
+    result.textContent = "Not offered: " + e.message;
+    result.className = "small error";
+  }
+  refresh();
+}
+
 function resizeCharts() {
   for (const chart of state.charts.values()) {
     chart.plot.setSize({ width: Math.max(240, chart.box.clientWidth), height: CHART_HEIGHT });
@@ -744,6 +785,11 @@ document.addEventListener("DOMContentLoaded", () => {
     renderLog();
   });
   $("downlink-form").addEventListener("submit", submitDownlink);
+  $("update-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    offerUpdate("one");
+  });
+  $("up-all").addEventListener("click", () => offerUpdate("all"));
   $("dl-name").addEventListener("input", showPreview);
   $("dl-value").addEventListener("input", showPreview);
   window.addEventListener("resize", resizeCharts);
