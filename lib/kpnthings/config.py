@@ -223,6 +223,9 @@ def _check(cfg, board, rules):
         '"light" on this board: its deepsleep() is a reset that loses the clock',
     )
     cfg["sleep"] = x if at == 0 else None
+    # Signed updates count boots to roll back a version that never reaches KPN, and poll their
+    # offer at boot: with deep sleep every wake is a boot, most of them without Wi-Fi.
+    _need(not (at == 0 and cfg.get("update")), "update", 'left out with "sleep": "deep"')
     for key in OTHER_KEYS[:2]:
         x = cfg.get(key)
         _need(x is None or (type(x) is str and x), key, "a path, or null")

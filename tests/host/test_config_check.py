@@ -288,3 +288,17 @@ def test_health_every_is_checked_as_the_board_checks_it():
         assert str(e.value) == "health_every: must be a whole number from 0 to 1048576"
     with pytest.raises(ConfigError, match="health_every"):
         board_check.validate(with_(health_every=-1))
+
+
+def test_update_and_deep_sleep_are_refused_together_on_both_sides():
+    # An update counts boots for its rollback and polls at boot; every deep-sleep wake is a boot.
+    from kpnthings_tools.config_check import board_module
+
+    esp32 = board_module("esp32")
+    cfg = with_(sleep="deep", update={"url": "https://updates.example/offer", "key": "k.pub"})
+    for check in (validate, board_check.validate):
+        with pytest.raises(ConfigError) as e:
+            check(cfg, esp32)
+        assert str(e.value).startswith('update: must be left out with "sleep": "deep"'), e.value
+    light = dict(cfg, sleep="light")
+    assert board_check.validate(light, esp32)["update"]

@@ -163,6 +163,12 @@ def _check_sleep(cfg, board):
             'send_every_cycles: only with "sleep": "deep" (the light loop sends every cycle, its'
             " Wi-Fi up anyway): remove the key or set sleep"
         )
+    if sleep == "deep" and cfg.get("update"):
+        raise ConfigError(
+            'update: must be left out with "sleep": "deep": an update counts boots to roll back a'
+            " version that never reaches KPN and polls its offer at boot, and with deep sleep"
+            " every wake is a boot, most of them without Wi-Fi (docs/updates.md)"
+        )
     cfg["sleep"] = "deep" if sleep == "deep" else None
 
 
