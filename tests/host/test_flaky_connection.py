@@ -41,7 +41,9 @@ T0 = 1700000000  # reading n is dated T0 + n: far from the arrival time, one sec
 # order within a block shuffled by the seed); then the server is healthy, so the backlog drains.
 BLOCK = ("ok",) * 6 + ("cut", "reset", "stall", "drop")
 FAULT_BLOCKS = 4
-CYCLES = 300
+# Enough cycles that every fault of the schedule is met even on a loaded machine (300 left
+# 33 of 40 scripted requests unmet when two test runs shared the machine).
+CYCLES = 450
 MS_PER_S = 40  # interval_s 1 -> 40 ms between cycles: kept-alive connections are reused
 # The keep-alive race: a server that closes connections idle for KEEPALIVE_S, and idle waits
 # that alternate below and above both it and the device's rule.
@@ -93,7 +95,7 @@ def test_answers_lost_after_the_store_are_the_only_duplicates(
     seqs = got.seqs()
 
     # Every fault of the schedule happened, and then the server was healthy for a while.
-    assert len(modes) > len(schedule), (len(modes), len(schedule))
+    assert len(modes) > len(schedule), (len(modes), len(schedule), "seed", seed)
     # At least once: every reading appended arrived, nothing is left queued.
     everything = appended(out_lines)
     assert len(everything) == 2 * CYCLES
