@@ -15,19 +15,11 @@ gives the dict the API shows as a device's ``health`` (None before any health re
 
 import itertools
 
-HEALTH_NAMES = (
-    "heapFree",
-    "heapLargest",
-    "uptime",
-    "bootCount",
-    "resetCause",
-    "outboxDepth",
-    "droppedReadings",
-    "deadLetters",
-    "wifiRssi",
-    "firmware",
-    "lastError",
-)
+from kpnthings.health import _LAST_ERROR, _WORDS
+
+# The record names, in the order kpnthings.health lists them: from its own word table, so the
+# board, the panel, the config check and the bench name the same records.
+HEALTH_NAMES = tuple(w.decode() for w in _WORDS.split()[: _LAST_ERROR + 1])
 FALLING = 3
 GROWING = 3
 RESETS = 3

@@ -16,6 +16,7 @@ both agree on the normalised entries.
 from kpnthings.sensors import SensorConfigError
 from kpnthings.sensors.schema import KINDS, pin_problem
 
+from .emulator_health import HEALTH_NAMES
 from .sensor_settings_check import CHECKS, check_pin, fail
 
 # type -> its readings' default names, in the order the driver returns them: KPN's names
@@ -45,17 +46,8 @@ _LOOP_NAMES = (
     "droppedReadings",
     "timeQuality",
     "undatedReadings",
-    # the health records (docs/health.md, kpnthings.health)
-    "heapFree",
-    "heapLargest",
-    "uptime",
-    "bootCount",
-    "resetCause",
-    "outboxDepth",
-    "deadLetters",
-    "wifiRssi",
-    "firmware",
-    "lastError",
+    # the health records (docs/health.md, kpnthings.health), but droppedReadings, named above
+    *(n for n in HEALTH_NAMES if n != "droppedReadings"),
 )
 _NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-:./_"
 _MAX_NAME = 63

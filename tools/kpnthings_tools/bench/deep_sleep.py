@@ -188,11 +188,13 @@ def run_wakes(runtime, arch, chain, cycles, every):
         ]
         # The readings KPN stored: the health records the first send after the power-on
         # carries (docs/health.md; on by default) are not readings.
-        from kpnthings.health import _LAST_ERROR, _WORDS
+        from ..emulator_health import HEALTH_NAMES
 
-        health = {w.decode() for w in _WORDS.split()[: _LAST_ERROR + 1]}
         stored = sum(
-            1 for m in accepted for r in m["records"] if r["n"].rsplit(":", 1)[-1] not in health
+            1
+            for m in accepted
+            for r in m["records"]
+            if r["n"].rsplit(":", 1)[-1] not in HEALTH_NAMES
         )
         return wakes, stored
     finally:
