@@ -21,8 +21,6 @@ _NINF = -_INF  # a constant: -_INF in a check would allocate a float each time
 # Largest exact integer candidate and most decimals tried, at the native float width.
 _LIM = (16777216, 10) if _NATIVE32 else (9007199254740992, 22)
 _SUR = chr(0xD800)
-_QC = {}  # str -> JSON literal, bounded cache (see _q)
-_NC = {}  # str -> holds only name characters, bounded cache (see _chars_ok)
 _NAMECH = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-:./_"
 _ALNUM = _NAMECH[:62]
 
@@ -152,49 +150,32 @@ def _exact(neg, x, f32):
 
 
 def _q(s, i=0, k="vs"):
-    # JSON string literal. Names and units repeat in every message, so their literals are
-    # cached (bounded); the scans for characters to escape or refuse run once per string.
-    t = _QC.get(s)
-    if t is None:
-        # A lone surrogate has no UTF-8 form (MicroPython would write CESU bytes ED A0..BF).
-        if s and max(s) >= _SUR and _surrogate(s):
-            raise _err(i, k, "string holds a lone surrogate, not valid UTF-8")
-        t = s
-        if '"' in s or "\\" in s or (s and min(s) < " "):
-            out = []
-            for c in s:
-                if c == '"' or c == "\\":
-                    out.append("\\" + c)
-                elif c < " ":
-                    out.append("\\u%04x" % ord(c))
-                else:
-                    out.append(c)
-            t = "".join(out)
-        t = '"' + t + '"'
-        if len(s) <= 64:  # long values (a vs of kilobytes) are not kept alive by the cache
-            if len(_QC) >= 32:
-                _QC.clear()
-            _QC[s] = t
-    return t
-
-
-def _chars_ok(s):
-    # True if s only holds name characters; strip() is empty exactly then (one C-level call,
-    # as MicroPython's re cannot express the class). Cached like _q: names repeat.
-    ok = _NC.get(s)
-    if ok is None:
-        ok = not s.strip(_NAMECH)
-        if len(s) <= 64:
-            if len(_NC) >= 32:
-                _NC.clear()
-            _NC[s] = ok
-    return ok
+    # JSON string literal. Not cached: the pack writer keeps each sensor's quoted name and unit
+    # (kpnthings.batch), and a cache here kept small strings alive amid the pack's garbage,
+    # holes that the downlink parser's bytecode could not use (2.5 KB more for a full cycle).
+    # A lone surrogate has no UTF-8 form (MicroPython would write CESU bytes ED A0..BF).
+    if s and max(s) >= _SUR and _surrogate(s):
+        raise _err(i, k, "string holds a lone surrogate, not valid UTF-8")
+    t = s
+    if '"' in s or "\\" in s or (s and min(s) < " "):
+        out = []
+        for c in s:
+            if c == '"' or c == "\\":
+                out.append("\\" + c)
+            elif c < " ":
+                out.append("\\u%04x" % ord(c))
+            else:
+                out.append(c)
+        t = "".join(out)
+    return '"' + t + '"'
 
 
 def _name(i, k, bn, n):
     # ^[A-Za-z0-9][A-Za-z0-9\-:./_]*$ on bn + n, without building bn + n.
     c = bn[:1] or n[:1]
-    if c == "" or c not in _ALNUM or not _chars_ok(bn) or not _chars_ok(n):
+    # strip() leaves nothing exactly when only name characters are there (one C-level call,
+    # as MicroPython's re cannot express the class).
+    if c == "" or c not in _ALNUM or bn.strip(_NAMECH) or n.strip(_NAMECH):
         raise _err(i, k, "name %r is not a valid SenML name" % (bn + n))
 
 
