@@ -35,27 +35,30 @@ def _scan(data):
     depth = 0
     run = 0
     instr = esc = False
-    for c in data:
+    # Byte by byte: on MicroPython, walking a str interns each distinct character for good, so
+    # a downlink's characters would stay in the heap. Every byte of a multi-byte UTF-8
+    # character is >= 0x80, so none is taken for a quote, bracket or digit.
+    for c in data.encode():
         if instr:
             if esc:
                 esc = False
-            elif c == "\\":
+            elif c == 92:  # backslash
                 esc = True
-            elif c == '"':
+            elif c == 34:  # quote
                 instr = False
-        elif "0" <= c <= "9":
+        elif 48 <= c <= 57:  # digit
             run += 1
             if run > 64:
                 raise SenMLError("number too long")
         else:
             run = 0
-            if c == '"':
+            if c == 34:
                 instr = True
-            elif c == "[" or c == "{":
+            elif c == 91 or c == 123:  # [ {
                 depth += 1
                 if depth > 2:
                     raise SenMLError(_DEEP)
-            elif c == "]" or c == "}":
+            elif c == 93 or c == 125:  # ] }
                 depth -= 1
 
 

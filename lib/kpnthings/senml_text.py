@@ -20,7 +20,6 @@ _INF = float("inf")
 _NINF = -_INF  # a constant: -_INF in a check would allocate a float each time
 # Largest exact integer candidate and most decimals tried, at the native float width.
 _LIM = (16777216, 10) if _NATIVE32 else (9007199254740992, 22)
-_SUR = chr(0xD800)
 _NAMECH = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-:./_"
 _ALNUM = _NAMECH[:62]
 
@@ -153,21 +152,22 @@ def _q(s, i=0, k="vs"):
     # JSON string literal. Not cached: the pack writer keeps each sensor's quoted name and unit
     # (kpnthings.batch), and a cache here kept small strings alive amid the pack's garbage,
     # holes that the downlink parser's bytecode could not use (2.5 KB more for a full cycle).
+    # Only the UTF-8 bytes are looked at one by one: on MicroPython, taking a str apart (for,
+    # max, min, s[i]) interns each distinct character for good, so the characters of every
+    # value ever written would pile up in the heap.
+    try:
+        b = s.encode()
+    except UnicodeError:  # CPython: a lone surrogate
+        b = b"\xed\xa0"
     # A lone surrogate has no UTF-8 form (MicroPython would write CESU bytes ED A0..BF).
-    if s and max(s) >= _SUR and _surrogate(s):
+    if b"\xed" in b and _surrogate(b):
         raise _err(i, k, "string holds a lone surrogate, not valid UTF-8")
-    t = s
-    if '"' in s or "\\" in s or (s and min(s) < " "):
-        out = []
-        for c in s:
-            if c == '"' or c == "\\":
-                out.append("\\" + c)
-            elif c < " ":
-                out.append("\\u%04x" % ord(c))
-            else:
-                out.append(c)
-        t = "".join(out)
-    return '"' + t + '"'
+    if b'"' in b or b"\\" in b or (b and min(b) < 32):
+        s = s.replace("\\", "\\\\").replace('"', '\\"')
+        for c in range(32):
+            if bytes((c,)) in b:
+                s = s.replace(chr(c), "\\u%04x" % c)  # at most 32 names, the controls
+    return '"' + s + '"'
 
 
 def _name(i, k, bn, n):

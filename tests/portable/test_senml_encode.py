@@ -152,6 +152,42 @@ def test_encoding_keeps_no_strings_alive():
     assert encode([{"n": "a", "vs": long}]).count(b"x") == 5000
 
 
+def _cjk(k, count=500):
+    # `count` distinct characters, made from their UTF-8 bytes: chr() would intern them.
+    raw = bytearray()
+    for i in range(count):
+        cp = 0x4E00 + count * k + i
+        raw += bytes((0xE0 | cp >> 12, 0x80 | (cp >> 6) & 0x3F, 0x80 | cp & 0x3F))
+    return str(raw, "utf-8")
+
+
+def test_distinct_characters_leave_nothing_in_the_heap():
+    # On MicroPython, walking a str character by character (for, max, min) interns each
+    # distinct character for good: a downlink or a value full of distinct characters grew the
+    # heap by about 8 KB a time, without end (the decoder's scan walked the text when it held
+    # an escape; the writer's quoting walked every string).
+    import gc
+
+    if not hasattr(gc, "mem_alloc"):
+        raise Skip("CPython interns no characters")
+    from kpnthings.senml_decode import decode
+
+    def once(k):
+        text = _cjk(k)
+        got = decode(('[{"n":"x","vs":"a\\n%s"}]' % text).encode())
+        assert got[0]["vs"] == "a\n" + text
+        assert encode([{"n": "x", "vs": text + '"'}]).endswith(b'\\""}]')
+
+    once(0)  # the modules' own first-use allocations
+    gc.collect()
+    before = gc.mem_alloc()
+    for k in range(1, 4):
+        once(k)
+    gc.collect()
+    grown = gc.mem_alloc() - before
+    assert grown < 1024, grown
+
+
 # ---- KPN C library defects (STYLE.md): regression tests ----
 
 
