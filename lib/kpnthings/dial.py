@@ -7,7 +7,7 @@ once in many requests), and at boot for the TLS context.
 """
 
 from kpnthings.compat import ticks_diff, ticks_ms
-from kpnthings.http_client import (
+from kpnthings.socket_io import (
     HTTPError,
     HTTPTimeout,
     SocketTransport,

@@ -3,9 +3,10 @@ framing (KPN answers with Content-Length; a proxy may re-frame), loaded at the f
 """
 
 from kpnthings.compat import const
-from kpnthings.http_client import HTTPError, _err, _number, _strip
+from kpnthings.http_response import _number, _strip
+from kpnthings.socket_io import HTTPError, _err
 
-_MAX_HEAD = const(8192)  # as kpnthings.http_client's: the whole header block of one response
+_MAX_HEAD = const(8192)  # as kpnthings.http_response's: the whole header block of one response
 
 
 def read_chunked(reader, cap, parts, status):

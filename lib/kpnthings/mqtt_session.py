@@ -10,7 +10,6 @@ What a session carries (publish, subscribe and their acknowledgements) is kpnthi
 """
 
 from kpnthings.compat import ticks_add, ticks_diff, ticks_ms
-from kpnthings.http_client import HTTPTimeout, _describe
 from kpnthings.mqtt_packets import (
     _CONNACK_TEXT,
     CONNACK,
@@ -26,6 +25,7 @@ from kpnthings.mqtt_packets import (
     parse_connack,
 )
 from kpnthings.mqtt_stream import MQTTStream
+from kpnthings.socket_io import HTTPTimeout, _describe
 
 
 class MQTTSession(MQTTStream):

@@ -1,7 +1,7 @@
 """The byte stream of one MQTT connection, for kpnthings.mqtt: every read and write against a
 deadline, and whole packets read off it.
 
-The socket layer is the HTTPS client's (kpnthings.http_client.SocketTransport, its errors and
+The socket layer is the one HTTPS shares (kpnthings.socket_io.SocketTransport, its errors and
 their short description): a socket failure becomes an MQTTConnectionError, a deadline an
 MQTTTimeout, and either closes the connection: part of a packet may have gone or come, so the
 stream can no longer be trusted. A received PUBLISH over `max_packet` is read off in 256-byte
@@ -10,7 +10,6 @@ builds on this class.
 """
 
 from kpnthings.compat import ticks_add, ticks_ms
-from kpnthings.http_client import HTTPTimeout, _describe  # the socket layer MQTT shares
 from kpnthings.mqtt_packets import (
     PUBLISH,
     MQTTConnectionError,
@@ -19,10 +18,11 @@ from kpnthings.mqtt_packets import (
     decode_length,
     puback_packet,
 )
+from kpnthings.socket_io import HTTPTimeout, _describe  # the socket layer MQTT shares
 
 
 class MQTTStream:
-    """The connection's transport `_t` (kpnthings.http_client.SocketTransport, or what a test's
+    """The connection's transport `_t` (kpnthings.socket_io.SocketTransport, or what a test's
     `connect` returns), None while disconnected. The session (a subclass) sets it, which the
     type checker cannot see here: hence the ignores on its three uses."""
 

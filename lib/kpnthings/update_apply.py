@@ -19,8 +19,8 @@ import os
 from binascii import hexlify
 
 from kpnthings import __version__, dial, update_boot
-from kpnthings import http_client as hc
 from kpnthings.compat import ticks_add, ticks_ms
+from kpnthings.http_response import _read_head, _Reader
 
 _MAX_MANIFEST = 16384
 _READ = 512
@@ -87,8 +87,8 @@ class _Fetch:
             self.port,
         )
         self.t.send_all(head.encode(), deadline)
-        r = hc._Reader(self.t, deadline)
-        status, length, _chunked, keep = hc._read_head(r)
+        r = _Reader(self.t, deadline)
+        status, length, _chunked, keep = _read_head(r)
         if status != 200 or length is None:
             raise ValueError("%s: HTTP %d%s" % (path, status, "" if length else ", no length"))
         return r, length, keep

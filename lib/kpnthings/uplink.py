@@ -50,7 +50,7 @@ class Uplink:
         client = None
         from kpnthings import unload
 
-        unload("client", "auth", "http_client", "http_chunked")
+        unload("client", "auth", "http_client", "http_response", "socket_io", "http_chunked")
 
     def close(self):
         if self._client is not None:

@@ -4,7 +4,7 @@
 metadata(
     description=(
         "kpnthings-core: the boot, the loop, the outbox and downlinks, which every config "
-        "loads, with the HTTP client and dialer that both transports use."
+        "loads, with the dialer and the socket layer that both transports use."
     ),
     version="0.1.0",
 )
@@ -32,7 +32,6 @@ package(
         "flush_failed.py",
         "flush_refused.py",
         "flush_undated.py",
-        "http_client.py",
         "outbox.py",
         "outbox_dead.py",
         "outbox_encode.py",
@@ -43,6 +42,7 @@ package(
         "senml_decode.py",
         "senml_exact.py",
         "senml_text.py",
+        "socket_io.py",
         "status_led.py",
         "watchdog.py",
         "wifi.py",

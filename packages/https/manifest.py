@@ -2,20 +2,16 @@
 # table in tools/kpnthings_tools/components.py: edit the table, not this file.
 # ruff: noqa: F821 - the manifest loader (micropython tools/manifestfile.py) gives these
 metadata(
-    description=(
-        "kpnthings-https: the HTTPS uplink the loop keeps between cycles, and chunked answers."
-    ),
+    description="kpnthings-https: the HTTPS uplink the loop keeps between cycles.",
     version="0.1.0",
 )
 
 add_library("kpnthings", "..")  # the folders beside this one, one a component
 require("core", library="kpnthings")
+require("http", library="kpnthings")
 
 package(
     "kpnthings",
-    files=(
-        "http_chunked.py",
-        "uplink.py",
-    ),
+    files=("uplink.py",),
     base_path="../../lib",
 )

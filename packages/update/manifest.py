@@ -12,6 +12,7 @@ metadata(
 
 add_library("kpnthings", "..")  # the folders beside this one, one a component
 require("core", library="kpnthings")
+require("http", library="kpnthings")
 
 package(
     "kpnthings",

@@ -155,11 +155,8 @@ def test_no_import_circle_between_groups():
 
 # The circles left inside a group, each a module whose rare parts are loaded on demand and
 # import the module's own primitives back (outbox -> outbox_read -> outbox); named so that a
-# new one is a decision, not an accident. The two that join modules of different names, and why:
+# new one is a decision, not an accident. The one that joins modules of different names, and why:
 KNOWN_CIRCLES = {
-    # the connect step, loaded per connection, raises the HTTP client's errors and wraps the
-    # socket in its transport; http_chunked, behind a proxy only, reads with its helpers
-    ("kpnthings.dial", "kpnthings.http_chunked", "kpnthings.http_client"),
     # the boot's outbox set-up: the owner and the handover, boot-only, use wiring's helpers
     ("kpnthings.outbox_handover", "kpnthings.outbox_owner", "kpnthings.wiring"),
 }

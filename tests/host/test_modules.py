@@ -88,11 +88,15 @@ def test_mqtt_brings_its_modules_and_http_code_only_where_mqtt_imports_it():
         assert "kpnthings/%s.py" % rel in chosen, rel
     assert chosen["kpnthings/mqtt_transport.py"] == "transport mqtt (imported by kpnthings.wiring)"
     assert not any(rel.startswith("kpnthings/sensors") for rel in chosen)
-    # The HTTPS uplink and chunked answers are HTTP's alone (the https component of
-    # kpnthings_tools.components): an MQTT board goes without them.
+    # The HTTPS uplink and the HTTP client are HTTP's alone (the https and http components of
+    # kpnthings_tools.components): an MQTT board goes without them, and shares only the socket
+    # layer (kpnthings.socket_io) and the dialer.
     left = dict(modules.left_out(MQTT))
     assert left["kpnthings/uplink.py"] == "transport is mqtt, not http"
-    assert left["kpnthings/http_chunked.py"] == "transport is mqtt, not http"
+    assert left["kpnthings/http_client.py"] == "transport is mqtt, not http"
+    for rel in ("http_response", "http_chunked"):
+        assert left["kpnthings/%s.py" % rel] == "only imported by modules this config leaves out"
+    assert "kpnthings/socket_io.py" in chosen and "kpnthings/dial.py" in chosen
     # wiring's `from kpnthings.client import Client` (the HTTPS branch) brings nothing here: the
     # HTTP modules come only if the MQTT code imports them itself (today it shares the client's
     # result type and http_client's socket layer), and the reason says which module does.

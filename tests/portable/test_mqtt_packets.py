@@ -1,7 +1,7 @@
 """MQTT 3.1.1 packets byte for byte, hostile input refused, the client over a scripted link."""
 
 from _support import raises
-from kpnthings import http_client, mqtt
+from kpnthings import mqtt, socket_io
 from kpnthings import mqtt_packets as packets
 from kpnthings.compat import sleep_ms, ticks_add, ticks_diff, ticks_ms
 
@@ -143,7 +143,7 @@ def test_malformed_packets_refused():
 
 
 class FakeLink:
-    """Stands in for http_client.SocketTransport. `reply(sent_bytes)` returns what the broker
+    """Stands in for socket_io.SocketTransport. `reply(sent_bytes)` returns what the broker
     answers to each send; recv without data waits until the deadline, as a socket does."""
 
     def __init__(self, reply):
@@ -164,7 +164,7 @@ class FakeLink:
             left = ticks_diff(deadline, ticks_ms())
             if left > 0:
                 sleep_ms(left)
-            raise http_client.HTTPTimeout("timed out")
+            raise socket_io.HTTPTimeout("timed out")
         data, self.inbox = self.inbox[:size], self.inbox[size:]
         return data
 
@@ -385,7 +385,7 @@ def test_poll_waits_for_the_rest_of_a_split_packet():
         if not link.inbox and late:
             sleep_ms(30)  # the rest arrives after poll(0)'s own deadline
             if ticks_diff(deadline, ticks_ms()) < 0:
-                raise http_client.HTTPTimeout("timed out")  # as a socket would
+                raise socket_io.HTTPTimeout("timed out")  # as a socket would
             link.inbox = late.pop()
         return plain_recv(size, deadline)
 

@@ -45,6 +45,16 @@ def mqtt_transport(config):
     return False, "transport is %s, not mqtt" % _transport(config)
 
 
+def http_client_used(config):
+    """(holds, why) for the HTTP client: the HTTPS uplink's, and the update download's."""
+    holds, why = http_transport(config)
+    if holds:
+        return holds, why
+    if config.get("update"):
+        return True, "config has update (its download is over HTTP)"
+    return False, why
+
+
 def has_sensors(config):
     # Not "non-empty": config.validate imports kpnthings.sensors for any "sensors" key that is not
     # null, an empty list included, and a board without the package refuses that config.
@@ -148,22 +158,29 @@ COMPONENTS = (
             "senml_exact",
             "senml_check",
             "senml_decode",
-            # Named for HTTP, loaded by MQTT too: mqtt_transport answers with client's Result,
-            # mqtt_session dials through dial and reads through http_client's SocketTransport.
+            # Both transports: mqtt_transport answers with client's Result, and both dial
+            # through dial and read and write through socket_io's SocketTransport.
             "client",
-            "http_client",
             "dial",
+            "socket_io",
         ),
         ALWAYS,
-        "the boot, the loop, the outbox and downlinks, which every config loads, with the HTTP "
-        "client and dialer that both transports use",
+        "the boot, the loop, the outbox and downlinks, which every config loads, with the "
+        "dialer and the socket layer that both transports use",
         requires=(),
     ),
     Component(
+        "http",
+        ("http_client", "http_response", "http_chunked"),
+        http_client_used,
+        "the HTTP/1.1 client: connections kept alive, bounded responses, chunked answers",
+    ),
+    Component(
         "https",
-        ("uplink", "http_chunked"),
+        ("uplink",),
         http_transport,
-        "the HTTPS uplink the loop keeps between cycles, and chunked answers",
+        "the HTTPS uplink the loop keeps between cycles",
+        requires=("core", "http"),
     ),
     Component(
         "mqtt",
@@ -210,6 +227,7 @@ COMPONENTS = (
         updates,
         "signed updates with rollback: the version picked at boot, the offer polled, the "
         "release fetched, its ECDSA P-256 signature checked, the switch (config update)",
+        requires=("core", "http"),
     ),
     Component(
         "senml",
