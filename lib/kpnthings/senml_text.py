@@ -10,9 +10,9 @@ needs only this module and the writer.
 # 1 + 2**-30 rounds to 1 only when floats have a 24-bit mantissa (ESP32, rp2 builds).
 _NATIVE32 = 1.0 + 2.0**-30 == 1.0
 # Powers of ten that are exact floats (10**22 is the largest exact double), built from ints so
-# that no libm pow() rounding can make runtimes differ.
-_P10 = [10**i for i in range(23)]
-_P = [float(i) for i in _P10]
+# that no libm pow() rounding can make runtimes differ. The ints are not kept: from 10**10 on
+# each is a big integer on a 32-bit board, and the fast path needs one 10**n, a small one.
+_P = [float(10**i) for i in range(23)]
 _BIG = 10**20  # larger integers are refused both ways: bounded work, and no JSON reader chokes
 _NBIG = -_BIG  # a constant: writing -_BIG in a check would allocate a big integer each time
 
@@ -130,9 +130,9 @@ def format_float(x, f32=None):
                 sign = "-" if neg else ""
                 if d % 10:
                     if x >= 1:
-                        q = _P10[n]
+                        q = 10**n
                         return "%s%d.%0*d" % (sign, d // q, n, d % q)
-                    if d * 10000 >= _P10[n]:  # x >= 1e-4: plain notation
+                    if d * 10000 >= 10**n:  # x >= 1e-4: plain notation
                         return "%s0.%0*d" % (sign, n, d)
                 s = str(d)
                 return _fmt(neg, s, len(s) - 1 - n)
