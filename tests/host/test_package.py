@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kpnthings_tools import build, components
+from kpnthings_tools import build, components, mip_packages
 
 ROOT = Path(__file__).resolve().parents[2]
 REPO = "kpnthings/kpnthings-micropython"
@@ -71,7 +71,7 @@ def test_root_package_json_installs_core_and_https():
         FIX,
     )
     assert listed == wanted, FIX
-    assert _package_json()["deps"] == []  # every file listed: see build.package_json
+    assert _package_json()["deps"] == []  # every file listed: see mip_packages.package_json
 
 
 def test_each_component_has_a_package_of_itself_and_what_it_requires():
@@ -113,9 +113,9 @@ def test_versions_agree():
 
 def test_package_files_are_what_the_generator_writes():
     # Same content and layout, so --check-package-json (and review diffs) stay meaningful.
-    for rel, text in build.package_files(ROOT).items():
+    for rel, text in mip_packages.package_files(ROOT).items():
         assert (ROOT / rel).read_text() == text, (rel, FIX)
-    assert build.stale_package_files(ROOT) == [], FIX
+    assert mip_packages.stale_package_files(ROOT) == [], FIX
 
 
 def _run_manifest(rel="manifest.py"):
@@ -193,38 +193,38 @@ def _checkout_copy(tmp_path):
 
 def test_generator_writes_the_packages_and_refuses_a_module_without_a_component(tmp_path):
     root = _checkout_copy(tmp_path)
-    assert build.update_package_json(root) is True
-    assert build.update_package_json(root) is False  # idempotent
-    assert build.stale_package_files(root) == []
-    for rel, text in build.package_files(ROOT).items():  # the same files as the repository's
+    assert mip_packages.update_package_json(root) is True
+    assert mip_packages.update_package_json(root) is False  # idempotent
+    assert mip_packages.stale_package_files(root) == []
+    for rel, text in mip_packages.package_files(ROOT).items():  # the same files as the repository's
         assert (root / rel).read_text() == text, rel
     # A module the table does not name: no package is written until it has a component.
     (root / "lib" / "kpnthings" / "brand_new.py").write_text("X = 1\n")
     with pytest.raises(build.BuildError, match=r"lib/kpnthings/brand_new\.py belongs to no comp"):
-        build.update_package_json(root)
+        mip_packages.update_package_json(root)
     (root / "lib" / "kpnthings" / "brand_new.py").unlink()
     # A module gone while the table still names it.
     (root / "lib" / "kpnthings" / "senml.py").unlink()
     with pytest.raises(build.BuildError, match=r"component senml: 'senml' matches no"):
-        build.update_package_json(root)
+        mip_packages.update_package_json(root)
 
 
 def test_generator_removes_the_folder_of_a_component_no_longer_in_the_table(tmp_path):
     root = _checkout_copy(tmp_path)
-    build.update_package_json(root)
+    mip_packages.update_package_json(root)
     old = root / "packages" / "retired"
     old.mkdir()
     (old / "package.json").write_text("{}\n")
     (old / "manifest.py").write_text("")
-    assert build.stale_package_files(root) == [
+    assert mip_packages.stale_package_files(root) == [
         "packages/retired/manifest.py",
         "packages/retired/package.json",
     ]
-    assert build.update_package_json(root) is True
+    assert mip_packages.update_package_json(root) is True
     assert not old.exists()
-    assert build.stale_package_files(root) == []
+    assert mip_packages.stale_package_files(root) == []
     (root / "packages" / "mqtt" / "package.json").write_text("{}\n")
-    assert build.stale_package_files(root) == ["packages/mqtt/package.json"]
+    assert mip_packages.stale_package_files(root) == ["packages/mqtt/package.json"]
 
 
 def test_check_package_json_command_passes_on_the_repo():
