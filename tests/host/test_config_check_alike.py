@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 from kpnthings import config as board_check
 from kpnthings.config import ConfigError, unknown_keys
-from kpnthings_tools import config_check, sensors_check
+from kpnthings_tools import build, config_check, sensors_check
 from kpnthings_tools.config_check import validate
 
-ROOT = config_check.build.repo_root()
+ROOT = build.repo_root()
 
 
 # -- the host and the board read a config alike --------------------------------------------------
