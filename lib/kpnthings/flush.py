@@ -80,6 +80,8 @@ def _after(dev, result):
     """Backoff bookkeeping after a send, by response class; after a failure, in
     kpnthings.flush_failed, loaded for it."""
     outcome = result.outcome
+    if outcome != ACCEPTED:
+        dev.error = outcome  # health's lastError (docs/health.md)
     if outcome == ACCEPTED or outcome == MALFORMED:
         if outcome == ACCEPTED:
             from kpnthings.compat import ticks_ms
@@ -94,8 +96,6 @@ def _after(dev, result):
                     update_boot.ack(dev)
                 finally:
                     unload("update_boot")
-        else:
-            dev.error = outcome  # health's lastError (docs/health.md)
         dev._silent = 0  # an answer of any kind: the link carries
         # The server answered sensibly: the path works, so no reason to wait.
         dev._retry.reset()

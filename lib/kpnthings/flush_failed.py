@@ -17,7 +17,6 @@ def backoff(dev, result):
     from kpnthings.compat import ticks_add, ticks_ms
 
     outcome = result.outcome
-    dev.error = outcome  # health's lastError (docs/health.md)
     if outcome == RETRY and result.status is None:
         _no_answer(dev)  # nothing answered: DNS, TCP, TLS or the reply
     else:
