@@ -153,6 +153,8 @@ def decode(data, now=None, max_input=MAX_INPUT):
             raise SenMLError("input is not valid UTF-8") from None
     elif not isinstance(data, str):
         raise SenMLError("input must be bytes or str")
+    elif _surrogate(data):  # a lone surrogate is no text, in a str as in bytes (CESU)
+        raise SenMLError("input is not valid UTF-8")
     if len(data) > max_input:
         raise SenMLError("input longer than %d characters" % max_input)
     _scan(data)

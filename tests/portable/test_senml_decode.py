@@ -1,6 +1,6 @@
 """SenML decoding (RFC 8428 section 4.6): resolution rules, every rejection, hostile input."""
 
-from _support import raises
+from _support import Skip, message, raises
 from kpnthings import senml
 from kpnthings.senml import SenMLError, decode
 
@@ -375,3 +375,15 @@ def test_json_that_only_a_lax_parser_takes_is_refused_everywhere():
     got = decode(' [ {"n" : "a" , "v" : -1.5E+2 } , {"n":"c","vs":"x\\"]\\\\,:"} ] ')
     assert got[0]["v"] == -150.0 and got[1]["vs"] == 'x"]\\,:'
     assert decode(b'[{"n":"a","vs":"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"}]')[0]["vs"] == "é€😀"
+
+
+def test_a_str_with_a_lone_surrogate_is_refused_as_bytes_are():
+    # Only a str given to decode() can hold one (a board decodes bytes): refused the same way
+    # as its CESU bytes, with SenMLError, never the runtime's own encoding error.
+    try:
+        bad = chr(0xD800)
+    except ValueError:
+        raise Skip("this runtime cannot hold a lone surrogate") from None
+    for text in ('[{"n":"x","vs":"a\\n%s"}]' % bad, '[{"n":"x","vs":"a%s"}]' % bad):
+        e = raises(SenMLError, decode, text)
+        assert message(e) == "input is not valid UTF-8", message(e)
